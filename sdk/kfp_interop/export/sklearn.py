@@ -1,0 +1,44 @@
+"""scikit-learn -> ONNX through skl2onnx (plain tensor outputs, no ZipMap)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kfp_interop.errors import ExportError, UnsupportedModelError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kfp_interop.native import NativeModel
+
+__all__ = ["export_sklearn", "supported_estimators"]
+
+
+def supported_estimators() -> list[str]:
+    from skl2onnx import supported_converters
+
+    return sorted(supported_converters(from_sklearn=True))
+
+
+def export_sklearn(native: "NativeModel", n_features: int, opset: int):
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+    from skl2onnx.common.exceptions import MissingConverter, MissingShapeCalculator
+
+    model = native.model
+    final = model.steps[-1][1] if hasattr(model, "steps") else model
+    options = {id(final): {"zipmap": False}} if native.task == "classification" else None
+    try:
+        return convert_sklearn(
+            model,
+            initial_types=[("input", FloatTensorType([None, n_features]))],
+            target_opset={"": opset, "ai.onnx.ml": 3},
+            options=options,
+        )
+    except (MissingConverter, MissingShapeCalculator) as e:
+        name = type(final).__name__
+        raise UnsupportedModelError(
+            f"Estimator {name} cannot be converted to ONNX by skl2onnx. Supported "
+            f"scikit-learn estimators: {', '.join(supported_estimators())}. Pick one of "
+            "them, or register a converter with skl2onnx.update_registered_converter."
+        ) from e
+    except (RuntimeError, ValueError, TypeError, NotImplementedError) as e:
+        raise ExportError(f"skl2onnx failed to convert {type(final).__name__}: {e}") from e

@@ -1,0 +1,146 @@
+"""The pipeline's stages as plain functions over files and metadata dicts.
+
+Each KFP component in ``components/`` is a thin wrapper over one function here: it
+passes artifact paths and artifact metadata in, and writes what comes back onto its
+output artifacts. Everything is testable without KFP. A stage writes its outputs only
+after every check passed (files go to temporary names first), so a failed stage leaves
+no output that looks complete.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from kfp_interop.errors import InvalidInputError
+
+__all__ = ["load_data_step", "train_step", "export_step", "attach_metadata_step",
+           "default_model_name"]
+
+
+def default_model_name(dataset: str, framework: str) -> str:
+    """A DNS-1123 serving name derived from the data set and framework."""
+    import re
+
+    base = os.path.splitext(os.path.basename(dataset))[0] if os.sep in dataset or "." in dataset else dataset
+    name = re.sub(r"[^a-z0-9-]+", "-", f"{base}-{framework}".lower()).strip("-")
+    return name[:63].rstrip("-") or "model"
+
+
+def load_data_step(*, dataset: str, target_column: str = "", task: str = "auto",
+                   test_size: float = 0.25, seed: int = 42, nan_policy: str = "error",
+                   train_path: str, test_path: str) -> dict[str, Any]:
+    """Load, check, fingerprint and split; write both splits as Parquet.
+
+    Returns:
+        The metadata shared by both splits (plus ``rows`` of each under
+        ``train_rows``/``test_rows``).
+    """
+    from kfp_interop.data import load_dataset, save_split, split_dataset, split_metadata
+
+    data = load_dataset(dataset, target_column=target_column or None, task=task,
+                        nan_policy=nan_policy)
+    train, test = split_dataset(data, test_size=test_size, seed=seed)
+    meta = split_metadata(data)
+    meta.update(data_sha256=data.fingerprint(), train_rows=train.n_rows,
+                test_rows=test.n_rows, seed=seed, nan_policy=nan_policy)
+    save_split(train, train_path)
+    save_split(test, test_path)
+    return meta
+
+
+def train_step(*, train_path: str, test_path: str, data_meta: dict[str, Any],
+               framework: str = "sklearn", estimator: str = "",
+               hyperparameters: str = "{}", seed: int = 42, scaler: bool = False,
+               model_dir: str) -> tuple[dict[str, Any], Any]:
+    """Train and save the native model into ``model_dir``.
+
+    Returns:
+        ``(model_meta, train_result)``; ``model_meta`` carries everything later stages
+        (export, metadata record) need about the model and its data.
+    """
+    from kfp_interop.data import load_split
+    from kfp_interop.native import NativeModel, save_native
+    from kfp_interop.train import train_model
+
+    train = load_split(train_path, data_meta)
+    test = load_split(test_path, data_meta)
+    result = train_model(train, test, framework=framework, estimator=estimator,
+                         hyperparameters=hyperparameters, seed=seed, scaler=scaler)
+    saved = save_native(NativeModel(result.model, framework, result.task), model_dir)
+    meta = {
+        "framework": framework,
+        "framework_version": result.framework_version,
+        "estimator": result.estimator,
+        "task": result.task,
+        "hyperparameters": result.hyperparameters,
+        "seed": seed,
+        "metrics": result.metrics,
+        "feature_names": data_meta["feature_names"],
+        "class_labels": data_meta.get("class_labels"),
+        "target_name": data_meta["target_name"],
+        "dataset": data_meta["source"],
+        "data_sha256": data_meta["data_sha256"],
+        "rows": data_meta["rows"],
+        "train_rows": data_meta["train_rows"],
+        "test_rows": data_meta["test_rows"],
+        "native_format": saved["format"],
+        "native_file": saved["file"],
+        "native_sha256": saved["sha256"],
+    }
+    return meta, result
+
+
+def export_step(*, model_dir: str, model_meta: dict[str, Any], test_path: str,
+                data_meta: dict[str, Any], opset: int = 17, tolerance: float = 1e-4,
+                onnx_path: str) -> dict[str, Any]:
+    """Export to ONNX, run the parity gate, and only then write ``onnx_path``.
+
+    Returns:
+        ``model_meta`` plus ``opset``, ``opsets``, ``parity`` and ``format: "onnx"``.
+
+    Raises:
+        ParityError: the gate failed (nothing is written).
+    """
+    from kfp_interop.data import load_split
+    from kfp_interop.export import export_onnx, model_opsets, save_onnx
+    from kfp_interop.native import load_native
+    from kfp_interop.parity import check_parity, enforce_parity
+
+    native = load_native(model_dir, framework=model_meta["framework"],
+                         task=model_meta["task"], expected_sha256=model_meta.get("native_sha256"))
+    test = load_split(test_path, data_meta)
+    onnx_model = export_onnx(native, n_features=len(model_meta["feature_names"]), opset=opset)
+    parity = enforce_parity(check_parity(native, onnx_model, test.X, tolerance=tolerance))
+    save_onnx(onnx_model, onnx_path)
+    meta = dict(model_meta)
+    meta.update(format="onnx", requested_opset=opset, opsets=model_opsets(onnx_model),
+                parity=parity.to_dict())
+    return meta
+
+
+def attach_metadata_step(*, onnx_in: str, model_meta: dict[str, Any], model_name: str,
+                         model_version: str = "1", onnx_out: str):
+    """Build the record, embed it, and write ``onnx_out`` plus its JSON sidecar.
+
+    Returns:
+        The :class:`~kfp_interop.metadata.InferenceMetadata` record.
+    """
+    from kfp_interop.metadata import build_record, read_onnx, save_metadata
+
+    if not model_meta.get("parity", {}).get("passed"):
+        raise InvalidInputError("The model's parity gate did not pass (or did not run): "
+                                "attach metadata only to a model that export_onnx approved.")
+    model = read_onnx(onnx_in)
+    parity = {k: v for k, v in model_meta["parity"].items() if k != "task"}
+    training = {k: model_meta[k] for k in ("dataset", "data_sha256", "rows", "train_rows",
+                                           "test_rows", "seed", "hyperparameters", "metrics")}
+    record = build_record(
+        model, name=model_name, version=model_version, task=model_meta["task"],
+        framework={"name": model_meta["framework"],
+                   "version": model_meta["framework_version"],
+                   "estimator": model_meta["estimator"]},
+        feature_names=model_meta["feature_names"], class_labels=model_meta["class_labels"],
+        target=model_meta["target_name"], training=training, parity=parity)
+    save_metadata(record, model, onnx_out)
+    return record
