@@ -1,0 +1,23 @@
+"""kfp-interop's KFP v2 components, one folder each (definition, compiled
+``component.yaml``, README).
+
+Example:
+    >>> from kfp_interop.components import export_onnx, train
+
+Each folder is a subpackage named like its component; after the imports below the
+package attribute is the component itself (the folder's module stays importable as
+``kfp_interop.components.<name>.component``).
+"""
+
+from kfp_interop.components.attach_metadata.component import attach_metadata
+from kfp_interop.components.deploy.component import deploy
+from kfp_interop.components.export_onnx.component import export_onnx
+from kfp_interop.components.load_data.component import load_data
+from kfp_interop.components.smoke_test.component import smoke_test
+from kfp_interop.components.train.component import train
+
+COMPONENTS = {c.component_spec.name.replace("-", "_"): c for c in
+              (load_data, train, export_onnx, attach_metadata, deploy, smoke_test)}
+
+__all__ = ["COMPONENTS", "load_data", "train", "export_onnx", "attach_metadata", "deploy",
+           "smoke_test"]

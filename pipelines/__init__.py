@@ -1,0 +1,26 @@
+"""Reference pipelines, by name. Listing them imports nothing heavy; :func:`load`
+imports the pipeline (and kfp) only when asked."""
+
+import importlib
+
+from kfp_interop.registry import Registry
+
+# name -> ("module:function", one-line description)
+PIPELINES: Registry = Registry("pipeline", "Reference pipelines live in pipelines/.")
+PIPELINES.register("tabular", ("kfp_interop.pipelines.tabular:tabular",
+                               "scikit-learn/XGBoost/LightGBM -> ONNX (parity gate) -> "
+                               "metadata -> serve -> smoke test"))
+
+
+def load(name: str):
+    """The pipeline function registered as ``name``."""
+    target, _ = PIPELINES.get(name)
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def describe(name: str) -> str:
+    return PIPELINES.get(name)[1]
+
+
+__all__ = ["PIPELINES", "load", "describe"]

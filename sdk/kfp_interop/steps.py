@@ -14,6 +14,8 @@ from typing import Any
 
 from kfp_interop.errors import InvalidInputError
 
+ONNX_FILENAME = "model.onnx"
+
 __all__ = ["load_data_step", "train_step", "export_step", "attach_metadata_step",
            "default_model_name"]
 
@@ -93,8 +95,8 @@ def train_step(*, train_path: str, test_path: str, data_meta: dict[str, Any],
 
 def export_step(*, model_dir: str, model_meta: dict[str, Any], test_path: str,
                 data_meta: dict[str, Any], opset: int = 17, tolerance: float = 1e-4,
-                onnx_path: str) -> dict[str, Any]:
-    """Export to ONNX, run the parity gate, and only then write ``onnx_path``.
+                out_dir: str) -> dict[str, Any]:
+    """Export to ONNX, run the parity gate, and only then write ``out_dir/model.onnx``.
 
     Returns:
         ``model_meta`` plus ``opset``, ``opsets``, ``parity`` and ``format: "onnx"``.
@@ -112,16 +114,19 @@ def export_step(*, model_dir: str, model_meta: dict[str, Any], test_path: str,
     test = load_split(test_path, data_meta)
     onnx_model = export_onnx(native, n_features=len(model_meta["feature_names"]), opset=opset)
     parity = enforce_parity(check_parity(native, onnx_model, test.X, tolerance=tolerance))
-    save_onnx(onnx_model, onnx_path)
+    os.makedirs(out_dir, exist_ok=True)
+    save_onnx(onnx_model, os.path.join(out_dir, ONNX_FILENAME))
     meta = dict(model_meta)
-    meta.update(format="onnx", requested_opset=opset, opsets=model_opsets(onnx_model),
+    meta.update(format="onnx", file=ONNX_FILENAME, requested_opset=opset, opsets=model_opsets(onnx_model),
                 parity=parity.to_dict())
     return meta
 
 
-def attach_metadata_step(*, onnx_in: str, model_meta: dict[str, Any], model_name: str,
-                         model_version: str = "1", onnx_out: str):
-    """Build the record, embed it, and write ``onnx_out`` plus its JSON sidecar.
+def attach_metadata_step(*, model_dir: str, model_meta: dict[str, Any], model_name: str = "",
+                         model_version: str = "1", out_dir: str):
+    """Build the record, embed it, and write ``out_dir/model.onnx`` plus its JSON sidecar
+    ``out_dir/model.metadata.json``. An empty ``model_name`` derives one from the data set
+    and framework.
 
     Returns:
         The :class:`~kfp_interop.metadata.InferenceMetadata` record.
@@ -131,7 +136,8 @@ def attach_metadata_step(*, onnx_in: str, model_meta: dict[str, Any], model_name
     if not model_meta.get("parity", {}).get("passed"):
         raise InvalidInputError("The model's parity gate did not pass (or did not run): "
                                 "attach metadata only to a model that export_onnx approved.")
-    model = read_onnx(onnx_in)
+    model = read_onnx(os.path.join(model_dir, ONNX_FILENAME))
+    model_name = model_name or default_model_name(model_meta["dataset"], model_meta["framework"])
     parity = {k: v for k, v in model_meta["parity"].items() if k != "task"}
     training = {k: model_meta[k] for k in ("dataset", "data_sha256", "rows", "train_rows",
                                            "test_rows", "seed", "hyperparameters", "metrics")}
@@ -142,5 +148,6 @@ def attach_metadata_step(*, onnx_in: str, model_meta: dict[str, Any], model_name
                    "estimator": model_meta["estimator"]},
         feature_names=model_meta["feature_names"], class_labels=model_meta["class_labels"],
         target=model_meta["target_name"], training=training, parity=parity)
-    save_metadata(record, model, onnx_out)
+    os.makedirs(out_dir, exist_ok=True)
+    save_metadata(record, model, os.path.join(out_dir, ONNX_FILENAME))
     return record

@@ -8,6 +8,7 @@ seldon     Seldon Core v1 model metadata: ``messagetype``/``schema`` tensors + `
 mlflow     MLflow ``ModelSignature.to_dict()`` form (tensor-based)
 triton     Triton ``config.pbtxt`` text, platform ``onnxruntime_onnx``
 kfp        KFP artifact ``metadata`` dict (what the Kubeflow UI shows on a Model)
+markdown   a model card (Markdown)
 =========  ==========================================================================
 
 None of these imports its ecosystem's library: they are plain data, tested against
@@ -24,7 +25,7 @@ from kfp_interop.metadata.dtypes import oip_to_mlflow, oip_to_triton
 from kfp_interop.registry import Registry
 
 __all__ = ["RENDERERS", "render", "to_oip", "to_seldon", "to_mlflow_signature",
-           "to_triton_config", "to_kfp_metadata", "properties"]
+           "to_triton_config", "to_kfp_metadata", "to_model_card", "properties"]
 
 
 def properties(record: InferenceMetadata) -> dict[str, str]:
@@ -137,6 +138,49 @@ def to_kfp_metadata(record: InferenceMetadata) -> dict[str, Any]:
     }
 
 
+def to_model_card(record: InferenceMetadata) -> str:
+    """A Markdown model card (what the Kubeflow UI shows for a Markdown artifact)."""
+    m, fw, tr, par = record.model, record.framework, record.training, record.parity
+    rows = lambda items: "\n".join(f"| {k} | {v} |" for k, v in items)  # noqa: E731
+    tensors = lambda ts: "\n".join(  # noqa: E731
+        f"| `{t['name']}` | {t['datatype']} | {t['shape']} |" for t in ts)
+    metrics = "\n".join(f"| {k} | {v:.4f} |" for k, v in sorted(tr["metrics"].items()))
+    labels = ", ".join(record.class_labels) if record.class_labels else "(regression)"
+    return f"""# Model card: {m['name']} v{m['version']}
+
+| field | value |
+|---|---|
+{rows([("task", m["task"]), ("framework", f"{fw['name']} {fw['version']} ({fw['estimator']})"),
+       ("platform", m["platform"]), ("ONNX opset", m["onnx_opset"]),
+       ("ONNX sha256", f"`{m['onnx_sha256']}`"), ("data set", tr["dataset"]),
+       ("data sha256", f"`{tr['data_sha256']}`"), ("rows", tr["rows"]), ("seed", tr["seed"]),
+       ("hyperparameters", f"`{json.dumps(tr['hyperparameters'], sort_keys=True)}`"),
+       ("classes", labels)])}
+
+## Inputs
+| name | datatype | shape |
+|---|---|---|
+{tensors(record.inputs)}
+
+Features, in order: {", ".join(f"`{f}`" for f in record.feature_names)}
+
+## Outputs
+| name | datatype | shape |
+|---|---|---|
+{tensors(record.outputs)}
+
+## Held-out metrics
+| metric | value |
+|---|---|
+{metrics}
+
+## Parity (native vs ONNX Runtime)
+{"passed" if par["passed"] else "FAILED"} on {par["n_rows"]} rows: max abs diff {par["max_abs_diff"]:.3g}, label agreement {par["label_agreement"]}, tolerance {par["tolerance"]:g}.
+
+Produced by kfp-interop {record.producer["version"]}, record schema v{record.schema_version}.
+"""
+
+
 RENDERERS: Registry[Callable[[InferenceMetadata], Any]] = Registry(
     "metadata format", "Add one with kfp_interop.metadata.render.RENDERERS.register(name, fn).")
 RENDERERS.register("oip", to_oip)
@@ -144,6 +188,7 @@ RENDERERS.register("seldon", to_seldon)
 RENDERERS.register("mlflow", to_mlflow_signature)
 RENDERERS.register("triton", to_triton_config)
 RENDERERS.register("kfp", to_kfp_metadata)
+RENDERERS.register("markdown", to_model_card)
 
 
 def render(record: InferenceMetadata, fmt: str) -> Any:

@@ -1,0 +1,37 @@
+"""export_onnx: native model -> ONNX, gated by parity against ONNX Runtime."""
+
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Metrics, Model, Output
+
+from kfp_interop.components._image import COMPONENT_OPTIONS
+
+
+@dsl.component(**COMPONENT_OPTIONS)
+def export_onnx(
+    model: Input[Model],
+    test_data: Input[Dataset],
+    onnx_model: Output[Model],
+    parity: Output[Metrics],
+    opset: int = 17,
+    parity_tolerance: float = 1e-4,
+):
+    """Convert to ONNX (dynamic batch, plain tensors), then prove parity on held-out rows.
+
+    The task fails (and writes no ONNX model) when the max difference of probabilities
+    (regression: relative difference of values) exceeds parity_tolerance or any label
+    differs.
+
+    Args:
+        opset: highest default-domain ONNX opset the model may use.
+        parity_tolerance: the gate's tolerance.
+    """
+    from kfp_interop.steps import export_step
+
+    meta = export_step(model_dir=model.path, model_meta=dict(model.metadata),
+                       test_path=test_data.path, data_meta=dict(test_data.metadata),
+                       opset=opset, tolerance=parity_tolerance, out_dir=onnx_model.path)
+    onnx_model.metadata.update(meta)
+    for key in ("max_abs_diff", "max_rel_diff", "label_agreement", "tolerance", "n_rows"):
+        if meta["parity"][key] is not None:
+            parity.log_metric(key, meta["parity"][key])
+    parity.log_metric("passed", 1.0)

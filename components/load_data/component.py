@@ -1,0 +1,36 @@
+"""load_data: a bundled data set or a CSV/Parquet file -> seeded train/test splits."""
+
+from kfp import dsl
+from kfp.dsl import Dataset, Output
+
+from kfp_interop.components._image import COMPONENT_OPTIONS
+
+
+@dsl.component(**COMPONENT_OPTIONS)
+def load_data(
+    dataset: str,
+    train_data: Output[Dataset],
+    test_data: Output[Dataset],
+    target_column: str = "",
+    task: str = "auto",
+    test_size: float = 0.25,
+    seed: int = 42,
+    nan_policy: str = "error",
+):
+    """Load, check and split a tabular data set (Parquet outputs; schema in metadata).
+
+    Args:
+        dataset: iris, wine, breast_cancer, digits, diabetes, or a .csv/.parquet path.
+        target_column: the target column of a file (ignored for bundled sets).
+        task: classification, regression or auto.
+        test_size: fraction of rows held out (stratified for classification).
+        seed: split seed.
+        nan_policy: error (refuse NaNs) or impute (median imputer inside the model).
+    """
+    from kfp_interop.steps import load_data_step
+
+    meta = load_data_step(dataset=dataset, target_column=target_column, task=task,
+                          test_size=test_size, seed=seed, nan_policy=nan_policy,
+                          train_path=train_data.path, test_path=test_data.path)
+    train_data.metadata.update(meta, split="train", format="parquet")
+    test_data.metadata.update(meta, split="test", format="parquet")

@@ -1,0 +1,133 @@
+"""Smoke tests against a live Open Inference Protocol endpoint.
+
+Two checks, both of which must pass:
+
+1. **metadata**: ``GET /v2/models/{name}`` agrees with the attached record (name,
+   version, platform, input and output tensors, and the ``onnx_sha256`` property when the
+   server reports one): the endpoint serves *this* model, not just *a* model.
+2. **inference**: sample rows sent through ``POST .../infer`` come back equal to what
+   ONNX Runtime computes locally on the same file (labels exactly, probabilities or values
+   within the parity tolerance).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from kfp_interop.errors import InvalidInputError, SmokeTestError
+
+__all__ = ["smoke_test", "http_json"]
+
+
+def http_json(method: str, url: str, body: Any = None, *, timeout: float = 10.0):
+    """(status, parsed JSON or text) for one request; connection errors raise SmokeTestError."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            raw, status = r.read(), r.status
+    except urllib.error.HTTPError as e:
+        raw, status = e.read(), e.code
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
+        raise SmokeTestError(f"Cannot reach {url}: {e}. Is the endpoint up?",
+                             {"passed": False, "url": url, "error": str(e)}) from e
+    try:
+        return status, json.loads(raw)
+    except ValueError:
+        return status, raw.decode(errors="replace")
+
+
+def smoke_test(endpoint: str, model_path: str, X, *, tolerance: float = 1e-4,
+               timeout: float = 10.0, model_name: str | None = None) -> dict[str, Any]:
+    """Check a live endpoint against the ONNX file (and record) it should serve.
+
+    Args:
+        endpoint: base URL, e.g. ``http://127.0.0.1:8080``.
+        model_path: the ONNX file with its attached record.
+        X: sample rows (n, n_features).
+        tolerance: max absolute difference allowed for probabilities/values.
+        model_name: the served name (default: the record's name).
+
+    Returns:
+        The report: ``passed``, ``checks``, ``max_abs_diff``, ``rows``, ``latency_ms``.
+
+    Raises:
+        SmokeTestError: a check failed or the endpoint is unreachable (``.report``
+            holds the report).
+    """
+    import numpy as np
+
+    from kfp_interop.metadata import load_metadata
+    from kfp_interop.metadata.render import to_oip
+    from kfp_interop.parity import ort_session
+
+    record = load_metadata(model_path)
+    name = model_name or record.name
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise InvalidInputError(f"Smoke test needs a non-empty 2-D array of rows, got shape "
+                                f"{list(X.shape)}.")
+    base = endpoint.rstrip("/")
+    report: dict[str, Any] = {"endpoint": base, "model": name, "rows": int(X.shape[0]),
+                              "tolerance": tolerance, "checks": {}, "passed": False}
+
+    def fail(msg: str):
+        report["error"] = msg
+        raise SmokeTestError(f"Smoke test of {name!r} at {base} failed: {msg}", report)
+
+    status, meta = http_json("GET", f"{base}/v2/models/{name}", timeout=timeout)
+    if status != 200:
+        fail(f"GET /v2/models/{name} answered {status}: {meta}")
+    want = to_oip(record)
+    diffs = [k for k in ("platform", "inputs", "outputs") if meta.get(k) != want[k]]
+    if record.version not in (meta.get("versions") or [record.version]):
+        diffs.append("versions")
+    served_sha = (meta.get("properties") or {}).get("onnx_sha256")
+    if served_sha is not None and served_sha != record.model["onnx_sha256"]:
+        diffs.append("properties.onnx_sha256")
+    report["checks"]["metadata"] = {"passed": not diffs, "mismatched": diffs}
+    if diffs:
+        fail(f"served metadata differs from the record in {diffs}: the endpoint serves "
+             "another model (or another version).")
+
+    request = {"id": "kfp-interop-smoke", "inputs": [
+        {"name": record.inputs[0]["name"], "datatype": record.inputs[0]["datatype"],
+         "shape": list(X.shape), "data": X.reshape(-1).tolist()}]}
+    t0 = time.perf_counter()
+    status, resp = http_json("POST", f"{base}/v2/models/{name}/infer", request, timeout=timeout)
+    report["latency_ms"] = round((time.perf_counter() - t0) * 1000, 3)
+    if status != 200:
+        fail(f"POST /v2/models/{name}/infer answered {status}: {resp}")
+    try:
+        served = {o["name"]: np.asarray(o["data"], dtype=np.float64).reshape(o["shape"])
+                  for o in resp["outputs"]}
+    except (KeyError, TypeError, ValueError) as e:
+        fail(f"inference response is not an OIP response ({e}): {str(resp)[:300]}")
+    sess = ort_session(model_path)
+    names = [o.name for o in sess.get_outputs()]
+    expected = dict(zip(names, sess.run(None, {record.inputs[0]["name"]: X})))
+    max_diff, problems = 0.0, []
+    for out_name, exp in expected.items():
+        got = served.get(out_name)
+        exp = np.asarray(exp, dtype=np.float64)
+        if got is None or got.shape != exp.shape:
+            problems.append(f"output {out_name!r} shape {None if got is None else list(got.shape)}"
+                            f" != {list(exp.shape)}")
+            continue
+        diff = float(np.max(np.abs(got - exp))) if exp.size else 0.0
+        if out_name == "label" and diff != 0.0:
+            problems.append(f"labels differ on {int(np.sum(got != exp))} row(s)")
+        max_diff = max(max_diff, diff)
+    report["max_abs_diff"] = max_diff
+    ok = not problems and max_diff <= tolerance
+    report["checks"]["inference"] = {"passed": ok, "max_abs_diff": max_diff,
+                                     "problems": problems}
+    if not ok:
+        fail("; ".join(problems) or f"max difference {max_diff:.3g} exceeds {tolerance:g}")
+    report["passed"] = True
+    return report
