@@ -152,7 +152,12 @@ def build_estimator(framework: str, estimator: str, task: str, *,
         cls = _import_class(estimator)
         from sklearn.base import is_classifier, is_regressor
 
-        ok = is_classifier(cls) if task == "classification" else is_regressor(cls)
+        try:
+            probe = cls()
+        except TypeError as e:
+            raise InvalidInputError(f"Estimator {estimator!r} cannot be created without "
+                                    f"arguments: {e}") from e
+        ok = is_classifier(probe) if task == "classification" else is_regressor(probe)
         if not ok:
             raise InvalidInputError(f"Estimator {estimator!r} is not a {task} estimator.")
     else:
@@ -190,6 +195,11 @@ def build_estimator(framework: str, estimator: str, task: str, *,
     except (TypeError, ValueError) as e:
         raise InvalidInputError(f"Hyperparameters {hyperparameters} do not fit "
                                 f"{cls.__name__}: {e}") from e
+    if task == "classification" and not hasattr(model, "predict_proba"):
+        raise InvalidInputError(
+            f"Estimator {cls.__name__} has no predict_proba (with these hyperparameters); "
+            "kfp-interop classifiers return class probabilities. Pick one that has it "
+            "(e.g. SVC needs probability=true).")
     if scaler and framework != "sklearn":
         raise InvalidInputError(
             f"scaler=True applies to scikit-learn estimators; {framework} trees do not need "
