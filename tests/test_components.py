@@ -1,0 +1,140 @@
+"""Components called through ``python_func`` with real artifact objects, the
+checked-in compiled YAML, and the import path users rely on."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from kfp import dsl
+
+from kfp_interop.errors import DatasetError, ParityError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def art(cls, tmp_path, name, metadata=None):
+    return cls(name=name, uri=str(tmp_path / name), metadata=dict(metadata or {}))
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    """load_data -> train -> export_onnx -> attach_metadata through python_func."""
+    from kfp_interop.components import attach_metadata, export_onnx, load_data, train
+
+    tmp = tmp_path_factory.mktemp("components")
+    tr, te = art(dsl.Dataset, tmp, "train_data"), art(dsl.Dataset, tmp, "test_data")
+    load_data.python_func(dataset="wine", train_data=tr, test_data=te, seed=1)
+    model, metrics, cm = (art(dsl.Model, tmp, "model"), art(dsl.Metrics, tmp, "metrics"),
+                          art(dsl.ClassificationMetrics, tmp, "cm"))
+    train.python_func(train_data=tr, test_data=te, model=model, metrics=metrics,
+                      classification_metrics=cm, framework="xgboost", estimator="",
+                      hyperparameters='{"n_estimators": 30}', seed=1)
+    onnx_model, parity = art(dsl.Model, tmp, "onnx_model"), art(dsl.Metrics, tmp, "parity")
+    export_onnx.python_func(model=model, test_data=te, onnx_model=onnx_model, parity=parity)
+    final, card = art(dsl.Model, tmp, "final"), art(dsl.Markdown, tmp, "card")
+    attach_metadata.python_func(onnx_model=onnx_model, model=final, model_card=card,
+                                model_name="wine-xgb")
+    return locals()
+
+
+def test_load_data_writes_parquet_splits_with_schema(chain):
+    tr, te = chain["tr"], chain["te"]
+    assert os.path.isfile(tr.path) and os.path.isfile(te.path)
+    assert tr.metadata["split"] == "train" and te.metadata["split"] == "test"
+    assert tr.metadata["rows"] == 178 and tr.metadata["train_rows"] + tr.metadata["test_rows"] == 178
+    assert len(tr.metadata["data_sha256"]) == 64 and len(tr.metadata["class_labels"]) == 3
+
+
+def test_train_logs_metrics_and_confusion_matrix(chain):
+    assert chain["metrics"].metadata["accuracy"] > 0.8
+    cm = chain["cm"].metadata["confusionMatrix"]
+    assert [c["displayName"] for c in cm["annotationSpecs"]] == chain["tr"].metadata["class_labels"]
+    assert sum(sum(r["row"]) for r in cm["rows"]) == chain["te"].metadata["test_rows"]
+    assert chain["model"].metadata["native_format"] == "xgboost-json"
+    assert chain["model"].metadata["hyperparameters"] == {"n_estimators": 30}
+
+
+def test_export_and_attach_metadata(chain):
+    from kfp_interop.metadata import load_metadata
+
+    assert chain["parity"].metadata["passed"] == 1.0
+    assert chain["onnx_model"].metadata["parity"]["passed"] is True
+    final = chain["final"]
+    record = load_metadata(os.path.join(final.path, "model.onnx"))
+    assert record.name == "wine-xgb" and record.framework["name"] == "xgboost"
+    assert final.metadata["inference_metadata"] == record.to_dict()
+    assert final.metadata["onnx_sha256"] == record.model["onnx_sha256"]
+    assert os.path.isfile(os.path.join(final.path, "model.metadata.json"))
+    assert "Model card: wine-xgb" in open(chain["card"].path).read()
+
+
+def test_export_refuses_over_tolerance_and_writes_nothing(chain, tmp_path):
+    from kfp_interop.components import export_onnx
+
+    out = art(dsl.Model, tmp_path, "onnx_model")
+    with pytest.raises(ParityError):
+        export_onnx.python_func(model=chain["model"], test_data=chain["te"], onnx_model=out,
+                                parity=art(dsl.Metrics, tmp_path, "p"), parity_tolerance=0.0)
+    assert not os.path.exists(os.path.join(out.path, "model.onnx"))
+
+
+def test_load_data_bad_input_leaves_no_split(tmp_path):
+    from kfp_interop.components import load_data
+
+    tr, te = art(dsl.Dataset, tmp_path, "tr"), art(dsl.Dataset, tmp_path, "te")
+    with pytest.raises(DatasetError):
+        load_data.python_func(dataset="no-such-set", train_data=tr, test_data=te)
+    assert not os.path.exists(tr.path) and not os.path.exists(te.path)
+
+
+def test_deploy_and_smoke_test_components(chain, tmp_path):
+    from kfp_interop.components import deploy, smoke_test
+    from kfp_interop.deploy import undeploy
+
+    dep = art(dsl.Artifact, tmp_path, "deployment")
+    endpoint = deploy.python_func(model=chain["final"], deployment=dep)
+    try:
+        assert endpoint.startswith("http://127.0.0.1:") and dep.metadata["pid"] > 0
+        report = art(dsl.Metrics, tmp_path, "report")
+        smoke_test.python_func(deployment=dep, model=chain["final"], test_data=chain["te"],
+                               report=report, rows=5)
+        assert report.metadata["passed"] == 1.0 and report.metadata["rows"] == 5
+    finally:
+        assert undeploy(dict(dep.metadata))
+
+
+def test_checked_in_yaml_is_fresh(tmp_path):
+    """component.yaml files and pipelines/*.yaml equal a fresh compile."""
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import compile_all
+
+    stale = []
+    for kind, name, path in compile_all.targets():
+        fresh = tmp_path / f"{kind}-{name}.yaml"
+        compile_all.compile_to(kind, name, str(fresh))
+        if not os.path.exists(path) or open(path).read() != fresh.read_text():
+            stale.append(os.path.relpath(path, ROOT))
+    assert not stale, f"stale compiled YAML {stale}: run python scripts/compile_all.py"
+
+
+def test_component_yaml_loads_and_every_component_has_a_readme():
+    from kfp import components
+
+    from kfp_interop.components import COMPONENTS
+
+    for name in COMPONENTS:
+        folder = os.path.join(ROOT, "components", name)
+        loaded = components.load_component_from_file(os.path.join(folder, "component.yaml"))
+        assert loaded.component_spec.name == name.replace("_", "-")
+        assert os.path.getsize(os.path.join(folder, "README.md")) > 200
+
+
+def test_import_kfp_interop_stays_light():
+    code = ("import sys, kfp_interop, kfp_interop.metadata, kfp_interop.data, "
+            "kfp_interop.train, kfp_interop.export, kfp_interop.cli;"
+            "heavy = [m for m in ('kfp', 'torch', 'onnxruntime', 'mlflow', 'sklearn', "
+            "'onnx', 'pandas') if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"
