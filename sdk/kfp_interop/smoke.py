@@ -23,11 +23,19 @@ from kfp_interop.errors import InvalidInputError, SmokeTestError
 __all__ = ["smoke_test", "http_json"]
 
 
-def http_json(method: str, url: str, body: Any = None, *, timeout: float = 10.0):
-    """(status, parsed JSON or text) for one request; connection errors raise SmokeTestError."""
+def http_json(method: str, url: str, body: Any = None, *, timeout: float = 10.0,
+              binary: bytes | None = None):
+    """(status, parsed JSON or text) for one request; connection errors raise SmokeTestError.
+
+    With ``binary``, the JSON ``body`` is followed by those bytes (OIP binary tensor data).
+    """
+    headers = {"Content-Type": "application/json"}
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
+    if binary is not None:
+        headers["Inference-Header-Content-Length"] = str(len(data))
+        headers["Content-Type"] = "application/octet-stream"
+        data += binary
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             raw, status = r.read(), r.status
@@ -95,11 +103,18 @@ def smoke_test(endpoint: str, model_path: str, X, *, tolerance: float = 1e-4,
         fail(f"served metadata differs from the record in {diffs}: the endpoint serves "
              "another model (or another version).")
 
-    request = {"id": "kfp-interop-smoke", "inputs": [
-        {"name": record.inputs[0]["name"], "datatype": record.inputs[0]["datatype"],
-         "shape": list(X.shape), "data": X.reshape(-1).tolist()}]}
+    tensor = {"name": record.inputs[0]["name"], "datatype": record.inputs[0]["datatype"],
+              "shape": list(X.shape)}
+    binary = None
+    if np.isfinite(X).all():
+        tensor["data"] = X.reshape(-1).tolist()
+    else:  # JSON has no NaN: send missing values as binary tensor data
+        binary = X.astype("<f4").tobytes()
+        tensor["parameters"] = {"binary_data_size": len(binary)}
+    request = {"id": "kfp-interop-smoke", "inputs": [tensor]}
     t0 = time.perf_counter()
-    status, resp = http_json("POST", f"{base}/v2/models/{name}/infer", request, timeout=timeout)
+    status, resp = http_json("POST", f"{base}/v2/models/{name}/infer", request,
+                             timeout=timeout, binary=binary)
     report["latency_ms"] = round((time.perf_counter() - t0) * 1000, 3)
     if status != 200:
         fail(f"POST /v2/models/{name}/infer answered {status}: {resp}")

@@ -194,14 +194,20 @@ class ModelRepository:
 
 
 def _loads(data: bytes) -> Any:
+    """orjson first (fast); on failure the standard library, which also accepts the
+    ``NaN``/``Infinity`` tokens Python clients write for missing values (JSON has none).
+    Binary tensor data is the portable way to send NaN."""
+    import json
+
     try:
         import orjson
 
         return orjson.loads(data)
     except ImportError:  # pragma: no cover - orjson comes with the serve extra
-        import json
-
-        return json.loads(data)
+        pass
+    except ValueError:
+        pass
+    return json.loads(data)
 
 
 def decode_request(body: bytes, header_length: str | None) -> tuple[dict, dict, list | None, bool]:

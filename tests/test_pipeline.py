@@ -1,0 +1,108 @@
+"""The tabular pipeline end to end through kfp.local, driven as a user drives it: the
+``kfp-interop run`` command."""
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+
+import numpy as np
+import pandas as pd
+
+from kfp_interop.metadata import load_metadata, verify_onnx_sha256
+from kfp_interop.native import sha256_file
+
+
+def run_cli(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "kfp_interop.cli", *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def alive(endpoint):
+    try:
+        with urllib.request.urlopen(endpoint + "/v2/health/live", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def test_tabular_defaults_succeed_and_stop_the_server(tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli("run", "tabular", "--local", "--output-dir", str(out))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Executing task" in proc.stdout and "SUCCEEDED" in proc.stdout
+    s = json.loads((out / "summary.json").read_text())
+    assert s["pipeline"] == "tabular" and s["status"] == "succeeded"
+    assert s["onnx_sha256"] == sha256_file(s["onnx_path"])
+    record = verify_onnx_sha256(s["onnx_path"])
+    assert load_metadata(s["metadata_path"]) == record
+    assert s["model_sha256"] == record.model["onnx_sha256"]
+    assert s["parity"]["passed"] and s["parity"]["tolerance"] == 1e-4
+    assert s["parity"]["max_abs_diff"] <= 1e-4 and s["parity"]["label_agreement"] == 1.0
+    assert s["metrics"]["accuracy"] > 0.8 and "roc_auc" in s["metrics"]
+    assert s["smoke_test"]["passed"] and s["smoke_test"]["rows"] == 20
+    assert s["endpoint"].startswith("http://127.0.0.1:")
+    assert set(s["tasks"].values()) == {"succeeded"} and len(s["tasks"]) == 6
+    assert not alive(s["endpoint"]), "the local server must be stopped by default"
+    assert record.training["dataset"] == "iris" and record.name == "iris-sklearn"
+
+
+def test_user_csv_with_nans_lightgbm_keep_serving(tmp_path):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 4))
+    df = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    df["outcome"] = np.where(X[:, 0] - X[:, 2] > 0, "yes", "no")
+    df.loc[rng.random(300) < 0.1, "b"] = np.nan
+    csv = tmp_path / "customers.csv"
+    df.to_csv(csv, index=False)
+    out = tmp_path / "out"
+    proc = run_cli("run", "tabular", "--local", "--output-dir", str(out), "--keep-serving",
+                   "--param", f"dataset={csv}", "--param", "target_column=outcome",
+                   "--param", "framework=lightgbm", "--param", "estimator=",
+                   "--param", "nan_policy=impute", "--param", "model_name=customers")
+    s = json.loads((out / "summary.json").read_text())
+    try:
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        assert s["status"] == "succeeded" and s["smoke_test"]["passed"]
+        assert alive(s["endpoint"]), "--keep-serving leaves the server up"
+        record = load_metadata(s["onnx_path"])
+        assert record.name == "customers" and record.class_labels == ["no", "yes"]
+        assert record.framework["name"] == "lightgbm"
+        # a missing value, as Python's json writes it, is served (LightGBM's native
+        # missing-value branch, inside the ONNX graph)
+        body = json.dumps({"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 4],
+                                       "data": [1.0, float("nan"), -1.0, 0.0]}]}).encode()
+        req = urllib.request.Request(s["endpoint"] + "/v2/models/customers/infer", data=body,
+                                     method="POST")
+        with urllib.request.urlopen(req, timeout=5) as r:
+            outputs = {o["name"]: o["data"] for o in json.loads(r.read())["outputs"]}
+        assert outputs["label"] == [1]  # a - c = 2 > 0 -> "yes"
+    finally:
+        if s.get("deployment"):
+            from kfp_interop.deploy import undeploy
+
+            undeploy(s["deployment"])
+
+
+def test_parity_failure_fails_the_run_and_writes_no_model(tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli("run", "tabular", "--local", "--output-dir", str(out),
+                   "--param", "parity_tolerance=0")
+    assert proc.returncode == 1
+    s = json.loads((out / "summary.json").read_text())
+    assert s["status"] == "failed" and s["failed_task"] == "export-onnx"
+    assert "ParityError" in s["error"] and "exceeds tolerance 0" in s["error"]
+    assert s["onnx_path"] is None and not (out / "model.onnx").exists()
+    assert s["smoke_test"]["passed"] is False and s["endpoint"] is None
+    assert "FAILED" in proc.stdout
+
+
+def test_bad_dataset_fails_the_first_task(tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli("run", "tabular", "--local", "--output-dir", str(out),
+                   "--param", "dataset=iris.csv")
+    assert proc.returncode == 1
+    s = json.loads((out / "summary.json").read_text())
+    assert s["failed_task"] == "load-data"
+    assert "UnknownDatasetError" in s["error"] and "iris.csv" in s["error"]
