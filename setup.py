@@ -61,7 +61,7 @@ setup(
         "pyyaml>=6",
     ],
     extras_require={
-        "serve": ["fastapi>=0.110", "uvicorn[standard]>=0.29", "orjson>=3.9"],
+        "serve": ["uvicorn[standard]>=0.29", "orjson>=3.9"],
         "dev": [
             "pytest>=8",
             "pytest-timeout>=2.3",

@@ -14,23 +14,14 @@ REFDATA = os.environ.get("KFP_INTEROP_REFDATA",
 def build_model(tmp_dir, dataset="iris", framework="sklearn", estimator="random_forest",
                 name="", nan_policy="error", hyperparameters="{}", target_column=""):
     """Run the library's stages (no KFP) and return (model_dir, data_meta, test_path)."""
-    from kfp_interop.steps import (attach_metadata_step, export_step, load_data_step,
-                                   train_step)
+    import json
 
-    tmp_dir = str(tmp_dir)
-    train_path, test_path = os.path.join(tmp_dir, "train.pq"), os.path.join(tmp_dir, "test.pq")
-    meta = load_data_step(dataset=dataset, target_column=target_column, train_path=train_path,
-                          test_path=test_path, nan_policy=nan_policy)
-    model_meta, _ = train_step(train_path=train_path, test_path=test_path, data_meta=meta,
-                               framework=framework, estimator=estimator,
-                               hyperparameters=hyperparameters,
-                               model_dir=os.path.join(tmp_dir, "native"))
-    onnx_meta = export_step(model_dir=os.path.join(tmp_dir, "native"), model_meta=model_meta,
-                            test_path=test_path, data_meta=meta,
-                            out_dir=os.path.join(tmp_dir, "exported"))
-    attach_metadata_step(model_dir=os.path.join(tmp_dir, "exported"), model_meta=onnx_meta,
-                         model_name=name, out_dir=os.path.join(tmp_dir, "model"))
-    return os.path.join(tmp_dir, "model"), meta, test_path
+    from kfp_interop.steps import run_tabular
+
+    paths = run_tabular(str(tmp_dir), dataset=dataset, target_column=target_column,
+                        framework=framework, estimator=estimator, model_name=name,
+                        nan_policy=nan_policy, hyperparameters=hyperparameters)
+    return paths["model"], json.loads(paths["data_meta"]), paths["test"]
 
 
 @pytest.fixture(scope="session")

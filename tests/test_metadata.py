@@ -135,9 +135,25 @@ def test_mlflow_signature_loads_in_mlflow(record):
     assert sig.outputs.inputs[0].type == np.dtype("int64")
 
 
+def triton_model_config_pb2():
+    """Triton's ModelConfig proto module, loaded alone: importing tritonclient.grpc
+    would register Triton's gRPC service protos, whose names clash with the KServe SDK's
+    in the process-wide descriptor pool."""
+    import importlib.util
+
+    import tritonclient
+
+    path = os.path.join(os.path.dirname(tritonclient.__file__), "grpc", "model_config_pb2.py")
+    spec = importlib.util.spec_from_file_location("triton_model_config_pb2", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_triton_config_parses_as_triton_model_config(record):
     from google.protobuf import text_format
-    from tritonclient.grpc import model_config_pb2
+
+    model_config_pb2 = triton_model_config_pb2()
 
     cfg = text_format.Parse(to_triton_config(record), model_config_pb2.ModelConfig())
     assert cfg.name == "iris" and cfg.platform == "onnxruntime_onnx"

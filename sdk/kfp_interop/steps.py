@@ -17,7 +17,7 @@ from kfp_interop.errors import InvalidInputError
 ONNX_FILENAME = "model.onnx"
 
 __all__ = ["load_data_step", "train_step", "export_step", "attach_metadata_step",
-           "default_model_name"]
+           "default_model_name", "run_tabular"]
 
 
 def default_model_name(dataset: str, framework: str) -> str:
@@ -151,3 +151,38 @@ def attach_metadata_step(*, model_dir: str, model_meta: dict[str, Any], model_na
     os.makedirs(out_dir, exist_ok=True)
     save_metadata(record, model, os.path.join(out_dir, ONNX_FILENAME))
     return record
+
+
+def run_tabular(out_dir: str, *, dataset: str = "iris", target_column: str = "",
+                framework: str = "sklearn", estimator: str = "random_forest",
+                hyperparameters: str = "{}", nan_policy: str = "error", seed: int = 42,
+                opset: int = 17, tolerance: float = 1e-4, model_name: str = "",
+                model_version: str = "1") -> dict[str, str]:
+    """The tabular flow up to the attached model, without KFP (for notebooks, tests and
+    benchmarks): the same stages the pipeline's components call.
+
+    Returns:
+        Paths: ``train``, ``test`` (Parquet), ``native`` (dir), ``model`` (dir with
+        ``model.onnx`` and ``model.metadata.json``), plus ``data_meta`` as JSON text.
+    """
+    import json
+
+    os.makedirs(out_dir, exist_ok=True)
+    paths = {k: os.path.join(out_dir, v) for k, v in (
+        ("train", "train.parquet"), ("test", "test.parquet"), ("native", "native"),
+        ("exported", "exported"), ("model", "model"))}
+    meta = load_data_step(dataset=dataset, target_column=target_column, seed=seed,
+                          nan_policy=nan_policy, train_path=paths["train"],
+                          test_path=paths["test"])
+    model_meta, _ = train_step(train_path=paths["train"], test_path=paths["test"],
+                               data_meta=meta, framework=framework, estimator=estimator,
+                               hyperparameters=hyperparameters, seed=seed,
+                               model_dir=paths["native"])
+    onnx_meta = export_step(model_dir=paths["native"], model_meta=model_meta,
+                            test_path=paths["test"], data_meta=meta, opset=opset,
+                            tolerance=tolerance, out_dir=paths["exported"])
+    attach_metadata_step(model_dir=paths["exported"], model_meta=onnx_meta,
+                         model_name=model_name, model_version=model_version,
+                         out_dir=paths["model"])
+    paths["data_meta"] = json.dumps(meta)
+    return paths

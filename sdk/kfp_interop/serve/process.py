@@ -59,7 +59,7 @@ def serve_forever(model_path: str, *, name: str | None = None, host: str = "127.
     model = ServedModel(model_path, name).load()
     app = create_app([model], load_in_background=False)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
-                timeout_graceful_shutdown=5)
+                timeout_graceful_shutdown=5, lifespan="on")
 
 
 def wait_ready(endpoint: str, *, timeout: float = 30.0, proc: subprocess.Popen | None = None,
