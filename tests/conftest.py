@@ -53,9 +53,14 @@ def server(iris_onnx, tmp_path_factory):
 
 
 def refdata(*parts):
+    """A file of the upstream reference schemas (shared/refdata beside the checkout, or
+    $KFP_INTEROP_REFDATA). Missing: a failure in CI, a skip elsewhere."""
     path = os.path.join(REFDATA, *parts)
     if not os.path.exists(path):
-        pytest.fail(f"reference data missing: {path} (set KFP_INTEROP_REFDATA)")
+        message = f"reference data missing: {path} (set KFP_INTEROP_REFDATA)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
     return path
 
 

@@ -204,3 +204,14 @@ def test_broken_exporter_output_is_an_export_error(splits):
     register_exporter("fake", lambda m, n, o: onnx.ModelProto(), replace=True)
     with pytest.raises(ExportError, match="expected 2 output"):
         export_onnx(native, n_features=4)
+
+
+def test_export_is_reproducible_byte_for_byte(splits):
+    from kfp_interop.metadata import onnx_content_sha256
+
+    train, test = splits["iris"]
+    native = NativeModel(train_model(train, test, seed=1).model, "sklearn", "classification")
+    a = export_onnx(native, n_features=4)
+    b = export_onnx(native, n_features=4)
+    assert a.SerializeToString() == b.SerializeToString()
+    assert onnx_content_sha256(a) == onnx_content_sha256(b)

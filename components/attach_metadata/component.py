@@ -27,10 +27,8 @@ def attach_metadata(
     from kfp_interop.metadata.render import to_kfp_metadata, to_model_card
     from kfp_interop.steps import attach_metadata_step
 
-    record = attach_metadata_step(model_dir=onnx_model.path,
-                                  model_meta=dict(onnx_model.metadata),
-                                  model_name=model_name, model_version=model_version,
-                                  out_dir=model.path)
+    record = attach_metadata_step(model_dir=onnx_model.path, model_name=model_name,
+                                  model_version=model_version, out_dir=model.path)
     model.metadata.update(to_kfp_metadata(record))
     with open(model_card.path, "w") as f:
         f.write(to_model_card(record))

@@ -27,9 +27,8 @@ def export_onnx(
     """
     from kfp_interop.steps import export_step
 
-    meta = export_step(model_dir=model.path, model_meta=dict(model.metadata),
-                       test_path=test_data.path, data_meta=dict(test_data.metadata),
-                       opset=opset, tolerance=parity_tolerance, out_dir=onnx_model.path)
+    meta = export_step(model_dir=model.path, test_path=test_data.path, opset=opset,
+                       tolerance=parity_tolerance, out_dir=onnx_model.path)
     onnx_model.metadata.update(meta)
     for key in ("max_abs_diff", "max_rel_diff", "label_agreement", "tolerance", "n_rows"):
         if meta["parity"][key] is not None:

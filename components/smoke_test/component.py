@@ -31,7 +31,7 @@ def smoke_test(
     from kfp_interop.smoke import smoke_test as run_smoke_test
 
     report_file = os.path.join(os.path.dirname(report.path), "smoke_report.json")
-    rows_x = load_split(test_data.path, dict(test_data.metadata)).X[:max(1, rows)]
+    rows_x = load_split(test_data.path).X[:max(1, rows)]
     try:
         result = run_smoke_test(deployment.metadata["endpoint"], model_file(model.path),
                                 rows_x, tolerance=tolerance,

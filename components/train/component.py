@@ -33,7 +33,7 @@ def train(
     from kfp_interop.steps import train_step
 
     meta, result = train_step(train_path=train_data.path, test_path=test_data.path,
-                              data_meta=dict(train_data.metadata), framework=framework,
+                              framework=framework,
                               estimator=estimator, hyperparameters=hyperparameters,
                               seed=seed, scaler=scaler, model_dir=model.path)
     model.metadata.update(meta)

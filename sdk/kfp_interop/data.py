@@ -37,6 +37,7 @@ __all__ = [
     "save_split",
     "split_metadata",
     "load_split",
+    "read_split_metadata",
 ]
 
 TASKS = ("classification", "regression")
@@ -293,16 +294,30 @@ def split_dataset(data: TabularData, *, test_size: float = 0.25,
     return mk(Xtr, ytr), mk(Xte, yte)
 
 
-def save_split(data: TabularData, path: str) -> dict[str, Any]:
-    """Write one split as Parquet (features then the target) and return its metadata."""
-    import pandas as pd
+SPLIT_METADATA_KEY = b"kfp_interop.split"
 
-    df = pd.DataFrame(data.X, columns=data.feature_names)
-    df[data.target_name] = data.y
+
+def save_split(data: TabularData, path: str, extra: dict[str, Any] | None = None
+               ) -> dict[str, Any]:
+    """Write one split as Parquet (features then the target) and return its metadata.
+
+    The metadata (schema, classes, plus ``extra``) is also stored in the Parquet file's
+    key-value metadata, so the file describes itself: :func:`load_split` needs nothing
+    else, and no value changes type on the way (KFP artifact metadata turns ints into
+    floats).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    meta = {**split_metadata(data), **(extra or {})}
+    columns = {name: data.X[:, i] for i, name in enumerate(data.feature_names)}
+    columns[data.target_name] = data.y
+    table = pa.table(columns)
+    table = table.replace_schema_metadata({SPLIT_METADATA_KEY: json.dumps(meta).encode()})
     tmp = path + ".partial"
-    df.to_parquet(tmp, index=False)
+    pq.write_table(table, tmp)
     os.replace(tmp, path)
-    return split_metadata(data)
+    return meta
 
 
 def split_metadata(data: TabularData) -> dict[str, Any]:
@@ -316,17 +331,34 @@ def split_metadata(data: TabularData) -> dict[str, Any]:
     }
 
 
-def load_split(path: str, metadata: dict[str, Any]) -> TabularData:
-    """Read a split written by :func:`save_split`, given the metadata it returned."""
-    import numpy as np
-    import pandas as pd
+def read_split_metadata(path: str) -> dict[str, Any]:
+    """The metadata :func:`save_split` stored in a split's Parquet file."""
+    import pyarrow.parquet as pq
 
-    df = pd.read_parquet(path)
+    try:
+        raw = (pq.read_schema(path).metadata or {}).get(SPLIT_METADATA_KEY)
+    except (OSError, ValueError) as e:
+        raise DatasetError(f"{path!r} is not a readable Parquet split: {e}") from e
+    if raw is None:
+        raise DatasetError(f"{path!r} was not written by kfp-interop's load_data (no "
+                           f"{SPLIT_METADATA_KEY.decode()!r} metadata).")
+    return json.loads(raw)
+
+
+def load_split(path: str, metadata: dict[str, Any] | None = None) -> TabularData:
+    """Read a split written by :func:`save_split` (its metadata comes from the file)."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    metadata = metadata or read_split_metadata(path)
+    table = pq.read_table(path)
     target = metadata["target_name"]
-    y = df[target].to_numpy()
+    y = table.column(target).to_numpy()
     y = y.astype(np.int64) if metadata["task"] == "classification" else y.astype(np.float64)
+    X = np.column_stack([table.column(f).to_numpy().astype(np.float64)
+                         for f in metadata["feature_names"]])
     return TabularData(
-        X=df[list(metadata["feature_names"])].to_numpy(dtype=np.float64), y=y,
+        X=X, y=y,
         feature_names=list(metadata["feature_names"]), target_name=target,
         task=metadata["task"], class_labels=metadata.get("class_labels"),
         source=metadata.get("source", path),

@@ -1,10 +1,13 @@
 """The pipeline's stages as plain functions over files and metadata dicts.
 
 Each KFP component in ``components/`` is a thin wrapper over one function here: it
-passes artifact paths and artifact metadata in, and writes what comes back onto its
-output artifacts. Everything is testable without KFP. A stage writes its outputs only
-after every check passed (files go to temporary names first), so a failed stage leaves
-no output that looks complete.
+passes artifact paths in, and copies what comes back onto its output artifacts' metadata
+(for the Kubeflow UI). Between stages the facts travel *inside* the artifacts, exactly
+typed: a split's schema in its Parquet metadata, a model's context in
+``model_meta.json`` in its folder (KFP artifact metadata would turn ints into floats).
+Everything is testable without KFP. A stage writes its outputs only after every check
+passed (files go to temporary names first), so a failed stage leaves no output that
+looks complete.
 """
 
 from __future__ import annotations
@@ -15,9 +18,31 @@ from typing import Any
 from kfp_interop.errors import InvalidInputError
 
 ONNX_FILENAME = "model.onnx"
+MODEL_META_FILENAME = "model_meta.json"
+
+
+def _write_model_meta(directory: str, meta: dict[str, Any]) -> None:
+    import json
+
+    path = os.path.join(directory, MODEL_META_FILENAME)
+    with open(path + ".partial", "w") as f:
+        json.dump(meta, f, indent=2, sort_keys=True)
+    os.replace(path + ".partial", path)
+
+
+def read_model_meta(directory: str) -> dict[str, Any]:
+    """The context a model folder carries (written by train and export)."""
+    import json
+
+    path = os.path.join(directory, MODEL_META_FILENAME)
+    if not os.path.isfile(path):
+        raise InvalidInputError(f"{directory!r} holds no {MODEL_META_FILENAME}: pass a model "
+                                "produced by kfp-interop's train or export_onnx step.")
+    with open(path) as f:
+        return json.load(f)
 
 __all__ = ["load_data_step", "train_step", "export_step", "attach_metadata_step",
-           "default_model_name", "run_tabular"]
+           "default_model_name", "read_model_meta", "run_tabular"]
 
 
 def default_model_name(dataset: str, framework: str) -> str:
@@ -46,13 +71,12 @@ def load_data_step(*, dataset: str, target_column: str = "", task: str = "auto",
     meta = split_metadata(data)
     meta.update(data_sha256=data.fingerprint(), train_rows=train.n_rows,
                 test_rows=test.n_rows, seed=seed, nan_policy=nan_policy)
-    save_split(train, train_path)
-    save_split(test, test_path)
+    save_split(train, train_path, meta)
+    save_split(test, test_path, meta)
     return meta
 
 
-def train_step(*, train_path: str, test_path: str, data_meta: dict[str, Any],
-               framework: str = "sklearn", estimator: str = "",
+def train_step(*, train_path: str, test_path: str, framework: str = "sklearn", estimator: str = "",
                hyperparameters: str = "{}", seed: int = 42, scaler: bool = False,
                model_dir: str) -> tuple[dict[str, Any], Any]:
     """Train and save the native model into ``model_dir``.
@@ -61,12 +85,13 @@ def train_step(*, train_path: str, test_path: str, data_meta: dict[str, Any],
         ``(model_meta, train_result)``; ``model_meta`` carries everything later stages
         (export, metadata record) need about the model and its data.
     """
-    from kfp_interop.data import load_split
+    from kfp_interop.data import load_split, read_split_metadata
     from kfp_interop.native import NativeModel, save_native
     from kfp_interop.train import train_model
 
+    data_meta = read_split_metadata(train_path)
     train = load_split(train_path, data_meta)
-    test = load_split(test_path, data_meta)
+    test = load_split(test_path)
     result = train_model(train, test, framework=framework, estimator=estimator,
                          hyperparameters=hyperparameters, seed=seed, scaler=scaler)
     saved = save_native(NativeModel(result.model, framework, result.task), model_dir)
@@ -90,12 +115,12 @@ def train_step(*, train_path: str, test_path: str, data_meta: dict[str, Any],
         "native_file": saved["file"],
         "native_sha256": saved["sha256"],
     }
+    _write_model_meta(model_dir, meta)
     return meta, result
 
 
-def export_step(*, model_dir: str, model_meta: dict[str, Any], test_path: str,
-                data_meta: dict[str, Any], opset: int = 17, tolerance: float = 1e-4,
-                out_dir: str) -> dict[str, Any]:
+def export_step(*, model_dir: str, test_path: str, opset: int = 17,
+                tolerance: float = 1e-4, out_dir: str) -> dict[str, Any]:
     """Export to ONNX, run the parity gate, and only then write ``out_dir/model.onnx``.
 
     Returns:
@@ -109,21 +134,23 @@ def export_step(*, model_dir: str, model_meta: dict[str, Any], test_path: str,
     from kfp_interop.native import load_native
     from kfp_interop.parity import check_parity, enforce_parity
 
+    model_meta = read_model_meta(model_dir)
     native = load_native(model_dir, framework=model_meta["framework"],
                          task=model_meta["task"], expected_sha256=model_meta.get("native_sha256"))
-    test = load_split(test_path, data_meta)
+    test = load_split(test_path)
     onnx_model = export_onnx(native, n_features=len(model_meta["feature_names"]), opset=opset)
     parity = enforce_parity(check_parity(native, onnx_model, test.X, tolerance=tolerance))
     os.makedirs(out_dir, exist_ok=True)
     save_onnx(onnx_model, os.path.join(out_dir, ONNX_FILENAME))
     meta = dict(model_meta)
-    meta.update(format="onnx", file=ONNX_FILENAME, requested_opset=opset, opsets=model_opsets(onnx_model),
-                parity=parity.to_dict())
+    meta.update(format="onnx", file=ONNX_FILENAME, requested_opset=opset,
+                opsets=model_opsets(onnx_model), parity=parity.to_dict())
+    _write_model_meta(out_dir, meta)
     return meta
 
 
-def attach_metadata_step(*, model_dir: str, model_meta: dict[str, Any], model_name: str = "",
-                         model_version: str = "1", out_dir: str):
+def attach_metadata_step(*, model_dir: str, model_name: str = "", model_version: str = "1",
+                         out_dir: str):
     """Build the record, embed it, and write ``out_dir/model.onnx`` plus its JSON sidecar
     ``out_dir/model.metadata.json``. An empty ``model_name`` derives one from the data set
     and framework.
@@ -133,6 +160,7 @@ def attach_metadata_step(*, model_dir: str, model_meta: dict[str, Any], model_na
     """
     from kfp_interop.metadata import build_record, read_onnx, save_metadata
 
+    model_meta = read_model_meta(model_dir)
     if not model_meta.get("parity", {}).get("passed"):
         raise InvalidInputError("The model's parity gate did not pass (or did not run): "
                                 "attach metadata only to a model that export_onnx approved.")
@@ -174,15 +202,12 @@ def run_tabular(out_dir: str, *, dataset: str = "iris", target_column: str = "",
     meta = load_data_step(dataset=dataset, target_column=target_column, seed=seed,
                           nan_policy=nan_policy, train_path=paths["train"],
                           test_path=paths["test"])
-    model_meta, _ = train_step(train_path=paths["train"], test_path=paths["test"],
-                               data_meta=meta, framework=framework, estimator=estimator,
-                               hyperparameters=hyperparameters, seed=seed,
-                               model_dir=paths["native"])
-    onnx_meta = export_step(model_dir=paths["native"], model_meta=model_meta,
-                            test_path=paths["test"], data_meta=meta, opset=opset,
-                            tolerance=tolerance, out_dir=paths["exported"])
-    attach_metadata_step(model_dir=paths["exported"], model_meta=onnx_meta,
-                         model_name=model_name, model_version=model_version,
-                         out_dir=paths["model"])
+    train_step(train_path=paths["train"], test_path=paths["test"], framework=framework,
+               estimator=estimator, hyperparameters=hyperparameters, seed=seed,
+               model_dir=paths["native"])
+    export_step(model_dir=paths["native"], test_path=paths["test"], opset=opset,
+                tolerance=tolerance, out_dir=paths["exported"])
+    attach_metadata_step(model_dir=paths["exported"], model_name=model_name,
+                         model_version=model_version, out_dir=paths["model"])
     paths["data_meta"] = json.dumps(meta)
     return paths

@@ -136,6 +136,9 @@ def export_onnx(native: "NativeModel", *, n_features: int,
         raise InvalidInputError(f"n_features={n_features} must be at least 1.")
     exporter = EXPORTERS.get(native.framework)
     model = _normalise(exporter(native, n_features, opset), native.task)
+    # Converters name the graph with a random UUID; a fixed name keeps exports of the
+    # same model byte-identical (and so their sha256 reproducible).
+    model.graph.name = f"{native.framework}_{native.task}"
     model.producer_name = "kfp-interop"
     from kfp_interop import __version__
 
