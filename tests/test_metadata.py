@@ -3,7 +3,6 @@ checked against its real schema or library."""
 
 import json
 import os
-import shutil
 
 import jsonschema
 import onnx

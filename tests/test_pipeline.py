@@ -2,7 +2,6 @@
 ``kfp-interop run`` command."""
 
 import json
-import os
 import subprocess
 import sys
 import urllib.request

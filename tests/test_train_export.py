@@ -192,10 +192,19 @@ def test_opset_out_of_range_and_registry(splits):
 def test_native_model_checksum_and_untrusted_types(tmp_path, splits):
     train, test = splits["iris"]
     native = NativeModel(train_model(train, test).model, "sklearn", "classification")
-    saved = save_native(native, str(tmp_path))
+    save_native(native, str(tmp_path))
     with pytest.raises(ModelFileError, match="does not match its recorded sha256"):
         load_native(str(tmp_path), framework="sklearn", task="classification",
                     expected_sha256="0" * 64)
+    # a skops file holding a callable from outside scikit-learn/NumPy is not loaded
+    import os
+
+    import skops.io
+    from sklearn.preprocessing import FunctionTransformer
+
+    skops.io.dump(FunctionTransformer(func=os.getcwd), str(tmp_path / "model.skops"))
+    with pytest.raises(ModelFileError, match="refusing to load"):
+        load_native(str(tmp_path), framework="sklearn", task="classification")
 
 
 def test_broken_exporter_output_is_an_export_error(splits):

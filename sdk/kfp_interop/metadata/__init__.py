@@ -40,6 +40,7 @@ __all__ = [
     "save_metadata",
     "load_metadata",
     "verify_onnx_sha256",
+    "build_record",
 ]
 
 SCHEMA_VERSION = "1"
@@ -304,5 +305,3 @@ def build_record(model, *, name: str, version: str = "1", task: str, framework: 
         producer={"name": "kfp-interop", "version": __version__},
     )
 
-
-__all__.append("build_record")

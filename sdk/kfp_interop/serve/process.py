@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import signal
 import socket
@@ -155,6 +154,3 @@ def stop_server(pid: int, *, timeout: float = 10.0) -> bool:
         pass
     return True
 
-
-def handle_from_json(text: str) -> ServerHandle:
-    return ServerHandle(**json.loads(text))

@@ -16,7 +16,7 @@ import threading
 import time
 from typing import Any
 
-from kfp_interop.errors import InteropError
+from kfp_interop.errors import InteropError, MetadataValidationError
 
 __all__ = ["InferenceRequestError", "ModelNotFoundError", "ModelNotReadyError", "STATUS",
            "ServedModel", "ModelRepository", "decode_request", "encode_response"]
@@ -83,7 +83,7 @@ class ServedModel:
         if prop is not None:
             record = InferenceMetadata.from_json(prop)
             if record.inputs != inputs or record.outputs != outputs:
-                raise InferenceRequestError(
+                raise MetadataValidationError(
                     f"{self.path!r}: the record's tensors {record.inputs}/{record.outputs} "
                     f"differ from the graph's {inputs}/{outputs}; re-attach the metadata.")
             self.record = record
