@@ -72,8 +72,5 @@ setup(
         ],
     },
     entry_points={"console_scripts": ["kfp-interop=kfp_interop.cli:main"]},
-    classifiers=[
-        "Programming Language :: Python :: 3",
-        "License :: OSI Approved :: Apache Software License",
-    ],
+    classifiers=["Programming Language :: Python :: 3"],
 )
