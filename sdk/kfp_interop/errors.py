@@ -21,6 +21,18 @@ __all__ = [
     "ModelFileError",
     "ServingError",
     "SmokeTestError",
+    "DeployError",
+    "ManifestValidationError",
+    "KubernetesAPIError",
+    "KubernetesPermissionError",
+    "KubernetesNotFoundError",
+    "DeployTimeoutError",
+    "StorageError",
+    "StorageUnavailableError",
+    "StorageAuthError",
+    "StorageIntegrityError",
+    "RegistryError",
+    "RegistryUnavailableError",
 ]
 
 
@@ -89,3 +101,59 @@ class SmokeTestError(InteropError, AssertionError):
     def __init__(self, message: str, report: dict | None = None):
         super().__init__(message)
         self.report = report or {}
+
+
+class DeployError(InteropError, RuntimeError):
+    """A deployment could not be applied, did not become ready, or was rolled back."""
+
+    def __init__(self, message: str, deployment: dict | None = None):
+        super().__init__(message)
+        self.deployment = deployment or {}
+
+
+class ManifestValidationError(InvalidInputError):
+    """A rendered manifest breaks a schema or an admission rule (name, canary, ...)."""
+
+
+class KubernetesAPIError(DeployError):
+    """The Kubernetes API answered with an error (status in ``.status``)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class KubernetesPermissionError(KubernetesAPIError, PermissionError):
+    """403: the service account lacks a verb on a resource (RBAC)."""
+
+
+class KubernetesNotFoundError(KubernetesAPIError, LookupError):
+    """404: the resource kind (CRD), the namespace or the object does not exist."""
+
+
+class DeployTimeoutError(DeployError, TimeoutError):
+    """The deployment did not report Ready within the timeout."""
+
+
+class StorageError(InteropError, OSError):
+    """Object storage failed."""
+
+
+class StorageUnavailableError(StorageError, ConnectionError):
+    """The storage endpoint cannot be reached."""
+
+
+class StorageAuthError(StorageError, PermissionError):
+    """The storage endpoint refused the credentials."""
+
+
+class StorageIntegrityError(StorageError):
+    """A stored object does not match its recorded sha256, or the upload is incomplete."""
+
+
+class RegistryError(InteropError, RuntimeError):
+    """The model registry (MLflow) refused or failed an operation."""
+
+
+class RegistryUnavailableError(RegistryError, ConnectionError):
+    """The MLflow tracking server cannot be reached."""

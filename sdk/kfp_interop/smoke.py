@@ -24,12 +24,12 @@ __all__ = ["smoke_test", "http_json"]
 
 
 def http_json(method: str, url: str, body: Any = None, *, timeout: float = 10.0,
-              binary: bytes | None = None):
+              binary: bytes | None = None, headers: dict | None = None):
     """(status, parsed JSON or text) for one request; connection errors raise SmokeTestError.
 
     With ``binary``, the JSON ``body`` is followed by those bytes (OIP binary tensor data).
     """
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json", **(headers or {})}
     data = None if body is None else json.dumps(body).encode()
     if binary is not None:
         headers["Inference-Header-Content-Length"] = str(len(data))

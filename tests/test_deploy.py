@@ -1,0 +1,253 @@
+"""Deploy targets: manifests against the strict CRD schemas, admission rules, dry run,
+and the apply/wait/confirm/rollback/canary flow driven with the unchanged ``kubernetes``
+client against an HTTP fake of the Kubernetes API."""
+
+import json
+import os
+
+import pytest
+import yaml
+from conftest import refdata
+from kubefake import FakeKube
+
+from kfp_interop.deploy import (deploy, deploy_kubernetes, promote, render_manifest,
+                                rollback)
+from kfp_interop.errors import (DeployError, DeployTimeoutError, KubernetesAPIError,
+                                KubernetesNotFoundError, KubernetesPermissionError,
+                                ManifestValidationError)
+from kfp_interop.targets import KServeSpec, SeldonSpec, SeldonV2Spec, validate_manifest
+
+S3 = "s3://models/iris-repo"
+SCHEMAS = {"kserve": "InferenceService-v1beta1", "seldon": "SeldonDeployment-v1",
+           "seldon-v2": "Model-v1alpha1"}
+
+
+def strict_schema(target):
+    with open(refdata("schemas", f"{SCHEMAS[target]}.strict.json")) as f:
+        return json.load(f)
+
+
+@pytest.fixture
+def kube():
+    fake = FakeKube()
+    yield fake
+    fake.close()
+
+
+def quiet(_):
+    pass
+
+
+@pytest.mark.parametrize("target,options", [
+    ("kserve", {}), ("kserve", {"canary_percent": 25}),
+    ("seldon", {}), ("seldon", {"implementation": "MLFLOW_SERVER"}),
+    ("seldon", {"canary_percent": 10, "stable_storage_uri": "s3://models/old"}),
+    ("seldon-v2", {"storage_uri": S3 + "/iris", "secret_name": "kfp-interop-s3"}),
+])
+def test_manifests_pass_the_strict_crd_schemas(iris_onnx, target, options):
+    options = {"storage_uri": S3, **options}
+    spec, manifest = render_manifest(target, iris_onnx, namespace="models", **options)
+    validate_manifest(manifest, strict_schema(target))
+    assert manifest["metadata"]["name"] == "iris"
+    assert manifest["metadata"]["annotations"]["kfp-interop.dev/onnx-sha256"]
+
+
+def test_kserve_manifest_fields(iris_onnx):
+    _, m = render_manifest("kserve", iris_onnx, storage_uri=S3, canary_percent=20,
+                           service_account="s3-reader", cpu="2", memory="2Gi")
+    p = m["spec"]["predictor"]
+    assert p["model"]["modelFormat"] == {"name": "onnx", "version": "1"}
+    assert p["model"]["protocolVersion"] == "v2" and p["model"]["storageUri"] == S3
+    assert p["serviceAccountName"] == "s3-reader" and p["canaryTrafficPercent"] == 20
+    assert p["model"]["resources"]["limits"] == {"cpu": "2", "memory": "2Gi"}
+
+
+def test_seldon_manifests(iris_onnx):
+    _, m = render_manifest("seldon", iris_onnx, storage_uri=S3)
+    graph = m["spec"]["predictors"][0]["graph"]
+    assert m["spec"]["protocol"] == "v2" and graph["implementation"] == "TRITON_SERVER"
+    assert graph["modelUri"] == S3 and graph["envSecretRefName"] == "kfp-interop-s3"
+    assert graph["name"] == "iris"  # the Triton folder name == the served name
+    _, m = render_manifest("seldon-v2", iris_onnx, storage_uri=S3 + "/iris")
+    assert m["spec"]["requirements"] == ["onnx"] and m["spec"]["storageUri"] == S3 + "/iris"
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"name": "Iris_Model"}, "not a DNS-1123 label"),
+    ({"name": "x" * 64}, "not a DNS-1123 label"),
+    ({"namespace": "Models"}, "namespace 'Models' is not a DNS-1123 label"),
+    ({"canary_percent": 101}, "canary percent 101 is out of range"),
+    ({"canary_percent": -1}, "out of range"),
+    ({"storage_uri": ""}, "needs a storage URI"),
+])
+def test_admission_rules(iris_onnx, kwargs, message):
+    args = {"storage_uri": S3, **kwargs}
+    with pytest.raises(ManifestValidationError, match=message):
+        render_manifest("kserve", iris_onnx, **args)
+
+
+def test_seldon_rules():
+    with pytest.raises(ManifestValidationError, match="Unknown Seldon implementation 'ONNX'"):
+        SeldonSpec(name="m", storage_uri=S3, implementation="ONNX")
+    with pytest.raises(ManifestValidationError, match="Seldon Experiment"):
+        SeldonV2Spec(name="m", storage_uri=S3, canary_percent=10)
+    with pytest.raises(ManifestValidationError, match="stable model"):
+        SeldonSpec(name="m", storage_uri=S3, canary_percent=10)
+    bad = KServeSpec(name="m", storage_uri=S3).to_manifest()
+    bad["spec"]["predictor"]["model"]["storageURI"] = "typo"
+    with pytest.raises(ManifestValidationError, match="storageURI"):
+        validate_manifest(bad, strict_schema("kserve"))
+
+
+def test_dry_run_needs_no_cluster(iris_onnx, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
+    info = deploy("kserve", iris_onnx, storage_uri=S3, dry_run=True, output_dir=str(tmp_path))
+    assert info["dry_run"] and info["manifest_path"] == str(tmp_path / "kserve.yaml")
+    written = yaml.safe_load(open(info["manifest_path"]))
+    assert written == info["manifest"]
+    assert "kind: InferenceService" in capsys.readouterr().out
+
+
+def test_create_not_ready_then_ready_and_answering(kube, server, iris_onnx):
+    res = KServeSpec.resource
+    kube.controller(res, "models", "iris", {
+        "url": server.endpoint, "conditions": [{"type": "Ready", "status": "True"}]},
+        delay=1.0)
+    info = deploy_kubernetes("kserve", iris_onnx, namespace="models", storage_uri=S3,
+                             client=kube.client, poll=0.2, timeout=20, log=quiet)
+    assert info["created"] is True and info["endpoint"] == server.endpoint
+    obj = kube.get(res, "models", "iris")
+    assert obj["spec"]["predictor"]["model"]["storageUri"] == S3
+    assert obj["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kfp-interop"
+
+
+def test_existing_object_is_patched_and_previous_kept(kube, server, iris_onnx):
+    res = KServeSpec.resource
+    _, old = render_manifest("kserve", iris_onnx, namespace="models",
+                             storage_uri="s3://models/v1")
+    kube.create(res, "models", old)
+    kube.set_status(res, "models", "iris", {"url": server.endpoint, "conditions": [
+        {"type": "Ready", "status": "True"}]})
+    info = deploy_kubernetes("kserve", iris_onnx, namespace="models", storage_uri=S3,
+                             client=kube.client, poll=0.1, timeout=10, log=quiet)
+    assert info["created"] is False
+    assert info["previous"]["spec"]["predictor"]["model"]["storageUri"] == "s3://models/v1"
+    assert kube.get(res, "models", "iris")["spec"]["predictor"]["model"]["storageUri"] == S3
+
+
+def test_forbidden_names_verb_and_resource(kube, iris_onnx):
+    kube.fail("post", 403, "Forbidden")
+    with pytest.raises(KubernetesPermissionError,
+                       match=r"cannot create inferenceservices.serving.kserve.io 'iris' in "
+                             r"namespace 'models'.*manifests/rbac.yaml"):
+        deploy_kubernetes("kserve", iris_onnx, namespace="models", storage_uri=S3,
+                          client=kube.client, log=quiet)
+    # (kmock records a refused object anyway, so assert on the requests instead)
+    assert len(kube.emulator["post"]) == 1 and len(kube.emulator["patch"]) == 0
+
+
+def test_not_found_and_server_errors(kube, iris_onnx):
+    kube.fail("post", 404, "NotFound")
+    with pytest.raises(KubernetesNotFoundError, match="CRD is installed"):
+        deploy_kubernetes("seldon-v2", iris_onnx, namespace="models", storage_uri=S3,
+                          client=kube.client, log=quiet)
+
+
+def test_server_error_is_retried_then_reported(kube, iris_onnx):
+    kube.fail("get", 500, "InternalError")
+    from kfp_interop.kube import CustomObjects
+
+    api = CustomObjects(kube.client, retries=2, backoff=0.01)
+    with pytest.raises(KubernetesAPIError, match="error 500 on get") as info:
+        deploy_kubernetes("kserve", iris_onnx, namespace="models", storage_uri=S3,
+                          client=api, timeout=2, log=quiet)
+    assert info.value.status == 500
+    assert len(kube.emulator["get"]) == 3  # one try + two retries
+    assert len(kube.emulator["post"]) == 0
+
+
+def test_conflict_on_create_falls_back_to_patch(kube, server, iris_onnx):
+    """409: someone created it meanwhile (the fake records the object it refuses)."""
+    kube.fail("post", 409, "AlreadyExists")
+    kube.controller(KServeSpec.resource, "models", "iris", {
+        "url": server.endpoint, "conditions": [{"type": "Ready", "status": "True"}]})
+    info = deploy_kubernetes("kserve", iris_onnx, namespace="models", storage_uri=S3,
+                             client=kube.client, poll=0.1, timeout=10, log=quiet)
+    assert info["created"] is False and len(kube.emulator["patch"]) >= 1
+
+
+def test_ready_timeout_rolls_back_a_new_service(kube, iris_onnx):
+    with pytest.raises(DeployTimeoutError, match="not Ready within 1 s.*Rolled back: deleted"):
+        deploy_kubernetes("kserve", iris_onnx, namespace="models", storage_uri=S3,
+                          client=kube.client, poll=0.1, timeout=1, log=quiet)
+    assert kube.get(KServeSpec.resource, "models", "iris") is None
+
+
+def test_reported_failure_fails_fast_and_restores_previous(kube, iris_onnx):
+    res = KServeSpec.resource
+    _, old = render_manifest("kserve", iris_onnx, namespace="models",
+                             storage_uri="s3://models/v1")
+    kube.create(res, "models", old)
+    kube.controller(res, "models", "iris", {"modelStatus": {
+        "states": {"targetModelState": "FailedToLoad"},
+        "lastFailureInfo": {"message": "unknown model iris"}}},
+        when=lambda o: o["spec"]["predictor"]["model"]["storageUri"] == S3, delay=0)
+    with pytest.raises(DeployError, match="unknown model iris.*restored the previous spec"):
+        deploy_kubernetes("kserve", iris_onnx, namespace="models", storage_uri=S3,
+                          client=kube.client, poll=0.1, timeout=20, log=quiet)
+    restored = kube.get(res, "models", "iris")
+    assert restored["spec"]["predictor"]["model"]["storageUri"] == "s3://models/v1"
+
+
+def test_ready_but_serving_another_model_rolls_back(kube, diabetes_model, iris_onnx):
+    from kfp_interop.serve import start_server, stop_server
+
+    other = start_server(os.path.join(diabetes_model[0], "model.onnx"), name="iris")
+    try:
+        kube.controller(SeldonSpec.resource, "models", "iris", {
+            "state": "Available", "address": {"url": other.endpoint + "/api/v1.0/predictions"}})
+        with pytest.raises(DeployError, match=r"\['inputs', 'outputs'\] differ.*Rolled back: "
+                                              r"deleted"):
+            deploy_kubernetes("seldon", iris_onnx, namespace="models", storage_uri=S3,
+                              client=kube.client, poll=0.1, timeout=20, log=quiet)
+        assert kube.get(SeldonSpec.resource, "models", "iris") is None
+    finally:
+        stop_server(other.pid)
+
+
+def test_kserve_canary_then_promote(kube, server, iris_onnx):
+    res = KServeSpec.resource
+    _, old = render_manifest("kserve", iris_onnx, namespace="models",
+                             storage_uri="s3://models/v1")
+    kube.create(res, "models", old)
+    kube.set_status(res, "models", "iris", {"url": server.endpoint, "conditions": [
+        {"type": "Ready", "status": "True"}]})
+    info = deploy_kubernetes("kserve", iris_onnx, namespace="models", storage_uri=S3,
+                             canary_percent=20, client=kube.client, poll=0.1, timeout=10,
+                             log=quiet)
+    assert kube.get(res, "models", "iris")["spec"]["predictor"]["canaryTrafficPercent"] == 20
+    promoted = promote(info, client=kube.client)
+    assert promoted["promoted"] and promoted["canary_percent"] == 0
+    assert kube.get(res, "models", "iris")["spec"]["predictor"]["canaryTrafficPercent"] == 100
+
+
+def test_seldon_canary_then_promote_and_rollback(kube, server, iris_onnx):
+    res = SeldonSpec.resource
+    _, old = render_manifest("seldon", iris_onnx, namespace="models",
+                             storage_uri="s3://models/v1")
+    kube.create(res, "models", old)
+    kube.set_status(res, "models", "iris", {"state": "Available",
+                                            "address": {"url": server.endpoint}})
+    info = deploy_kubernetes("seldon", iris_onnx, namespace="models", storage_uri=S3,
+                             canary_percent=10, client=kube.client, poll=0.1, timeout=10,
+                             log=quiet)
+    preds = kube.get(res, "models", "iris")["spec"]["predictors"]
+    assert [(p["name"], p["traffic"], p["graph"]["modelUri"]) for p in preds] == [
+        ("default", 90, "s3://models/v1"), ("canary", 10, S3)]
+    promote(info, client=kube.client)
+    preds = kube.get(res, "models", "iris")["spec"]["predictors"]
+    assert [(p["name"], p["traffic"], p["graph"]["modelUri"]) for p in preds] == [
+        ("default", 100, S3)]
+    assert rollback(info, client=kube.client).startswith("restored the previous spec")
+    preds = kube.get(res, "models", "iris")["spec"]["predictors"]
+    assert [(p["traffic"], p["graph"]["modelUri"]) for p in preds] == [(100, "s3://models/v1")]
