@@ -74,3 +74,34 @@ def oip_validator(name):
 
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="session")
+def s3_env(tmp_path_factory):
+    """Environment for the shared S3 server (started by scripts/test.sh, else here)."""
+    from services import ACCESS_KEY, SECRET_KEY, Weed
+
+    endpoint = os.environ.get("KFP_INTEROP_TEST_S3")
+    weed = None
+    if not endpoint:
+        weed = Weed(str(tmp_path_factory.mktemp("weed"))).start()
+        endpoint = weed.endpoint
+    yield {"S3_ENDPOINT": f"http://{endpoint}", "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+           "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "S3_USE_HTTPS": "0", "AWS_REGION": "us-east-1"}
+    if weed:
+        weed.stop()
+
+
+@pytest.fixture(scope="session")
+def mlflow_url(tmp_path_factory):
+    """URL of the shared MLflow tracking server (started by scripts/test.sh, else here)."""
+    from services import MLflowServer
+
+    url = os.environ.get("KFP_INTEROP_TEST_MLFLOW")
+    server = None
+    if not url:
+        server = MLflowServer(str(tmp_path_factory.mktemp("mlflow"))).start()
+        url = server.url
+    yield url
+    if server:
+        server.stop()
