@@ -1,0 +1,61 @@
+"""The MLflow registry against a real ``mlflow server`` on 127.0.0.1."""
+
+import json
+import uuid
+
+import numpy as np
+import pytest
+
+from kfp_interop.errors import InvalidInputError, RegistryUnavailableError
+from kfp_interop.metadata import load_metadata
+from kfp_interop.registry_mlflow import load_model, promote, register_model
+
+
+def test_register_alias_load_and_promote(iris_onnx, mlflow_url):
+    import mlflow
+
+    name = f"iris-{uuid.uuid4().hex[:6]}"
+    reg = register_model(iris_onnx, tracking_uri=mlflow_url, name=name)
+    assert reg["version"] == "1" and reg["model_uri"] == f"models:/{name}@candidate"
+    client = mlflow.MlflowClient(tracking_uri=mlflow_url)
+    mv = client.get_model_version_by_alias(name, "candidate")
+    record = load_metadata(iris_onnx)
+    assert mv.tags["kfp_interop.onnx_sha256"] == record.model["onnx_sha256"]
+    run = client.get_run(reg["run_id"])
+    assert run.data.tags["kfp_interop.task"] == "classification"
+    assert run.data.metrics["accuracy"] == pytest.approx(record.training["metrics"]["accuracy"])
+    stored = json.loads(open(client.download_artifacts(reg["run_id"],
+                                                       "inference_metadata.json")).read())
+    assert stored == record.to_dict()
+    model = load_model(reg["model_uri"], tracking_uri=mlflow_url)
+    sig = model.metadata.signature
+    assert sig.inputs.inputs[0].name == "input" and sig.inputs.inputs[0].shape == (-1, 4)
+    out = model.predict({"input": np.array([[5.1, 3.5, 1.4, 0.2], [6.9, 3.1, 5.4, 2.1]],
+                                           dtype=np.float32)})
+    assert np.asarray(out["label"]).tolist() == [0, 2]
+    assert promote(name, tracking_uri=mlflow_url) == "1"
+    assert client.get_model_version_by_alias(name, "champion").version == "1"
+    again = register_model(iris_onnx, tracking_uri=mlflow_url, name=name)
+    assert again["version"] == "2"
+    assert client.get_model_version_by_alias(name, "champion").version == "1"
+
+
+def test_mlflow_down_is_one_clear_error(iris_onnx):
+    from services import free_port_block
+
+    url = f"http://127.0.0.1:{free_port_block(1)}"
+    with pytest.raises(RegistryUnavailableError, match=f"Cannot reach the MLflow tracking "
+                                                       f"server at {url}"):
+        register_model(iris_onnx, tracking_uri=url)
+
+
+def test_bad_alias_is_refused_before_anything_is_written(iris_onnx, mlflow_url):
+    with pytest.raises(InvalidInputError, match="not valid in MLflow"):
+        register_model(iris_onnx, tracking_uri=mlflow_url, alias="v3")
+
+
+def test_local_sqlite_default(iris_onnx, tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    reg = register_model(iris_onnx, local_dir=str(tmp_path), name="iris-local")
+    assert reg["tracking_uri"].startswith("sqlite:///") and (tmp_path / "mlflow.db").exists()
+    assert (tmp_path / "mlartifacts").is_dir()
