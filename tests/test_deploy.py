@@ -66,7 +66,7 @@ def test_seldon_manifests(iris_onnx):
     _, m = render_manifest("seldon", iris_onnx, storage_uri=S3)
     graph = m["spec"]["predictors"][0]["graph"]
     assert m["spec"]["protocol"] == "v2" and graph["implementation"] == "TRITON_SERVER"
-    assert graph["modelUri"] == S3 and graph["envSecretRefName"] == "kfp-interop-s3"
+    assert graph["modelUri"] == S3 and graph["envSecretRefName"] == "kfp-interop-seldon-s3"
     assert graph["name"] == "iris"  # the Triton folder name == the served name
     _, m = render_manifest("seldon-v2", iris_onnx, storage_uri=S3 + "/iris")
     assert m["spec"]["requirements"] == ["onnx"] and m["spec"]["storageUri"] == S3 + "/iris"

@@ -17,7 +17,10 @@ from typing import Any, Callable
 from kfp_interop.errors import (KubernetesAPIError, KubernetesNotFoundError,
                                 KubernetesPermissionError)
 
-__all__ = ["Resource", "CustomObjects", "api_client"]
+__all__ = ["Resource", "CustomObjects", "api_client", "VERBS"]
+
+# Every verb CustomObjects uses: manifests/rbac.yaml grants exactly these.
+VERBS = ("get", "create", "patch", "delete")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,11 +126,6 @@ class CustomObjects:
     def patch(self, res: Resource, namespace: str, name: str, body: dict) -> dict:
         return self._call("patch", res, namespace, name,
                           lambda: self._api.patch_namespaced_custom_object(
-                              res.group, res.version, namespace, res.plural, name, body))
-
-    def replace(self, res: Resource, namespace: str, name: str, body: dict) -> dict:
-        return self._call("update", res, namespace, name,
-                          lambda: self._api.replace_namespaced_custom_object(
                               res.group, res.version, namespace, res.plural, name, body))
 
     def delete(self, res: Resource, namespace: str, name: str) -> bool:

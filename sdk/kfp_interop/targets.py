@@ -160,7 +160,7 @@ class SeldonSpec(_Spec):
     """
 
     implementation: str = "TRITON_SERVER"
-    secret_name: str = "kfp-interop-s3"
+    secret_name: str = "kfp-interop-seldon-s3"  # rclone variables, see manifests/
     stable_storage_uri: str = ""  # the current model, kept at 100-N % during a canary
 
     resource: ClassVar[Resource] = Resource("machinelearning.seldon.io", "v1",
