@@ -13,7 +13,8 @@ version_ns: dict = {}
 with open(os.path.join(HERE, "sdk", "kfp_interop", "_version.py")) as f:
     exec(f.read(), version_ns)
 
-COMPONENTS = ["load_data", "train", "export_onnx", "attach_metadata", "deploy", "smoke_test"]
+COMPONENTS = ["load_data", "train", "export_onnx", "attach_metadata", "upload_model",
+              "register_model", "deploy", "smoke_test", "promote"]
 
 with open(os.path.join(HERE, "README.md"), encoding="utf-8") as f:
     long_description = f.read()

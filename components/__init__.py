@@ -13,11 +13,15 @@ from kfp_interop.components.attach_metadata.component import attach_metadata
 from kfp_interop.components.deploy.component import deploy
 from kfp_interop.components.export_onnx.component import export_onnx
 from kfp_interop.components.load_data.component import load_data
+from kfp_interop.components.promote.component import promote
+from kfp_interop.components.register_model.component import register_model
 from kfp_interop.components.smoke_test.component import smoke_test
 from kfp_interop.components.train.component import train
+from kfp_interop.components.upload_model.component import upload_model
 
 COMPONENTS = {c.component_spec.name.replace("-", "_"): c for c in
-              (load_data, train, export_onnx, attach_metadata, deploy, smoke_test)}
+              (load_data, train, export_onnx, attach_metadata, upload_model, register_model,
+               deploy, smoke_test, promote)}
 
-__all__ = ["COMPONENTS", "load_data", "train", "export_onnx", "attach_metadata", "deploy",
-           "smoke_test"]
+__all__ = ["COMPONENTS", "load_data", "train", "export_onnx", "attach_metadata",
+           "upload_model", "register_model", "deploy", "smoke_test", "promote"]

@@ -1,17 +1,27 @@
 """The ``tabular`` reference pipeline: train -> ONNX (parity gate) -> metadata record ->
-serve -> smoke test. It only composes components; the logic lives in the library."""
+store and register -> deploy -> smoke test -> promote. It only composes components; the
+logic lives in the library."""
 
-from kfp import dsl
+from kfp import dsl, kubernetes
 
 from kfp_interop.components import (attach_metadata, deploy, export_onnx, load_data,
-                                    smoke_test, train)
+                                    promote, register_model, smoke_test, train,
+                                    upload_model)
+
+# S3 credentials reach the tasks that need them as environment variables from this
+# Secret (manifests/s3-secret.yaml), never as parameters. Optional: local runs and
+# clusters without S3 work without it.
+S3_SECRET = "kfp-interop-s3"
+S3_ENV = {key: key for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "S3_ENDPOINT",
+                               "S3_USE_HTTPS", "AWS_REGION")}
 
 
 @dsl.pipeline(
     name="tabular",
     description="Train a scikit-learn, XGBoost or LightGBM model, export it to ONNX with a "
-                "parity gate, attach the kfp-interop inference-metadata record, serve it "
-                "on an Open Inference Protocol endpoint and smoke-test the endpoint.",
+                "parity gate, attach the kfp-interop inference-metadata record, store and "
+                "register it, serve it (local, KServe or Seldon), smoke-test the endpoint "
+                "and promote it.",
 )
 def tabular(
     dataset: str = "iris",
@@ -28,7 +38,13 @@ def tabular(
     parity_tolerance: float = 1e-4,
     model_name: str = "",
     model_version: str = "1",
+    storage_uri: str = "",
+    register: bool = True,
+    tracking_uri: str = "",
     deploy_target: str = "local",
+    namespace: str = "default",
+    canary_percent: int = 0,
+    dry_run: bool = False,
     smoke_rows: int = 20,
 ):
     data = load_data(dataset=dataset, target_column=target_column, task=task,
@@ -41,8 +57,17 @@ def tabular(
                            opset=opset, parity_tolerance=parity_tolerance)
     attached = attach_metadata(onnx_model=exported.outputs["onnx_model"],
                                model_name=model_name, model_version=model_version)
-    deployed = deploy(model=attached.outputs["model"], target=deploy_target,
-                      name=model_name)
-    smoke_test(deployment=deployed.outputs["deployment"], model=attached.outputs["model"],
-               test_data=data.outputs["test_data"], rows=smoke_rows,
-               tolerance=parity_tolerance)
+    stored = upload_model(model=attached.outputs["model"], storage_uri=storage_uri,
+                          name=model_name, dry_run=dry_run)
+    kubernetes.use_secret_as_env(stored, S3_SECRET, S3_ENV, optional=True)
+    registered = register_model(model=attached.outputs["model"], register=register,
+                                tracking_uri=tracking_uri, name=model_name)
+    deployed = deploy(model=attached.outputs["model"], target=deploy_target, name=model_name,
+                      namespace=namespace, storage_uri=stored.outputs["Output"],
+                      canary_percent=canary_percent, dry_run=dry_run)
+    smoked = smoke_test(deployment=deployed.outputs["deployment"],
+                        model=attached.outputs["model"], test_data=data.outputs["test_data"],
+                        rows=smoke_rows, tolerance=parity_tolerance)
+    promote(deployment=deployed.outputs["deployment"],
+            registration=registered.outputs["registration"],
+            tracking_uri=tracking_uri).after(smoked)

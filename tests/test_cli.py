@@ -18,13 +18,22 @@ def test_pipelines_lists_tabular(capsys):
 def test_compile_writes_kfp_ir(tmp_path, capsys):
     out = tmp_path / "t.yaml"
     assert main(["compile", "tabular", "-o", str(out)]) == 0
-    spec = yaml.safe_load(out.read_text())
+    spec, platform = yaml.safe_load_all(out.read_text())  # pipeline spec + kubernetes platform
+    secret_env = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"][
+        "exec-upload-model"]["secretAsEnv"][0]
+    assert secret_env["secretName"] == "kfp-interop-s3" and secret_env["optional"] is True
     assert spec["pipelineInfo"]["name"] == "tabular"
     params = spec["root"]["inputDefinitions"]["parameters"]
     assert {"dataset", "target_column", "framework", "estimator", "hyperparameters",
             "parity_tolerance"} <= set(params)
     assert params["parity_tolerance"]["defaultValue"] == 1e-4
-    assert len(spec["deploymentSpec"]["executors"]) == 6
+    assert len(spec["deploymentSpec"]["executors"]) == 9
+    assert {"storage_uri", "register", "deploy_target", "dry_run", "canary_percent"} <= \
+        set(params)
+    # credentials are mounted from a Secret, never parameters
+    text = out.read_text()
+    assert "kfp-interop-s3" in text and "AWS_SECRET_ACCESS_KEY" in text
+    assert not any("secret" in p.lower() or "key" in p.lower() for p in params)
 
 
 def test_compile_unknown_pipeline(capsys):
@@ -67,3 +76,41 @@ def test_run_argument_errors(args, message, capsys, tmp_path):
     assert main(args + ["--output-dir", str(tmp_path)]) == 2
     assert message in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "summary.json")
+
+
+def test_deploy_dry_run_command_writes_the_manifest(iris_onnx, tmp_path, capsys):
+    assert main(["deploy", iris_onnx, "--target", "seldon", "--dry-run", "--storage-uri",
+                 "s3://m/repo", "--output-dir", str(tmp_path)]) == 0
+    manifest = yaml.safe_load(open(tmp_path / "seldon.yaml"))
+    assert manifest["kind"] == "SeldonDeployment" and manifest["metadata"]["name"] == "iris"
+    assert "kind: SeldonDeployment" in capsys.readouterr().out
+    assert main(["deploy", iris_onnx, "--target", "kserve", "--dry-run", "--storage-uri",
+                 "s3://m/repo", "--canary", "120", "--output-dir", str(tmp_path)]) == 2
+    assert "canary percent 120 is out of range" in capsys.readouterr().err
+    assert main(["deploy", iris_onnx, "--target", "kserve", "--dry-run", "--name", "Bad_Name",
+                 "--storage-uri", "s3://m/r", "--output-dir", str(tmp_path)]) == 2
+    assert "not a DNS-1123 label" in capsys.readouterr().err
+
+
+def test_deploy_without_cluster_config_is_a_clear_error(iris_onnx, tmp_path, monkeypatch,
+                                                         capsys):
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
+    assert main(["deploy", iris_onnx, "--target", "kserve", "--storage-uri", "s3://m/r"]) == 2
+    assert "No Kubernetes configuration" in capsys.readouterr().err
+
+
+def test_upload_and_register_commands(iris_onnx, tmp_path, capsys, s3_env, monkeypatch,
+                                      mlflow_url):
+    from kfp_interop.storage import S3Settings
+
+    for key, value in s3_env.items():
+        monkeypatch.setenv(key, value)
+    assert main(["upload", iris_onnx, "--to", "s3://cli-bucket/repo", "--create-bucket"]) == 0
+    assert json.loads(capsys.readouterr().out)["model_uri"] == "s3://cli-bucket/repo/iris"
+    assert S3Settings.from_env().client().stat_object("cli-bucket", "repo/iris/1/model.onnx")
+    with pytest.raises(SystemExit):
+        main(["upload", iris_onnx, "--to", str(tmp_path / "r"), "--layout", "bogus"])
+    capsys.readouterr()
+    assert main(["register", iris_onnx, "--tracking-uri", mlflow_url, "--name",
+                 "iris-cli", "--alias", "staging"]) == 0
+    assert json.loads(capsys.readouterr().out)["model_uri"] == "models:/iris-cli@staging"

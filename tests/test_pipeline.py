@@ -13,9 +13,13 @@ from kfp_interop.metadata import load_metadata, verify_onnx_sha256
 from kfp_interop.native import sha256_file
 
 
-def run_cli(*args, timeout=600):
+def run_cli(*args, timeout=600, env=None):
+    import os
+
+    base = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     return subprocess.run([sys.executable, "-m", "kfp_interop.cli", *args],
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**base, **(env or {})})
 
 
 def alive(endpoint):
@@ -42,12 +46,22 @@ def test_tabular_defaults_succeed_and_stop_the_server(tmp_path):
     assert s["metrics"]["accuracy"] > 0.8 and "roc_auc" in s["metrics"]
     assert s["smoke_test"]["passed"] and s["smoke_test"]["rows"] == 20
     assert s["endpoint"].startswith("http://127.0.0.1:")
-    assert set(s["tasks"].values()) == {"succeeded"} and len(s["tasks"]) == 6
+    assert set(s["tasks"].values()) == {"succeeded"} and len(s["tasks"]) == 9
     assert not alive(s["endpoint"]), "the local server must be stopped by default"
     assert record.training["dataset"] == "iris" and record.name == "iris-sklearn"
+    # embedded defaults: a local model repository and a local MLflow store
+    assert s["upload"]["model_uri"] == str(out / "model-repository" / "iris-sklearn")
+    assert (out / "model-repository" / "iris-sklearn" / "kfp-interop-manifest.json").is_file()
+    assert s["registration"]["version"] == "1" and (out / "mlflow.db").is_file()
+    assert s["promotion"] == {"alias": "champion", "version": "1"}
 
 
-def test_user_csv_with_nans_lightgbm_keep_serving(tmp_path):
+def test_user_csv_with_nans_lightgbm_s3_mlflow_keep_serving(tmp_path, s3_env, mlflow_url):
+    """A user's CSV with NaNs, LightGBM, stored on a real S3 server and registered on a real
+    MLflow server; credentials only in the environment, never in parameters or logs."""
+    from kfp_interop.storage import S3Settings
+
+    S3Settings.from_env(s3_env).client().make_bucket("pipeline-models")
     rng = np.random.default_rng(1)
     X = rng.normal(size=(300, 4))
     df = pd.DataFrame(X, columns=["a", "b", "c", "d"])
@@ -59,7 +73,9 @@ def test_user_csv_with_nans_lightgbm_keep_serving(tmp_path):
     proc = run_cli("run", "tabular", "--local", "--output-dir", str(out), "--keep-serving",
                    "--param", f"dataset={csv}", "--param", "target_column=outcome",
                    "--param", "framework=lightgbm", "--param", "estimator=",
-                   "--param", "nan_policy=impute", "--param", "model_name=customers")
+                   "--param", "nan_policy=impute", "--param", "model_name=customers",
+                   "--param", "storage_uri=s3://pipeline-models/repo",
+                   "--param", f"tracking_uri={mlflow_url}", env=s3_env)
     s = json.loads((out / "summary.json").read_text())
     try:
         assert proc.returncode == 0, proc.stdout[-3000:]
@@ -68,6 +84,12 @@ def test_user_csv_with_nans_lightgbm_keep_serving(tmp_path):
         record = load_metadata(s["onnx_path"])
         assert record.name == "customers" and record.class_labels == ["no", "yes"]
         assert record.framework["name"] == "lightgbm"
+        assert s["upload"]["model_uri"] == "s3://pipeline-models/repo/customers"
+        assert s["registration"]["tracking_uri"] == mlflow_url
+        secret = s3_env["AWS_SECRET_ACCESS_KEY"]
+        assert secret not in proc.stdout + proc.stderr
+        assert secret not in open(s["log"]).read()
+        assert secret not in json.dumps(s)
         # a missing value, as Python's json writes it, is served (LightGBM's native
         # missing-value branch, inside the ONNX graph)
         body = json.dumps({"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 4],
@@ -105,3 +127,21 @@ def test_bad_dataset_fails_the_first_task(tmp_path):
     s = json.loads((out / "summary.json").read_text())
     assert s["failed_task"] == "load-data"
     assert "UnknownDatasetError" in s["error"] and "iris.csv" in s["error"]
+
+
+def test_kserve_dry_run_needs_no_cluster_and_skips_side_effects(tmp_path, monkeypatch):
+    import yaml
+
+    out = tmp_path / "out"
+    proc = run_cli("run", "tabular", "--local", "--output-dir", str(out),
+                   "--param", "deploy_target=kserve", "--param", "dry_run=true",
+                   "--param", "register=false", "--param", "storage_uri=s3://models/repo",
+                   "--param", "canary_percent=10", env={"KUBECONFIG": str(tmp_path / "none")})
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    s = json.loads((out / "summary.json").read_text())
+    manifest = yaml.safe_load(open(s["manifest_path"]))
+    assert manifest["kind"] == "InferenceService"
+    assert manifest["spec"]["predictor"]["canaryTrafficPercent"] == 10
+    assert manifest["spec"]["predictor"]["model"]["storageUri"] == "s3://models/repo"
+    assert s["smoke_test"]["skipped"] == "dry run" and s["upload"]["dry_run"] is True
+    assert "kind: InferenceService" in open(s["log"]).read()

@@ -12,19 +12,25 @@ def deploy(
     deployment: Output[Artifact],
     target: str = "local",
     name: str = "",
-    host: str = "127.0.0.1",
-    port: int = 0,
+    namespace: str = "default",
+    storage_uri: str = "",
+    canary_percent: int = 0,
+    dry_run: bool = False,
+    timeout_s: int = 600,
+    endpoint: str = "",
 ) -> str:
-    """Deploy and wait until the endpoint is ready; returns the endpoint URL.
-
-    target=local starts a detached Open Inference Protocol server on this machine (for
-    kfp.local runs); it keeps running after the task ends, until stopped
-    (kfp-interop run stops it unless --keep-serving).
+    """Deploy, wait until Ready and confirm the model answers; roll back on failure.
+    Returns the endpoint URL ('' for a dry run).
 
     Args:
-        target: deploy target (local).
+        target: local, kserve, seldon or seldon-v2.
         name: served model name ('' = the record's name).
-        host, port: where the local server listens (port 0 = a free port).
+        namespace: Kubernetes namespace.
+        storage_uri: where upload_model stored the model (Kubernetes targets).
+        canary_percent: 0, or the share of traffic for the new version.
+        dry_run: only render and validate the manifest (written to the artifact).
+        timeout_s: how long to wait for Ready.
+        endpoint: OIP base URL override (e.g. an ingress), else from the status.
     """
     import json
     import os
@@ -32,9 +38,15 @@ def deploy(
     from kfp_interop.deploy import deploy as deploy_model
 
     os.makedirs(deployment.path, exist_ok=True)
-    info = deploy_model(target, model.path, name=name, host=host, port=port,
-                        log_path=os.path.join(deployment.path, "server.log"))
+    options = {"name": name, "dry_run": dry_run, "output_dir": deployment.path}
+    if target == "local":
+        options["log_path"] = os.path.join(deployment.path, "server.log")
+    else:
+        options.update(namespace=namespace, storage_uri=storage_uri,
+                       canary_percent=canary_percent, timeout=timeout_s, endpoint=endpoint)
+    info = deploy_model(target, model.path, **options)
     with open(os.path.join(deployment.path, "deployment.json"), "w") as f:
         json.dump(info, f, indent=2)
-    deployment.metadata.update(info)
-    return info["endpoint"]
+    deployment.metadata.update({k: v for k, v in info.items()
+                                if k not in ("manifest", "previous", "resource")})
+    return info.get("endpoint") or ""

@@ -4,6 +4,11 @@
     kfp-interop compile NAME [-o FILE]
     kfp-interop run NAME --local [--param KEY=VALUE ...] [--output-dir DIR] [--keep-serving]
     kfp-interop serve MODEL.onnx [--name N] [--host 127.0.0.1] [--port 8080]
+    kfp-interop upload MODEL.onnx --to URI [--layout triton|mlserver] [--name N]
+    kfp-interop register MODEL.onnx --tracking-uri URI --name N [--alias A]
+    kfp-interop deploy MODEL.onnx --target kserve|seldon|seldon-v2|local [--name N]
+        [--namespace NS] [--storage-uri URI] [--canary N] [--dry-run] [--output-dir DIR]
+    kfp-interop delete --target kserve|seldon|seldon-v2 --name N [--namespace NS]
     kfp-interop metadata show|validate MODEL.onnx
     kfp-interop metadata render --format oip|seldon|mlflow|triton|kfp|markdown MODEL.onnx
 
@@ -203,9 +208,19 @@ def build_summary(name: str, run_dir: str | None, out_dir: str, status: str,
     if dep_meta:
         summary["endpoint"] = dep_meta.get("endpoint")
         summary["deployment"] = dep_meta
+        if dep_meta.get("dry_run"):
+            summary["manifest_path"] = dep_meta.get("manifest_path")
+    for task, art, key in (("upload-model", "upload", "upload"),
+                           ("register-model", "registration", "registration"),
+                           ("promote", "promotion", "promotion")):
+        found = _artifact(run_dir, task, art)
+        if found:
+            summary[key] = found.get("metadata")
     smoke = _read_json(os.path.join(run_dir, "smoke-test", "smoke_report.json"))
     if smoke is not None:
         summary["smoke_test"] = smoke
+    elif (summary.get("deployment") or {}).get("dry_run") and status == "succeeded":
+        summary["smoke_test"] = {"passed": None, "skipped": "dry run"}
     elif "smoke-test" in summary["tasks"] or status == "failed":
         summary["smoke_test"] = {"passed": False, "error": "smoke test did not run"}
     if status == "failed":
@@ -230,10 +245,22 @@ def _print_summary(s: dict[str, Any]) -> None:
     if s.get("onnx_path"):
         rows += [("onnx", s["onnx_path"]), ("onnx sha256", s["onnx_sha256"]),
                  ("metadata", s["metadata_path"])]
+    if s.get("upload") and not s["upload"].get("skipped"):
+        rows.append(("stored", s["upload"].get("model_uri")))
+    if s.get("registration") and not s["registration"].get("skipped"):
+        r = s["registration"]
+        rows.append(("registered", f"{r.get('name')} v{r.get('version')} @{r.get('alias')} "
+                                   f"({r.get('tracking_uri')})"))
+    if s.get("promotion") and not s["promotion"].get("skipped"):
+        rows.append(("promoted", json.dumps(s["promotion"])))
+    if s.get("manifest_path"):
+        rows.append(("manifest (dry run)", s["manifest_path"]))
     if s.get("endpoint"):
         rows.append(("endpoint", s["endpoint"] + (" (stopped)" if s.get("server_stopped")
                                                   else " (serving)")))
-    if s.get("smoke_test"):
+    if s.get("smoke_test") and s["smoke_test"].get("skipped"):
+        rows.append(("smoke test", f"skipped ({s['smoke_test']['skipped']})"))
+    elif s.get("smoke_test"):
         st = s["smoke_test"]
         rows.append(("smoke test", ("passed" if st.get("passed") else "FAILED")
                      + (f" rows={st.get('rows')} max_abs_diff={st.get('max_abs_diff'):.3g}"
@@ -256,6 +283,16 @@ def run_local(name: str, params: dict[str, Any], out_dir: str, *, keep_serving: 
     func = load(name)
     out_dir = os.path.abspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
+    # Embedded defaults: with no S3 or MLflow configured, a local model repository and a
+    # local MLflow store (SQLite; MLflow 3 refuses its plain file store) in out_dir.
+    import inspect
+
+    accepted = inspect.signature(getattr(func, "pipeline_func", func)).parameters
+    if "storage_uri" in accepted and "storage_uri" not in params:
+        params = {**params, "storage_uri": os.path.join(out_dir, "model-repository")}
+    if "tracking_uri" in accepted and not params.get("tracking_uri") and \
+            not os.environ.get("MLFLOW_TRACKING_URI"):
+        params = {**params, "tracking_uri": "sqlite:///" + os.path.join(out_dir, "mlflow.db")}
     for stale in ("summary.json", "model.onnx", "model.metadata.json"):
         if os.path.exists(os.path.join(out_dir, stale)):
             os.remove(os.path.join(out_dir, stale))
@@ -288,6 +325,8 @@ def run_local(name: str, params: dict[str, Any], out_dir: str, *, keep_serving: 
     run_dir = os.path.join(runs_root, new[-1]) if new else None
     summary = build_summary(name, run_dir, out_dir, status, params, seconds, log_path)
     dep = summary.get("deployment")
+    if dep and dep.get("target") != "local":
+        dep = None  # a cluster deployment stays: that is what it is for
     if dep and not keep_serving:
         from kfp_interop.deploy import undeploy
 
@@ -350,6 +389,65 @@ def cmd_metadata(args) -> int:
     return 0
 
 
+def cmd_upload(args) -> int:
+    from kfp_interop.storage import upload
+
+    result = upload(args.model, args.to, layout=args.layout, name=args.name or "",
+                    create_bucket=args.create_bucket)
+    print(json.dumps({k: result[k] for k in ("model_uri", "layout", "uploaded", "skipped")},
+                     indent=2))
+    return 0
+
+
+def cmd_register(args) -> int:
+    import contextlib
+
+    from kfp_interop.registry_mlflow import register_model
+
+    with contextlib.redirect_stdout(sys.stderr):  # MLflow's own chatter; stdout = the result
+        result = register_model(args.model, tracking_uri=args.tracking_uri,
+                                name=args.name or "", alias=args.alias)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_deploy(args) -> int:
+    from kfp_interop.deploy import deploy
+
+    options: dict[str, Any] = {"name": args.name or "", "dry_run": args.dry_run}
+    if args.target == "local":
+        if args.dry_run:
+            raise InvalidInputError("--dry-run renders Kubernetes manifests; the local target "
+                                    "has none (use kfp-interop serve).")
+        from kfp_interop.serve import serve_forever
+
+        print(f"Serving {args.model} on http://127.0.0.1:{args.port} (Ctrl-C to stop)")
+        serve_forever(args.model, name=args.name, port=args.port)
+        return 0
+    options.update(namespace=args.namespace, storage_uri=args.storage_uri or "",
+                   canary_percent=args.canary, output_dir=args.output_dir,
+                   timeout=args.timeout, endpoint=args.endpoint or "")
+    if not args.dry_run:
+        from kfp_interop.kube import api_client
+
+        options["client"] = api_client(kubeconfig=args.kubeconfig)
+    info = deploy(args.target, args.model, **options)
+    if not args.dry_run:
+        print(json.dumps({k: info.get(k) for k in ("target", "name", "namespace", "endpoint",
+                                                    "created", "canary_percent")}, indent=2))
+    return 0
+
+
+def cmd_delete(args) -> int:
+    from kfp_interop.deploy import delete
+    from kfp_interop.kube import api_client
+
+    gone = delete(args.target, args.name, args.namespace,
+                  client=api_client(kubeconfig=args.kubeconfig))
+    print(f"{'deleted' if gone else 'not found'}: {args.target} {args.namespace}/{args.name}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from kfp_interop import __version__
 
@@ -380,6 +478,43 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8080)
     s.set_defaults(fn=cmd_serve)
+
+    u = sub.add_parser("upload", help="store a model in a serving runtime's layout")
+    u.add_argument("model")
+    u.add_argument("--to", required=True, metavar="URI", help="s3://bucket/prefix or a folder")
+    u.add_argument("--layout", choices=["triton", "mlserver"], default="triton")
+    u.add_argument("--name")
+    u.add_argument("--create-bucket", action="store_true")
+    u.set_defaults(fn=cmd_upload)
+
+    g = sub.add_parser("register", help="log and register a model in MLflow")
+    g.add_argument("model")
+    g.add_argument("--tracking-uri", default="")
+    g.add_argument("--name")
+    g.add_argument("--alias", default="candidate")
+    g.set_defaults(fn=cmd_register)
+
+    d = sub.add_parser("deploy", help="deploy to KServe, Seldon or a local server")
+    d.add_argument("model")
+    d.add_argument("--target", required=True, choices=["kserve", "seldon", "seldon-v2", "local"])
+    d.add_argument("--name")
+    d.add_argument("--namespace", default="default")
+    d.add_argument("--storage-uri")
+    d.add_argument("--canary", type=int, default=0, metavar="PERCENT")
+    d.add_argument("--dry-run", action="store_true", help="only write DIR/<target>.yaml")
+    d.add_argument("--output-dir", default=".")
+    d.add_argument("--timeout", type=float, default=600)
+    d.add_argument("--endpoint", help="OIP base URL, if not the one in the status")
+    d.add_argument("--kubeconfig")
+    d.add_argument("--port", type=int, default=8080, help="local target only")
+    d.set_defaults(fn=cmd_deploy)
+
+    x = sub.add_parser("delete", help="delete a deployment")
+    x.add_argument("--target", required=True, choices=["kserve", "seldon", "seldon-v2"])
+    x.add_argument("--name", required=True)
+    x.add_argument("--namespace", default="default")
+    x.add_argument("--kubeconfig")
+    x.set_defaults(fn=cmd_delete)
 
     m = sub.add_parser("metadata", help="show, validate or render a model's record")
     msub = m.add_subparsers(dest="action", required=True)
