@@ -251,3 +251,56 @@ def test_seldon_canary_then_promote_and_rollback(kube, server, iris_onnx):
     assert rollback(info, client=kube.client).startswith("restored the previous spec")
     preds = kube.get(res, "models", "iris")["spec"]["predictors"]
     assert [(p["traffic"], p["graph"]["modelUri"]) for p in preds] == [(100, "s3://models/v1")]
+
+
+def test_smoke_mismatch_after_deploy_rolls_back(kube, iris_onnx, iris_model, tmp_path,
+                                                 monkeypatch):
+    """Ready, answers with the right tensors, but predicts wrongly: the smoke_test
+    component rolls the new service back and fails the task."""
+    import numpy as np
+    import onnx
+    from kfp import dsl
+
+    from kfp_interop.components import smoke_test
+    from kfp_interop.errors import SmokeTestError
+    from kfp_interop.serve import start_server, stop_server
+
+    wrong = onnx.load(iris_onnx)
+    del wrong.metadata_props[:]
+    for node in wrong.graph.node:
+        for attr in node.attribute:
+            if attr.name == "class_weights":
+                attr.floats[:] = list(np.roll(np.asarray(attr.floats), 1))
+    onnx.save(wrong, str(tmp_path / "wrong.onnx"))
+    impostor = start_server(str(tmp_path / "wrong.onnx"), name="iris")
+    try:
+        res = KServeSpec.resource
+        kube.controller(res, "models", "iris", {"url": impostor.endpoint, "conditions": [
+            {"type": "Ready", "status": "True"}]})
+        info = deploy_kubernetes("kserve", iris_onnx, namespace="models", storage_uri=S3,
+                                 client=kube.client, poll=0.1, timeout=10, log=quiet)
+        dep_dir = tmp_path / "deployment"
+        dep_dir.mkdir()
+        # the component builds its own client from the kubeconfig, as in a real run
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+            "clusters": [{"name": "fake", "cluster": {"server": kube.url}}],
+            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "u"}}],
+            "users": [{"name": "u", "user": {}}]}))
+        monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+        (dep_dir / "deployment.json").write_text(json.dumps(info))
+        deployment = dsl.Artifact(name="deployment", uri=str(dep_dir),
+                                  metadata={k: v for k, v in info.items()
+                                            if k not in ("manifest", "previous", "resource")})
+        model = dsl.Model(name="model", uri=iris_model[0], metadata={})
+        test_data = dsl.Dataset(name="test", uri=iris_model[2], metadata={})
+        report = dsl.Metrics(name="report", uri=str(tmp_path / "report"), metadata={})
+        with pytest.raises(SmokeTestError):
+            smoke_test.python_func(deployment=deployment, model=model, test_data=test_data,
+                                   report=report, rows=20)
+        written = json.load(open(tmp_path / "smoke_report.json"))
+        assert written["rollback"].startswith("deleted the new InferenceService")
+        assert kube.get(res, "models", "iris") is None
+    finally:
+        stop_server(impostor.pid)

@@ -49,8 +49,12 @@ def api_client(*, kubeconfig: str | None = None, context: str | None = None):
         return kubernetes.client.ApiClient()
     except kubernetes.config.ConfigException:
         pass
+    import os
+
     try:
-        return kubernetes.config.new_client_from_config(config_file=kubeconfig, context=context)
+        # $KUBECONFIG is read now (the client library reads it once, at import)
+        return kubernetes.config.new_client_from_config(
+            config_file=kubeconfig or os.environ.get("KUBECONFIG"), context=context)
     except (kubernetes.config.ConfigException, OSError, TypeError) as e:
         raise KubernetesAPIError(
             f"No Kubernetes configuration: not in a cluster, and no usable kubeconfig "
