@@ -70,6 +70,11 @@ def test_seldon_manifests(iris_onnx):
     assert graph["name"] == "iris"  # the Triton folder name == the served name
     _, m = render_manifest("seldon-v2", iris_onnx, storage_uri=S3 + "/iris")
     assert m["spec"]["requirements"] == ["onnx"] and m["spec"]["storageUri"] == S3 + "/iris"
+    # the repository root (what upload_model returns) works too: the folder is derived
+    _, m = render_manifest("seldon-v2", iris_onnx, storage_uri=S3)
+    assert m["spec"]["storageUri"] == S3 + "/iris"
+    _, m = render_manifest("seldon", iris_onnx, storage_uri=S3, implementation="MLFLOW_SERVER")
+    assert m["spec"]["predictors"][0]["graph"]["modelUri"] == S3 + "/iris"
 
 
 @pytest.mark.parametrize("kwargs,message", [

@@ -93,9 +93,11 @@ def render_manifest(target: str, model: str | None = None, *, name: str = "",
         name = name or record.name
         sha = record.model["onnx_sha256"]
     spec_cls = TARGET_SPECS[target]
-    if target == "seldon-v2" and storage_uri and name and \
+    takes_folder = target == "seldon-v2" or options.get("implementation") == "MLFLOW_SERVER"
+    if takes_folder and storage_uri and name and \
             not storage_uri.rstrip("/").endswith("/" + name):
-        # storage_uri is the repository root everywhere; a v2 Model takes the model folder
+        # storage_uri is the repository root everywhere; a Seldon v2 Model and an MLflow
+        # server take the model folder itself
         storage_uri = f"{storage_uri.rstrip('/')}/{name}"
     fields = {f for f in spec_cls.__dataclass_fields__}
     unknown = sorted(set(options) - fields)
