@@ -15,9 +15,11 @@ from kfp_interop.errors import InvalidInputError, ModelFileError
 
 __all__ = ["NativeModel", "save_native", "load_native", "sha256_file", "NATIVE_FORMATS"]
 
-NATIVE_FORMATS = {"sklearn": "skops", "xgboost": "xgboost-json", "lightgbm": "lightgbm-text"}
+NATIVE_FORMATS = {"sklearn": "skops", "xgboost": "xgboost-json", "lightgbm": "lightgbm-text",
+                  "torch": "torch-state-dict", "keras": "keras"}
 _FILENAMES = {"skops": "model.skops", "xgboost-json": "model.json",
-              "lightgbm-text": "model.txt"}
+              "lightgbm-text": "model.txt", "torch-state-dict": "model.pt",
+              "keras": "model.keras"}
 
 
 def sha256_file(path: str) -> str:
@@ -35,10 +37,11 @@ class NativeModel:
     ``predict_proba`` returns an (n, n_classes) float array.
     """
 
-    def __init__(self, model: Any, framework: str, task: str):
+    def __init__(self, model: Any, framework: str, task: str, spec: Any = None):
         self.model = model
         self.framework = framework
         self.task = task
+        self.spec = spec  # torch: the TorchSpec that rebuilds the module
 
     def _lgb_booster(self):
         import lightgbm
@@ -50,6 +53,13 @@ class NativeModel:
 
         if self.task != "classification":
             raise InvalidInputError("predict_proba is defined for classification models only.")
+        if self.framework == "torch":
+            from kfp_interop.deep import torch_predict_proba
+
+            return torch_predict_proba(self.model, X)
+        if self.framework == "keras":
+            return np.asarray(self.model.predict(np.asarray(X, np.float32), verbose=0),
+                              dtype=np.float64)
         booster = self._lgb_booster() if self.framework == "lightgbm" else None
         if booster is not None:
             p = np.asarray(booster.predict(X))
@@ -70,6 +80,13 @@ def save_native(native: NativeModel, directory: str) -> dict[str, str]:
     fmt = NATIVE_FORMATS[native.framework]
     path = os.path.join(directory, _FILENAMES[fmt])
     tmp = path + ".partial"
+    if fmt == "torch-state-dict":
+        from kfp_interop.deep import save_torch
+
+        return save_torch(native.model, native.spec, directory)
+    if fmt == "keras":
+        native.model.save(path)  # the .keras zip: config + weights, no pickled code
+        return {"format": fmt, "file": os.path.basename(path), "sha256": sha256_file(path)}
     if fmt == "skops":
         import skops.io
 
@@ -102,6 +119,17 @@ def load_native(directory: str, *, framework: str, task: str,
     if expected_sha256 and sha256_file(path) != expected_sha256:
         raise ModelFileError(f"Model file {path!r} does not match its recorded sha256 "
                              f"{expected_sha256}: it changed after training.")
+    if fmt == "torch-state-dict":
+        from kfp_interop.deep import load_torch
+
+        model, spec = load_torch(os.path.dirname(path))
+        return NativeModel(model, framework, task, spec)
+    if fmt == "keras":
+        from kfp_interop.deep import keras_backend
+
+        keras = keras_backend(os.environ.get("KERAS_BACKEND", "torch"))
+        model = keras.saving.load_model(path, safe_mode=True)
+        return NativeModel(model, framework, task)
     if fmt == "skops":
         import skops.io
 

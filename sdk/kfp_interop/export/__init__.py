@@ -166,11 +166,13 @@ def save_onnx(model: "onnx.ModelProto", path: str) -> str:
 
 
 def _register_builtin() -> None:
-    from kfp_interop.export import boosters, sklearn as _sk
+    from kfp_interop.export import boosters, deep, sklearn as _sk
 
     register_exporter("sklearn", _sk.export_sklearn)
     register_exporter("xgboost", boosters.export_xgboost)
     register_exporter("lightgbm", boosters.export_lightgbm)
+    register_exporter("torch", deep.export_torch)
+    register_exporter("keras", deep.export_keras)
 
 
 _register_builtin()
