@@ -14,7 +14,8 @@ with open(os.path.join(HERE, "sdk", "kfp_interop", "_version.py")) as f:
     exec(f.read(), version_ns)
 
 COMPONENTS = ["load_data", "train", "export_onnx", "attach_metadata", "upload_model",
-              "register_model", "deploy", "smoke_test", "promote"]
+              "register_model", "deploy", "smoke_test", "promote", "train_deep",
+              "prepare_transfer_data", "finetune", "compare_transfer"]
 
 with open(os.path.join(HERE, "README.md"), encoding="utf-8") as f:
     long_description = f.read()
@@ -66,6 +67,9 @@ setup(
     extras_require={
         "serve": ["uvicorn[standard]>=0.29", "orjson>=3.9"],
         "mlflow": ["mlflow>=2.16"],
+        # a plain "torch" requirement pulls a multi-GB CUDA build: pin the CPU one
+        "torch": ["torch==2.13.0", "onnxscript>=0.5", "keras>=3.10"],
+        "tensorflow": ["tensorflow>=2.16"],
         "dev": [
             "pytest>=8",
             "pytest-timeout>=2.3",

@@ -10,6 +10,10 @@ package attribute is the component itself (the folder's module stays importable 
 """
 
 from kfp_interop.components.attach_metadata.component import attach_metadata
+from kfp_interop.components.compare_transfer.component import compare_transfer
+from kfp_interop.components.finetune.component import finetune
+from kfp_interop.components.prepare_transfer_data.component import prepare_transfer_data
+from kfp_interop.components.train_deep.component import train_deep
 from kfp_interop.components.deploy.component import deploy
 from kfp_interop.components.export_onnx.component import export_onnx
 from kfp_interop.components.load_data.component import load_data
@@ -21,7 +25,9 @@ from kfp_interop.components.upload_model.component import upload_model
 
 COMPONENTS = {c.component_spec.name.replace("-", "_"): c for c in
               (load_data, train, export_onnx, attach_metadata, upload_model, register_model,
-               deploy, smoke_test, promote)}
+               deploy, smoke_test, promote, train_deep, prepare_transfer_data, finetune,
+               compare_transfer)}
 
 __all__ = ["COMPONENTS", "load_data", "train", "export_onnx", "attach_metadata",
-           "upload_model", "register_model", "deploy", "smoke_test", "promote"]
+           "upload_model", "register_model", "deploy", "smoke_test", "promote", "train_deep",
+           "prepare_transfer_data", "finetune", "compare_transfer"]

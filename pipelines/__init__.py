@@ -9,7 +9,13 @@ from kfp_interop.registry import Registry
 PIPELINES: Registry = Registry("pipeline", "Reference pipelines live in pipelines/.")
 PIPELINES.register("tabular", ("kfp_interop.pipelines.tabular:tabular",
                                "scikit-learn/XGBoost/LightGBM -> ONNX (parity gate) -> "
-                               "metadata -> serve -> smoke test"))
+                               "metadata -> store/register -> serve -> smoke test"))
+PIPELINES.register("deep", ("kfp_interop.pipelines.deep:deep",
+                            "PyTorch/Keras MLP or CNN on digits -> ONNX (parity gate) -> "
+                            "metadata -> serve -> smoke test"))
+PIPELINES.register("transfer-learning", (
+    "kfp_interop.pipelines.transfer_learning:transfer_learning",
+    "pretrain on digits 0-4, fine-tune k-shot on 5-9 vs from scratch -> ONNX -> serve"))
 
 
 def load(name: str):

@@ -2,18 +2,10 @@
 store and register -> deploy -> smoke test -> promote. It only composes components; the
 logic lives in the library."""
 
-from kfp import dsl, kubernetes
+from kfp import dsl
 
-from kfp_interop.components import (attach_metadata, deploy, export_onnx, load_data,
-                                    promote, register_model, smoke_test, train,
-                                    upload_model)
-
-# S3 credentials reach the tasks that need them as environment variables from this
-# Secret (manifests/s3-secret.yaml), never as parameters. Optional: local runs and
-# clusters without S3 work without it.
-S3_SECRET = "kfp-interop-s3"
-S3_ENV = {key: key for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "S3_ENDPOINT",
-                               "S3_USE_HTTPS", "AWS_REGION")}
+from kfp_interop.components import attach_metadata, export_onnx, load_data, train
+from kfp_interop.pipelines._serving import store_deploy_verify
 
 
 @dsl.pipeline(
@@ -57,17 +49,8 @@ def tabular(
                            opset=opset, parity_tolerance=parity_tolerance)
     attached = attach_metadata(onnx_model=exported.outputs["onnx_model"],
                                model_name=model_name, model_version=model_version)
-    stored = upload_model(model=attached.outputs["model"], storage_uri=storage_uri,
-                          name=model_name, dry_run=dry_run)
-    kubernetes.use_secret_as_env(stored, S3_SECRET, S3_ENV, optional=True)
-    registered = register_model(model=attached.outputs["model"], register=register,
-                                tracking_uri=tracking_uri, name=model_name)
-    deployed = deploy(model=attached.outputs["model"], target=deploy_target, name=model_name,
-                      namespace=namespace, storage_uri=stored.outputs["Output"],
-                      canary_percent=canary_percent, dry_run=dry_run)
-    smoked = smoke_test(deployment=deployed.outputs["deployment"],
-                        model=attached.outputs["model"], test_data=data.outputs["test_data"],
-                        rows=smoke_rows, tolerance=parity_tolerance)
-    promote(deployment=deployed.outputs["deployment"],
-            registration=registered.outputs["registration"],
-            tracking_uri=tracking_uri).after(smoked)
+    store_deploy_verify(attached.outputs["model"], data.outputs["test_data"],
+                        model_name=model_name, storage_uri=storage_uri, register=register,
+                        tracking_uri=tracking_uri, deploy_target=deploy_target,
+                        namespace=namespace, canary_percent=canary_percent, dry_run=dry_run,
+                        smoke_rows=smoke_rows, tolerance=parity_tolerance)

@@ -183,9 +183,13 @@ def build_summary(name: str, run_dir: str | None, out_dir: str, status: str,
     failed = [t for t, s in summary["tasks"].items() if s == "failed"]
     if failed:
         summary["failed_task"] = failed[0]
-    metrics = _artifact(run_dir, "train", "metrics")
-    if metrics:
-        summary["metrics"] = metrics.get("metadata")
+    # the pipeline's headline metrics: the transfer comparison, else the trained model's
+    for task in ("compare-transfer", "train", "finetune", "train-deep"):
+        metrics = _artifact(run_dir, task, "metrics")
+        if metrics:
+            summary["metrics"] = {k: v for k, v in (metrics.get("metadata") or {}).items()
+                                  if not k.startswith("epoch_")}
+            break
     onnx = _artifact(run_dir, "export-onnx", "onnx_model")
     if onnx:
         p = dict((onnx.get("metadata") or {}).get("parity") or {})

@@ -175,7 +175,8 @@ def attach_metadata_step(*, model_dir: str, model_name: str = "", model_version:
                    "version": model_meta["framework_version"],
                    "estimator": model_meta["estimator"]},
         feature_names=model_meta["feature_names"], class_labels=model_meta["class_labels"],
-        target=model_meta["target_name"], training=training, parity=parity)
+        target=model_meta["target_name"], training=training, parity=parity,
+        lineage=model_meta.get("lineage"))
     os.makedirs(out_dir, exist_ok=True)
     save_metadata(record, model, os.path.join(out_dir, ONNX_FILENAME))
     return record

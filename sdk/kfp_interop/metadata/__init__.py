@@ -282,7 +282,8 @@ def verify_onnx_sha256(path: str) -> InferenceMetadata:
 
 def build_record(model, *, name: str, version: str = "1", task: str, framework: dict,
                  feature_names: list[str], class_labels: list[str] | None, target: str,
-                 training: dict, parity: dict) -> InferenceMetadata:
+                 training: dict, parity: dict, lineage: dict | None = None
+                 ) -> InferenceMetadata:
     """Build the record of an exported ONNX model: tensors, opsets and sha256 are read
     from ``model`` itself, the rest comes from training and the parity gate.
 
@@ -295,6 +296,7 @@ def build_record(model, *, name: str, version: str = "1", task: str, framework: 
 
     inputs, outputs = tensor_specs(model)
     opsets = model_opsets(model)
+    extra = {"lineage": lineage} if lineage else {}
     return InferenceMetadata(
         model={"name": name, "version": str(version), "platform": "onnxruntime_onnx",
                "task": task, "onnx_opset": opsets.get("ai.onnx", 1), "opsets": opsets,
@@ -302,6 +304,6 @@ def build_record(model, *, name: str, version: str = "1", task: str, framework: 
         framework=framework, inputs=inputs, outputs=outputs,
         feature_names=list(feature_names), class_labels=class_labels, target=target,
         training=training, parity=parity,
-        producer={"name": "kfp-interop", "version": __version__},
+        producer={"name": "kfp-interop", "version": __version__}, **extra,
     )
 

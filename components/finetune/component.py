@@ -1,0 +1,42 @@
+"""finetune: adapt a pretrained PyTorch backbone to a new task."""
+
+from kfp import dsl
+from kfp.dsl import ClassificationMetrics, Dataset, Input, Metrics, Model, Output
+
+from kfp_interop.components._image import COMPONENT_OPTIONS
+
+
+@dsl.component(**COMPONENT_OPTIONS)
+def finetune(
+    base_model: Input[Model],
+    train_data: Input[Dataset],
+    test_data: Input[Dataset],
+    model: Output[Model],
+    metrics: Output[Metrics],
+    classification_metrics: Output[ClassificationMetrics],
+    epochs: int = 30,
+    unfreeze_epochs: int = 0,
+    batch_size: int = 16,
+    lr: float = 0.001,
+    unfreeze_lr: float = 0.0001,
+    seed: int = 42,
+):
+    """New head, frozen backbone for `epochs`; then optionally everything unfrozen for
+    `unfreeze_epochs` at `unfreeze_lr`. The model's lineage (base sha256, source task)
+    goes into its metadata and later into the inference-metadata record.
+    """
+    from kfp_interop.steps_deep import finetune_step
+
+    def log_epoch(row):
+        metrics.log_metric(f"epoch_{row['epoch']:03d}_loss", row["loss"])
+        metrics.log_metric(f"epoch_{row['epoch']:03d}_val_accuracy", row["val_accuracy"])
+
+    meta, cm = finetune_step(base_model_dir=base_model.path, train_path=train_data.path,
+                             test_path=test_data.path, epochs=epochs,
+                             unfreeze_epochs=unfreeze_epochs, batch_size=batch_size, lr=lr,
+                             unfreeze_lr=unfreeze_lr, seed=seed, model_dir=model.path,
+                             on_epoch=log_epoch)
+    model.metadata.update({k: v for k, v in meta.items() if k != "history"})
+    for key, value in meta["metrics"].items():
+        metrics.log_metric(key, value)
+    classification_metrics.log_confusion_matrix(meta["class_labels"], cm)

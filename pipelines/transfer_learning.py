@@ -1,0 +1,68 @@
+"""The ``transfer-learning`` reference pipeline: pretrain a PyTorch backbone on a source
+task, fine-tune it on a k-shot target task with the backbone frozen (optionally
+unfrozen for a few more epochs), train the same architecture from scratch on the same
+k-shot data as the baseline, compare both on the same target test rows; then export,
+record (with lineage), store, register, deploy, smoke-test and promote the fine-tuned
+model."""
+
+from kfp import dsl
+
+from kfp_interop.components import (attach_metadata, compare_transfer, export_onnx,
+                                    finetune, prepare_transfer_data, train_deep)
+from kfp_interop.pipelines._serving import store_deploy_verify
+
+
+@dsl.pipeline(
+    name="transfer-learning",
+    description="Pretrain on digits 0-4, fine-tune on k-shot digits 5-9 with a frozen "
+                "backbone, compare with training from scratch, export and serve.",
+)
+def transfer_learning(
+    dataset: str = "digits",
+    source_classes: str = "0,1,2,3,4",
+    target_classes: str = "5,6,7,8,9",
+    k: int = 5,
+    architecture: str = "cnn",
+    pretrain_epochs: int = 15,
+    finetune_epochs: int = 30,
+    unfreeze_epochs: int = 5,
+    scratch_epochs: int = 30,
+    lr: float = 0.001,
+    seed: int = 42,
+    opset: int = 17,
+    parity_tolerance: float = 1e-4,
+    model_name: str = "digits-transfer",
+    model_version: str = "1",
+    storage_uri: str = "",
+    register: bool = True,
+    tracking_uri: str = "",
+    deploy_target: str = "local",
+    namespace: str = "default",
+    canary_percent: int = 0,
+    dry_run: bool = False,
+    smoke_rows: int = 20,
+):
+    data = prepare_transfer_data(dataset=dataset, source_classes=source_classes,
+                                 target_classes=target_classes, k=k, seed=seed)
+    base = train_deep(train_data=data.outputs["source_train"],
+                      test_data=data.outputs["source_test"], framework="torch",
+                      architecture=architecture, epochs=pretrain_epochs, lr=lr, seed=seed)
+    base.set_display_name("pretrain (source task)")
+    tuned = finetune(base_model=base.outputs["model"], train_data=data.outputs["target_train"],
+                     test_data=data.outputs["target_test"], epochs=finetune_epochs,
+                     unfreeze_epochs=unfreeze_epochs, lr=lr, seed=seed)
+    scratch = train_deep(train_data=data.outputs["target_train"],
+                         test_data=data.outputs["target_test"], framework="torch",
+                         architecture=architecture, epochs=scratch_epochs, batch_size=16,
+                         lr=lr, seed=seed)
+    scratch.set_display_name("from scratch (target task)")
+    compare_transfer(finetuned=tuned.outputs["model"], scratch=scratch.outputs["model"])
+    exported = export_onnx(model=tuned.outputs["model"], test_data=data.outputs["target_test"],
+                           opset=opset, parity_tolerance=parity_tolerance)
+    attached = attach_metadata(onnx_model=exported.outputs["onnx_model"],
+                               model_name=model_name, model_version=model_version)
+    store_deploy_verify(attached.outputs["model"], data.outputs["target_test"],
+                        model_name=model_name, storage_uri=storage_uri, register=register,
+                        tracking_uri=tracking_uri, deploy_target=deploy_target,
+                        namespace=namespace, canary_percent=canary_percent, dry_run=dry_run,
+                        smoke_rows=smoke_rows, tolerance=parity_tolerance)
