@@ -24,8 +24,9 @@ def transfer_learning(
     k: int = 5,
     architecture: str = "cnn",
     pretrain_epochs: int = 15,
-    finetune_epochs: int = 30,
-    unfreeze_epochs: int = 5,
+    finetune_epochs: int = 60,
+    finetune_lr: float = 0.01,
+    unfreeze_epochs: int = 10,
     scratch_epochs: int = 30,
     lr: float = 0.001,
     seed: int = 42,
@@ -50,7 +51,8 @@ def transfer_learning(
     base.set_display_name("pretrain (source task)")
     tuned = finetune(base_model=base.outputs["model"], train_data=data.outputs["target_train"],
                      test_data=data.outputs["target_test"], epochs=finetune_epochs,
-                     unfreeze_epochs=unfreeze_epochs, lr=lr, seed=seed)
+                     unfreeze_epochs=unfreeze_epochs, lr=finetune_lr, unfreeze_lr=lr / 10,
+                     seed=seed)
     scratch = train_deep(train_data=data.outputs["target_train"],
                          test_data=data.outputs["target_test"], framework="torch",
                          architecture=architecture, epochs=scratch_epochs, batch_size=16,

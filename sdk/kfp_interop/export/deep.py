@@ -41,12 +41,38 @@ def export_torch(native: "NativeModel", n_features: int, opset: int):
             output_names=["label", "probabilities"], opset_version=opset, dynamo=True,
             dynamic_shapes=({0: torch.export.Dim("batch")},), verbose=False)
     except Exception as e:  # torch raises many types; name the operator when it is one
-        message = str(e).splitlines()[0] if str(e) else type(e).__name__
+        ops = _operators_in(e)
+        what = (f"operator(s) {', '.join(ops)} have no ONNX translation" if ops else
+                _first_line(e))
         raise ExportError(f"torch.onnx.export could not export {type(native.model).__name__} "
-                          f"at opset {opset}: {message}. An operator without an ONNX "
-                          "translation at this opset needs another opset or a different "
-                          "layer.") from e
+                          f"at opset {opset}: {what}. Try another opset, or replace the "
+                          "layer that uses it.") from e
     return program.model_proto
+
+
+def _first_line(e: BaseException) -> str:
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _operators_in(e: BaseException) -> list[str]:
+    """Operators named anywhere in an exception chain (e.g. prims.bessel_j0)."""
+    import re
+
+    found: list[str] = []
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        text = str(e)
+        ops = re.findall(r"op='([A-Za-z0-9_.]+)'", text) or re.findall(
+            r"torch\.ops\.([A-Za-z0-9_]+\.[A-Za-z0-9_]+)", text)
+        for op in ops:
+            if op not in found:
+                found.append(op)
+        e = e.__cause__ or e.__context__
+    return found
 
 
 def export_keras(native: "NativeModel", n_features: int, opset: int):

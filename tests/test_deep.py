@@ -1,0 +1,178 @@
+"""PyTorch and Keras: deterministic training, safe checkpoints, export with a dynamic
+batch, parity, serving batch 1 and 257, and each bad input."""
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+from kfp_interop.data import load_dataset, split_dataset
+from kfp_interop.errors import (DatasetError, ExportError, InvalidInputError,
+                                ModelFileError)
+from kfp_interop.export import export_onnx, tensor_specs
+from kfp_interop.native import NativeModel, load_native, save_native
+from kfp_interop.parity import check_parity, enforce_parity, ort_session
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+warnings.filterwarnings("ignore")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return split_dataset(load_dataset("digits"), seed=0)
+
+
+@pytest.mark.parametrize("architecture", ["mlp", "cnn", "deep_models:TinyNet"])
+def test_torch_train_save_export_parity(architecture, digits, tmp_path):
+    from kfp_interop.deep import TorchSpec, build_torch_model, train_torch
+
+    train, test = digits
+    spec = TorchSpec(architecture, 64, 10)
+    model = build_torch_model(spec)
+    history = train_torch(model, train.X, train.y, epochs=3, seed=3, X_val=test.X, y_val=test.y)
+    assert [h["epoch"] for h in history] == [1, 2, 3] and history[-1]["val_accuracy"] > 0.5
+    save_native(NativeModel(model, "torch", "classification", spec), str(tmp_path))
+    native = load_native(str(tmp_path), framework="torch", task="classification")
+    onnx_model = export_onnx(native, n_features=64, opset=17)
+    assert tensor_specs(onnx_model)[0] == [{"name": "input", "datatype": "FP32",
+                                            "shape": [-1, 64]}]
+    assert enforce_parity(check_parity(native, onnx_model, test.X)).max_abs_diff < 1e-5
+    sess = ort_session(onnx_model)
+    for n in (1, 257):
+        label, proba = sess.run(None, {"input": np.resize(test.X, (n, 64)).astype(np.float32)})
+        assert label.shape == (n,) and proba.shape == (n, 10)
+
+
+def test_torch_training_is_deterministic(digits):
+    from kfp_interop.deep import TorchSpec, build_torch_model, train_torch, torch_predict_proba
+
+    train, test = digits
+    runs = []
+    for _ in range(2):
+        import torch
+
+        torch.manual_seed(7)
+        model = build_torch_model(TorchSpec("cnn", 64, 10))
+        train_torch(model, train.X[:300], train.y[:300], epochs=2, seed=7)
+        runs.append(torch_predict_proba(model, test.X[:50]))
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
+@pytest.mark.parametrize("architecture", ["mlp", "cnn"])
+def test_keras_on_torch_backend_export_parity(architecture, digits, tmp_path):
+    from kfp_interop.deep import build_keras_model, train_keras
+
+    train, test = digits
+    model = build_keras_model(architecture, 64, 10)
+    history = train_keras(model, train.X, train.y, epochs=2)
+    assert len(history) == 2
+    save_native(NativeModel(model, "keras", "classification"), str(tmp_path))
+    native = load_native(str(tmp_path), framework="keras", task="classification")
+    onnx_model = export_onnx(native, n_features=64)
+    assert [o["name"] for o in tensor_specs(onnx_model)[1]] == ["label", "probabilities"]
+    assert enforce_parity(check_parity(native, onnx_model, test.X)).max_abs_diff < 1e-5
+    sess = ort_session(onnx_model)
+    assert sess.run(None, {"input": np.zeros((257, 64), np.float32)})[0].shape == (257,)
+
+
+@pytest.mark.parametrize("architecture,args,message", [
+    ("nope_module:Net", {}, "Cannot import model class 'nope_module:Net'"),
+    ("deep_models:NotAModule", {}, "is not a torch.nn.Module"),
+    ("deep_models:TinyNet", {"depth": 3}, r"do not fit TinyNet.*depth"),
+    ("transformer", {}, "Unknown architecture 'transformer'"),
+])
+def test_bad_architectures(architecture, args, message):
+    from kfp_interop.deep import TorchSpec, build_torch_model
+
+    with pytest.raises(InvalidInputError, match=message):
+        build_torch_model(TorchSpec(architecture, 64, 10, args))
+
+
+def test_cnn_needs_square_images():
+    from kfp_interop.deep import TorchSpec, build_torch_model
+
+    with pytest.raises(InvalidInputError, match="not a square"):
+        build_torch_model(TorchSpec("cnn", 30, 2))
+
+
+def test_operator_without_onnx_translation_is_named(digits):
+    from kfp_interop.deep import TorchSpec, build_torch_model
+
+    spec = TorchSpec("deep_models:BesselNet", 64, 10)
+    native = NativeModel(build_torch_model(spec), "torch", "classification", spec)
+    with pytest.raises(ExportError, match=r"bessel_j0.*opset 17|opset 17.*bessel"):
+        export_onnx(native, n_features=64, opset=17)
+
+
+def test_checkpoint_of_another_architecture_is_refused(digits, tmp_path):
+    import json
+
+    from kfp_interop.deep import TorchSpec, build_torch_model
+
+    spec = TorchSpec("mlp", 64, 10)
+    save_native(NativeModel(build_torch_model(spec), "torch", "classification", spec),
+                str(tmp_path))
+    spec_file = tmp_path / "architecture.json"
+    spec_file.write_text(json.dumps({**json.loads(spec_file.read_text()),
+                                     "architecture": "cnn"}))
+    with pytest.raises(ModelFileError, match="does not match architecture 'cnn'"):
+        load_native(str(tmp_path), framework="torch", task="classification")
+
+
+def test_keras_backend_not_installed():
+    from kfp_interop.deep import keras_backend
+
+    with pytest.raises(InvalidInputError, match="'tensorflow' is not installed"):
+        keras_backend("tensorflow")
+    with pytest.raises(InvalidInputError, match="Unknown Keras backend"):
+        keras_backend("theano")
+
+
+def test_transfer_data_and_k_larger_than_available(tmp_path):
+    from kfp_interop.data import load_split
+    from kfp_interop.steps_deep import prepare_transfer_data_step
+
+    paths = {p: str(tmp_path / p) for p in ("source_train", "source_test", "target_train",
+                                              "target_test")}
+    out = prepare_transfer_data_step(k=4, **paths)
+    tt = load_split(paths["target_train"])
+    assert np.bincount(tt.y).tolist() == [4] * 5 and tt.class_labels == ["5", "6", "7", "8", "9"]
+    assert load_split(paths["source_train"]).class_labels == ["0", "1", "2", "3", "4"]
+    assert out["target"]["k"] == 4
+    with pytest.raises(DatasetError, match="k=1000 is larger than the target training samples"):
+        prepare_transfer_data_step(k=1000, **paths)
+    with pytest.raises(InvalidInputError, match="overlap"):
+        prepare_transfer_data_step(source_classes="0,1,5", **paths)
+    with pytest.raises(InvalidInputError, match="comma-separated integers"):
+        prepare_transfer_data_step(source_classes="zero,one", **paths)
+
+
+def test_finetune_freezes_the_backbone_and_records_lineage(tmp_path):
+    import torch
+
+    from kfp_interop.deep import load_torch
+    from kfp_interop.steps_deep import (compare_transfer_step, finetune_step,
+                                        prepare_transfer_data_step, train_deep_step)
+
+    p = {x: str(tmp_path / x) for x in ("source_train", "source_test", "target_train",
+                                          "target_test")}
+    prepare_transfer_data_step(k=5, **p)
+    base, _ = train_deep_step(train_path=p["source_train"], test_path=p["source_test"],
+                              architecture="mlp", epochs=3, model_dir=str(tmp_path / "base"))
+    base_model, _ = load_torch(str(tmp_path / "base"))
+    meta, _ = finetune_step(base_model_dir=str(tmp_path / "base"), train_path=p["target_train"],
+                            test_path=p["target_test"], epochs=3, lr=0.01,
+                            model_dir=str(tmp_path / "ft"))
+    tuned, spec = load_torch(str(tmp_path / "ft"))
+    assert spec.n_classes == 5
+    for (name, a), (_, b) in zip(base_model.backbone.state_dict().items(),
+                                 tuned.backbone.state_dict().items()):
+        assert torch.equal(a, b), f"frozen backbone parameter {name} changed"
+    assert meta["lineage"]["base_model_sha256"] == base["native_sha256"]
+    assert meta["lineage"]["source_task"]["classes"] == ["0", "1", "2", "3", "4"]
+    scratch, _ = train_deep_step(train_path=p["target_train"], test_path=p["target_test"],
+                                 architecture="mlp", epochs=3, model_dir=str(tmp_path / "sc"))
+    cmp = compare_transfer_step(finetuned_dir=str(tmp_path / "ft"),
+                                scratch_dir=str(tmp_path / "sc"))
+    assert cmp["transfer_gain"] == pytest.approx(cmp["target_accuracy"] - cmp["scratch_accuracy"])
