@@ -27,6 +27,7 @@ def transfer_learning(
     finetune_epochs: int = 60,
     finetune_lr: float = 0.01,
     unfreeze_epochs: int = 10,
+    unfreeze_lr: float = 0.0001,
     scratch_epochs: int = 30,
     lr: float = 0.001,
     seed: int = 42,
@@ -51,7 +52,7 @@ def transfer_learning(
     base.set_display_name("pretrain (source task)")
     tuned = finetune(base_model=base.outputs["model"], train_data=data.outputs["target_train"],
                      test_data=data.outputs["target_test"], epochs=finetune_epochs,
-                     unfreeze_epochs=unfreeze_epochs, lr=finetune_lr, unfreeze_lr=lr / 10,
+                     unfreeze_epochs=unfreeze_epochs, lr=finetune_lr, unfreeze_lr=unfreeze_lr,
                      seed=seed)
     scratch = train_deep(train_data=data.outputs["target_train"],
                          test_data=data.outputs["target_test"], framework="torch",

@@ -145,3 +145,34 @@ def test_kserve_dry_run_needs_no_cluster_and_skips_side_effects(tmp_path, monkey
     assert manifest["spec"]["predictor"]["model"]["storageUri"] == "s3://models/repo"
     assert s["smoke_test"]["skipped"] == "dry run" and s["upload"]["dry_run"] is True
     assert "kind: InferenceService" in open(s["log"]).read()
+
+
+def test_deep_pipeline_torch_cnn(tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli("run", "deep", "--local", "--output-dir", str(out), "--param", "epochs=5",
+                   "--param", "register=false")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    s = json.loads((out / "summary.json").read_text())
+    assert s["status"] == "succeeded" and s["metrics"]["accuracy"] > 0.9
+    assert s["parity"]["passed"] and s["smoke_test"]["passed"]
+    record = load_metadata(s["onnx_path"])
+    assert record.framework["name"] == "torch" and record.framework["estimator"] == "CNN"
+    assert record.inputs == [{"name": "input", "datatype": "FP32", "shape": [-1, 64]}]
+
+
+def test_transfer_learning_pipeline_reports_both_accuracies(tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli("run", "transfer-learning", "--local", "--output-dir", str(out),
+                   "--param", "architecture=mlp", "--param", "pretrain_epochs=5",
+                   "--param", "finetune_epochs=10", "--param", "unfreeze_epochs=2",
+                   "--param", "scratch_epochs=10", "--param", "register=false")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    s = json.loads((out / "summary.json").read_text())
+    m = s["metrics"]
+    assert 0 < m["target_accuracy"] <= 1 and 0 < m["scratch_accuracy"] <= 1
+    assert m["transfer_gain"] == m["target_accuracy"] - m["scratch_accuracy"]
+    record = load_metadata(s["onnx_path"])
+    assert record.class_labels == ["5", "6", "7", "8", "9"]
+    assert record.lineage["method"] == "fine-tune"
+    assert record.lineage["source_task"]["classes"] == ["0", "1", "2", "3", "4"]
+    assert s["smoke_test"]["passed"]
