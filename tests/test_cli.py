@@ -10,9 +10,10 @@ import yaml
 from kfp_interop.cli import main
 
 
-def test_pipelines_lists_tabular(capsys):
+def test_pipelines_lists_the_reference_pipelines(capsys):
     assert main(["pipelines"]) == 0
-    assert capsys.readouterr().out.startswith("tabular")
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert names == ["deep", "tabular", "transfer-learning"]
 
 
 def test_compile_writes_kfp_ir(tmp_path, capsys):
@@ -38,7 +39,8 @@ def test_compile_writes_kfp_ir(tmp_path, capsys):
 
 def test_compile_unknown_pipeline(capsys):
     assert main(["compile", "tabulr"]) == 2
-    assert "Unknown pipeline 'tabulr'; known: tabular" in capsys.readouterr().err
+    assert "Unknown pipeline 'tabulr'; known: deep, tabular, transfer-learning" in \
+        capsys.readouterr().err
 
 
 def test_metadata_show_validate_render(iris_onnx, capsys):
