@@ -12,7 +12,6 @@ Usage: ``python benchmarks/deep.py [--repeat 500] [--json out.json]``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -21,7 +20,7 @@ import warnings
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from inference import p50_ms  # noqa: E402
+from inference import p50_ms, report  # noqa: E402
 
 
 def main() -> int:
@@ -65,16 +64,9 @@ def main() -> int:
             row[f"ort_{name}_ms"] = p50_ms(lambda: sess.run(None, {"input": x}), args.repeat)
             row[f"speedup_{name}"] = row[f"torch_{name}_ms"] / row[f"ort_{name}_ms"]
         results[arch] = row
-    keys = list(next(iter(results.values())))
-    print(f"{'measure':<24}" + "".join(f"{a:>12}" for a in results))
-    for k in keys:
-        print(f"{k:<24}" + "".join(f"{results[a][k]:>12.4f}" for a in results))
     ok = all(r["speedup_1row"] >= 3 for r in results.values())
-    print(f"target (ONNX Runtime >= 3x faster than torch eager at one row): "
-          f"{'met' if ok else 'NOT met'}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+    report(results, target="target (ONNX Runtime >= 3x faster than torch eager at one row)",
+           ok=ok, json_path=args.json, digits=4)
     return 0
 
 

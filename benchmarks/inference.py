@@ -42,6 +42,21 @@ def p50_ms(fn, repeat: int, warmup: int = 20) -> float:
     return statistics.median(times)
 
 
+def report(results: dict, *, target: str, ok: bool, json_path: str | None,
+           digits: int = 3) -> None:
+    """Print the results table (one column per model) and the target verdict; optionally
+    write them as JSON."""
+    keys = list(next(iter(results.values())))
+    width = max(len(k) for k in keys) + 2
+    print(f"{'measure (p50)':<{width}}" + "".join(f"{name:>12}" for name in results))
+    for k in keys:
+        print(f"{k:<{width}}" + "".join(f"{results[n][k]:>12.{digits}f}" for n in results))
+    print(f"{target}: {'met' if ok else 'NOT met'}")
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(results, f, indent=2)
+
+
 def build(tmp: str, framework: str) -> str:
     from kfp_interop.steps import run_tabular
 
@@ -119,17 +134,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for framework in ("sklearn", "xgboost"):
             results[framework] = bench_model(build(tmp, framework), framework, args.repeat)
-    keys = list(next(iter(results.values())))
-    print(f"{'measure (p50)':<36}" + "".join(f"{fw:>12}" for fw in results))
-    for k in keys:
-        print(f"{k:<36}" + "".join(f"{results[fw][k]:>12.3f}" for fw in results))
     ok = all(r["ort_speedup_1row"] >= 10 and r["server_overhead_ms_1row"] <= 1.0
              for r in results.values())
-    print(f"targets (ORT >= 10x native at 1 row; server <= ORT + 1 ms at 1 row): "
-          f"{'met' if ok else 'NOT met'}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+    report(results, target="targets (ORT >= 10x native at 1 row; server <= ORT + 1 ms at "
+                           "1 row)", ok=ok, json_path=args.json)
     return 0
 
 
