@@ -21,7 +21,7 @@ ONNX_FILENAME = "model.onnx"
 MODEL_META_FILENAME = "model_meta.json"
 
 
-def _write_model_meta(directory: str, meta: dict[str, Any]) -> None:
+def write_model_meta(directory: str, meta: dict[str, Any]) -> None:
     import json
 
     path = os.path.join(directory, MODEL_META_FILENAME)
@@ -42,7 +42,7 @@ def read_model_meta(directory: str) -> dict[str, Any]:
         return json.load(f)
 
 __all__ = ["load_data_step", "train_step", "export_step", "attach_metadata_step",
-           "default_model_name", "read_model_meta", "run_tabular"]
+           "default_model_name", "read_model_meta", "write_model_meta", "run_tabular"]
 
 
 def default_model_name(dataset: str, framework: str) -> str:
@@ -115,7 +115,7 @@ def train_step(*, train_path: str, test_path: str, framework: str = "sklearn", e
         "native_file": saved["file"],
         "native_sha256": saved["sha256"],
     }
-    _write_model_meta(model_dir, meta)
+    write_model_meta(model_dir, meta)
     return meta, result
 
 
@@ -145,7 +145,7 @@ def export_step(*, model_dir: str, test_path: str, opset: int = 17,
     meta = dict(model_meta)
     meta.update(format="onnx", file=ONNX_FILENAME, requested_opset=opset,
                 opsets=model_opsets(onnx_model), parity=parity.to_dict())
-    _write_model_meta(out_dir, meta)
+    write_model_meta(out_dir, meta)
     return meta
 
 

@@ -90,7 +90,7 @@ def train_deep_step(*, train_path: str, test_path: str, framework: str = "torch"
     """
     from kfp_interop.data import load_split, read_split_metadata
     from kfp_interop.native import NativeModel, save_native
-    from kfp_interop.steps import _write_model_meta
+    from kfp_interop.steps import write_model_meta
     from kfp_interop.train import parse_hyperparameters
 
     args = parse_hyperparameters(init_args)
@@ -110,7 +110,7 @@ def train_deep_step(*, train_path: str, test_path: str, framework: str = "torch"
           "batch_size": batch_size, "lr": lr, "optimizer": optimizer}
     meta = _meta(data_meta, framework=framework, estimator=estimator, hyperparameters=hp,
                  seed=seed, metrics=metrics, saved=saved, history=history)
-    _write_model_meta(model_dir, meta)
+    write_model_meta(model_dir, meta)
     return meta, cm
 
 
@@ -210,7 +210,7 @@ def finetune_step(*, base_model_dir: str, train_path: str, test_path: str,
     from kfp_interop import deep
     from kfp_interop.data import load_split, read_split_metadata
     from kfp_interop.native import NativeModel, save_native
-    from kfp_interop.steps import _write_model_meta, read_model_meta
+    from kfp_interop.steps import write_model_meta, read_model_meta
 
     base_meta = read_model_meta(base_model_dir)
     if base_meta["framework"] != "torch":
@@ -253,7 +253,7 @@ def finetune_step(*, base_model_dir: str, train_path: str, test_path: str,
     meta = _meta(data_meta, framework="torch", estimator=type(model).__name__,
                  hyperparameters=hp, seed=seed, metrics=metrics, saved=saved,
                  history=history, extra={"lineage": lineage})
-    _write_model_meta(model_dir, meta)
+    write_model_meta(model_dir, meta)
     return meta, cm
 
 
