@@ -10,6 +10,6 @@ COPY constraints.txt setup.py README.md ./
 COPY sdk ./sdk
 COPY components ./components
 COPY pipelines ./pipelines
-RUN pip install -c constraints.txt ".[serve]" && python -c "import kfp, kfp_interop.components"
+RUN pip install -c constraints.txt ".[serve,mlflow,torch]" && python -c "import kfp, kfp_interop.components"
 RUN useradd --create-home --uid 1000 kfp
 USER 1000

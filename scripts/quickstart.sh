@@ -5,5 +5,5 @@
 # Results: kfp-interop-output/summary.json, model.onnx, model.metadata.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh serve
+bash scripts/setup.sh serve,mlflow
 exec .venv/bin/kfp-interop run tabular --local "$@"
