@@ -30,6 +30,23 @@ def write_model_meta(directory: str, meta: dict[str, Any]) -> None:
     os.replace(path + ".partial", path)
 
 
+def model_meta(data_meta: dict[str, Any], *, framework: str, framework_version: str,
+               estimator: str, task: str, hyperparameters: dict, seed: int, metrics: dict,
+               saved: dict, **extra: Any) -> dict[str, Any]:
+    """The context a trained model's folder carries (``model_meta.json``): how it was
+    trained, on what data (from the split's metadata), and its native file."""
+    return {
+        "framework": framework, "framework_version": framework_version,
+        "estimator": estimator, "task": task, "hyperparameters": hyperparameters,
+        "seed": seed, "metrics": metrics, "feature_names": data_meta["feature_names"],
+        "class_labels": data_meta.get("class_labels"), "target_name": data_meta["target_name"],
+        "dataset": data_meta["source"], "data_sha256": data_meta["data_sha256"],
+        "rows": data_meta["rows"], "train_rows": data_meta["train_rows"],
+        "test_rows": data_meta["test_rows"], "native_format": saved["format"],
+        "native_file": saved["file"], "native_sha256": saved["sha256"], **extra,
+    }
+
+
 def read_model_meta(directory: str) -> dict[str, Any]:
     """The context a model folder carries (written by train and export)."""
     import json
@@ -42,7 +59,8 @@ def read_model_meta(directory: str) -> dict[str, Any]:
         return json.load(f)
 
 __all__ = ["load_data_step", "train_step", "export_step", "attach_metadata_step",
-           "default_model_name", "read_model_meta", "write_model_meta", "run_tabular"]
+           "default_model_name", "model_meta", "read_model_meta", "write_model_meta",
+           "run_tabular"]
 
 
 def default_model_name(dataset: str, framework: str) -> str:
@@ -95,26 +113,10 @@ def train_step(*, train_path: str, test_path: str, framework: str = "sklearn", e
     result = train_model(train, test, framework=framework, estimator=estimator,
                          hyperparameters=hyperparameters, seed=seed, scaler=scaler)
     saved = save_native(NativeModel(result.model, framework, result.task), model_dir)
-    meta = {
-        "framework": framework,
-        "framework_version": result.framework_version,
-        "estimator": result.estimator,
-        "task": result.task,
-        "hyperparameters": result.hyperparameters,
-        "seed": seed,
-        "metrics": result.metrics,
-        "feature_names": data_meta["feature_names"],
-        "class_labels": data_meta.get("class_labels"),
-        "target_name": data_meta["target_name"],
-        "dataset": data_meta["source"],
-        "data_sha256": data_meta["data_sha256"],
-        "rows": data_meta["rows"],
-        "train_rows": data_meta["train_rows"],
-        "test_rows": data_meta["test_rows"],
-        "native_format": saved["format"],
-        "native_file": saved["file"],
-        "native_sha256": saved["sha256"],
-    }
+    meta = model_meta(data_meta, framework=framework,
+                      framework_version=result.framework_version, estimator=result.estimator,
+                      task=result.task, hyperparameters=result.hyperparameters, seed=seed,
+                      metrics=result.metrics, saved=saved)
     write_model_meta(model_dir, meta)
     return meta, result
 

@@ -26,17 +26,12 @@ def _version(framework: str) -> str:
 def _meta(data_meta: dict, *, framework: str, estimator: str, hyperparameters: dict,
           seed: int, metrics: dict, saved: dict, history: list, extra: dict | None = None
           ) -> dict[str, Any]:
-    return {
-        "framework": framework, "framework_version": _version(framework),
-        "estimator": estimator, "task": "classification", "hyperparameters": hyperparameters,
-        "seed": seed, "metrics": metrics, "feature_names": data_meta["feature_names"],
-        "class_labels": data_meta["class_labels"], "target_name": data_meta["target_name"],
-        "dataset": data_meta["source"], "data_sha256": data_meta["data_sha256"],
-        "rows": data_meta["rows"], "train_rows": data_meta["train_rows"],
-        "test_rows": data_meta["test_rows"], "native_format": saved["format"],
-        "native_file": saved["file"], "native_sha256": saved["sha256"], "history": history,
-        **(extra or {}),
-    }
+    from kfp_interop.steps import model_meta
+
+    return model_meta(data_meta, framework=framework, framework_version=_version(framework),
+                      estimator=estimator, task="classification",
+                      hyperparameters=hyperparameters, seed=seed, metrics=metrics,
+                      saved=saved, history=history, **(extra or {}))
 
 
 def _fit(framework: str, architecture: str, train, test, *, init_args: dict, epochs: int,
