@@ -15,7 +15,8 @@ with open(os.path.join(HERE, "sdk", "kfp_interop", "_version.py")) as f:
 
 COMPONENTS = ["load_data", "train", "export_onnx", "attach_metadata", "upload_model",
               "register_model", "deploy", "smoke_test", "promote", "train_deep",
-              "prepare_transfer_data", "finetune", "compare_transfer"]
+              "prepare_transfer_data", "finetune", "compare_transfer", "split_rows",
+              "warm_start"]
 
 with open(os.path.join(HERE, "README.md"), encoding="utf-8") as f:
     long_description = f.read()

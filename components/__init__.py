@@ -20,14 +20,16 @@ from kfp_interop.components.load_data.component import load_data
 from kfp_interop.components.promote.component import promote
 from kfp_interop.components.register_model.component import register_model
 from kfp_interop.components.smoke_test.component import smoke_test
+from kfp_interop.components.split_rows.component import split_rows
 from kfp_interop.components.train.component import train
 from kfp_interop.components.upload_model.component import upload_model
+from kfp_interop.components.warm_start.component import warm_start
 
 COMPONENTS = {c.component_spec.name.replace("-", "_"): c for c in
               (load_data, train, export_onnx, attach_metadata, upload_model, register_model,
                deploy, smoke_test, promote, train_deep, prepare_transfer_data, finetune,
-               compare_transfer)}
+               compare_transfer, split_rows, warm_start)}
 
 __all__ = ["COMPONENTS", "load_data", "train", "export_onnx", "attach_metadata",
            "upload_model", "register_model", "deploy", "smoke_test", "promote", "train_deep",
-           "prepare_transfer_data", "finetune", "compare_transfer"]
+           "prepare_transfer_data", "finetune", "compare_transfer", "split_rows", "warm_start"]

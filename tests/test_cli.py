@@ -13,7 +13,7 @@ from kfp_interop.cli import main
 def test_pipelines_lists_the_reference_pipelines(capsys):
     assert main(["pipelines"]) == 0
     names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
-    assert names == ["deep", "tabular", "transfer-learning"]
+    assert names == ["deep", "tabular", "transfer-learning", "warm-start"]
 
 
 def test_compile_writes_kfp_ir(tmp_path, capsys):
@@ -39,7 +39,8 @@ def test_compile_writes_kfp_ir(tmp_path, capsys):
 
 def test_compile_unknown_pipeline(capsys):
     assert main(["compile", "tabulr"]) == 2
-    assert "Unknown pipeline 'tabulr'; known: deep, tabular, transfer-learning" in \
+    assert "Unknown pipeline 'tabulr'; known: deep, tabular, transfer-learning, " \
+        "warm-start" in \
         capsys.readouterr().err
 
 

@@ -176,3 +176,31 @@ def test_finetune_freezes_the_backbone_and_records_lineage(tmp_path):
     cmp = compare_transfer_step(finetuned_dir=str(tmp_path / "ft"),
                                 scratch_dir=str(tmp_path / "sc"))
     assert cmp["transfer_gain"] == pytest.approx(cmp["target_accuracy"] - cmp["scratch_accuracy"])
+
+
+def test_warm_start_adds_rounds_and_refuses_other_schemas(tmp_path):
+    import xgboost
+
+    from kfp_interop.steps import load_data_step, train_step
+    from kfp_interop.steps_deep import split_rows_step, warm_start_step
+
+    d = str(tmp_path)
+    load_data_step(dataset="breast_cancer", train_path=d + "/tr", test_path=d + "/te")
+    split_rows_step(data_path=d + "/tr", first_path=d + "/old", second_path=d + "/new")
+    base, _ = train_step(train_path=d + "/old", test_path=d + "/te", framework="xgboost",
+                         estimator="", hyperparameters='{"n_estimators": 10}',
+                         model_dir=d + "/base")
+    meta, _ = warm_start_step(base_model_dir=d + "/base", train_path=d + "/new",
+                              test_path=d + "/te", n_estimators=5, model_dir=d + "/warm")
+    booster = xgboost.XGBClassifier()
+    booster.load_model(d + "/warm/model.json")
+    assert booster.get_booster().num_boosted_rounds() == 15
+    assert meta["lineage"]["base_model_sha256"] == base["native_sha256"]
+    train_step(train_path=d + "/old", test_path=d + "/te", model_dir=d + "/rf")
+    with pytest.raises(InvalidInputError, match="continues an XGBoost model"):
+        warm_start_step(base_model_dir=d + "/rf", train_path=d + "/new", test_path=d + "/te",
+                        model_dir=d + "/x")
+    load_data_step(dataset="wine", train_path=d + "/wtr", test_path=d + "/wte")
+    with pytest.raises(InvalidInputError, match="same schema"):
+        warm_start_step(base_model_dir=d + "/base", train_path=d + "/wtr",
+                        test_path=d + "/wte", model_dir=d + "/y")

@@ -176,3 +176,18 @@ def test_transfer_learning_pipeline_reports_both_accuracies(tmp_path):
     assert record.lineage["method"] == "fine-tune"
     assert record.lineage["source_task"]["classes"] == ["0", "1", "2", "3", "4"]
     assert s["smoke_test"]["passed"]
+
+
+def test_warm_start_pipeline_continues_the_base_booster(tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli("run", "warm-start", "--local", "--output-dir", str(out),
+                   "--param", "register=false", "--param", "added_estimators=20")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    s = json.loads((out / "summary.json").read_text())
+    m = s["metrics"]
+    assert m["transfer_gain"] == m["target_accuracy"] - m["scratch_accuracy"]
+    record = load_metadata(s["onnx_path"])
+    assert record.lineage["method"] == "warm-start"
+    assert record.lineage["source_task"]["trees"] == 50
+    assert record.training["hyperparameters"]["warm_start_estimators"] == 20
+    assert s["parity"]["passed"] and s["smoke_test"]["passed"]

@@ -184,7 +184,7 @@ def build_summary(name: str, run_dir: str | None, out_dir: str, status: str,
     if failed:
         summary["failed_task"] = failed[0]
     # the pipeline's headline metrics: the transfer comparison, else the trained model's
-    for task in ("compare-transfer", "train", "finetune", "train-deep"):
+    for task in ("compare-transfer", "train", "finetune", "train-deep", "warm-start"):
         metrics = _artifact(run_dir, task, "metrics")
         if metrics:
             summary["metrics"] = {k: v for k, v in (metrics.get("metadata") or {}).items()
