@@ -260,12 +260,14 @@ def compare_transfer_step(*, finetuned_dir: str, scratch_dir: str) -> dict[str, 
     if ft["data_sha256"] != sc["data_sha256"] or ft["test_rows"] != sc["test_rows"]:
         raise InvalidInputError("The fine-tuned and scratch models were scored on different "
                                 "data; compare them on the same target split.")
-    return {"target_accuracy": ft["metrics"]["accuracy"],
-            "scratch_accuracy": sc["metrics"]["accuracy"],
-            "transfer_gain": ft["metrics"]["accuracy"] - sc["metrics"]["accuracy"],
-            "target_f1_macro": ft["metrics"]["f1_macro"],
-            "scratch_f1_macro": sc["metrics"]["f1_macro"],
-            "k": float(ft["hyperparameters"].get("k") or 0)}
+    out = {"target_accuracy": ft["metrics"]["accuracy"],
+           "scratch_accuracy": sc["metrics"]["accuracy"],
+           "transfer_gain": ft["metrics"]["accuracy"] - sc["metrics"]["accuracy"],
+           "target_f1_macro": ft["metrics"]["f1_macro"],
+           "scratch_f1_macro": sc["metrics"]["f1_macro"]}
+    if ft["hyperparameters"].get("k"):  # k-shot transfer (not a warm start)
+        out["k"] = float(ft["hyperparameters"]["k"])
+    return out
 
 
 
