@@ -160,12 +160,6 @@ def _failure_reason(log_path: str) -> str | None:
     return None
 
 
-def _sha256(path: str) -> str:
-    from kfp_interop.native import sha256_file
-
-    return sha256_file(path)
-
-
 def build_summary(name: str, run_dir: str | None, out_dir: str, status: str,
                   params: dict, seconds: float, log_path: str) -> dict[str, Any]:
     """Collect the run's outputs into the summary written as ``summary.json``."""
@@ -203,7 +197,9 @@ def build_summary(name: str, run_dir: str | None, out_dir: str, status: str,
         os.replace(dst + ".partial", dst)
         side = os.path.join(out_dir, "model.metadata.json")
         shutil.copyfile(os.path.join(model["uri"], "model.metadata.json"), side)
-        summary.update(onnx_path=dst, onnx_sha256=_sha256(dst), metadata_path=side,
+        from kfp_interop.native import sha256_file
+
+        summary.update(onnx_path=dst, onnx_sha256=sha256_file(dst), metadata_path=side,
                        model_sha256=model["metadata"].get("onnx_sha256"),
                        model_name=model["metadata"].get("model_name"))
     dep = _artifact(run_dir, "deploy", "deployment")

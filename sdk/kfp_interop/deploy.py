@@ -78,18 +78,20 @@ def _crd_schema(kind: str, version: str) -> dict | None:
 
 def render_manifest(target: str, model: str | None = None, *, name: str = "",
                     namespace: str = "default", storage_uri: str = "",
-                    canary_percent: int = 0, **options: Any):
-    """(spec, manifest) for ``target``; name and sha256 default to the model's record."""
+                    canary_percent: int = 0, record=None, **options: Any):
+    """(spec, manifest) for ``target``; name and sha256 default to the model's record
+    (``record``, or read from ``model``)."""
     from kfp_interop.targets import TARGET_SPECS, validate_manifest
 
     if target not in TARGET_SPECS:
         DEPLOY_TARGETS.get(target)  # unknown: the registry's error lists the targets
         raise InvalidInputError(f"Target {target!r} has no manifest.")
     sha = ""
-    if model:
+    if record is None and model:
         from kfp_interop.metadata import load_metadata
 
         record = load_metadata(model_file(model))
+    if record is not None:
         name = name or record.name
         sha = record.model["onnx_sha256"]
     spec_cls = TARGET_SPECS[target]
@@ -120,7 +122,7 @@ def _write_yaml(manifest: dict, path: str) -> str:
     return path
 
 
-def _confirm_answers(endpoint: str, name: str, model: str | None, timeout: float,
+def _confirm_answers(endpoint: str, name: str, record, timeout: float,
                      headers: dict | None = None) -> None:
     """The endpoint serves *this* model: ready, and metadata equal to the record."""
     from kfp_interop.smoke import http_json
@@ -140,10 +142,7 @@ def _confirm_answers(endpoint: str, name: str, model: str | None, timeout: float
             raise DeployError(f"{endpoint} reports Ready but model {name!r} does not answer "
                               f"({last}).")
         time.sleep(1)
-    if model:
-        from kfp_interop.metadata import load_metadata
-
-        record = load_metadata(model_file(model))
+    if record is not None:
         status, meta = http_json("GET", f"{endpoint}/v2/models/{name}", timeout=5,
                                  headers=headers)
         if status != 200 or not isinstance(meta, dict):
@@ -184,17 +183,22 @@ def deploy_kubernetes(target: str, model: str | None, *, name: str = "",
     from kfp_interop.targets import TARGET_SPECS, SeldonSpec
 
     spec_cls = TARGET_SPECS.get(target)
+    record = None
+    if model:
+        from kfp_interop.metadata import load_metadata
+
+        record = load_metadata(model_file(model))
     api = None
     if spec_cls is SeldonSpec and canary_percent and not dry_run \
             and "stable_storage_uri" not in options:
         api = _api(client)
-        current = api.get(spec_cls.resource, namespace, name or _record_name(model))
+        current = api.get(spec_cls.resource, namespace, name or record.name)
         if current:
             options["stable_storage_uri"] = \
                 current["spec"]["predictors"][0]["graph"]["modelUri"]
-    spec, manifest = render_manifest(target, model, name=name, namespace=namespace,
+    spec, manifest = render_manifest(target, name=name, namespace=namespace,
                                      storage_uri=storage_uri, canary_percent=canary_percent,
-                                     **options)
+                                     record=record, **options)
     info: dict[str, Any] = {"target": target, "name": spec.name, "model_name": spec.name,
                             "namespace": namespace, "canary_percent": canary_percent,
                             "manifest": manifest, "resource": dataclasses.asdict(spec.resource)}
@@ -240,7 +244,7 @@ def deploy_kubernetes(target: str, model: str | None, *, name: str = "",
             raise DeployError(f"{res.kind} {spec.name!r} is Ready but reports no URL; pass "
                               "the inference endpoint explicitly.")
         headers = {"Seldon-Model": spec.name} if target == "seldon-v2" else None
-        _confirm_answers(info["endpoint"], spec.name, model, answer_timeout, headers)
+        _confirm_answers(info["endpoint"], spec.name, record, answer_timeout, headers)
     except DeployError as e:
         action = rollback(info, client=api)
         e.args = (f"{e} Rolled back: {action}.",)
@@ -248,12 +252,6 @@ def deploy_kubernetes(target: str, model: str | None, *, name: str = "",
         raise
     log(f"{res.kind} {namespace}/{spec.name} is Ready and answers at {info['endpoint']}")
     return info
-
-
-def _record_name(model: str | None) -> str:
-    from kfp_interop.metadata import load_metadata
-
-    return load_metadata(model_file(model)).name if model else ""
 
 
 def _clean(obj: dict) -> dict:

@@ -40,6 +40,7 @@ from typing import Any, Mapping
 
 from kfp_interop.errors import (InvalidInputError, StorageAuthError, StorageError,
                                 StorageIntegrityError, StorageUnavailableError)
+from kfp_interop.native import sha256_file
 
 __all__ = ["LAYOUTS", "MANIFEST_NAME", "S3Settings", "parse_uri", "layout_files", "upload",
            "upload_tree", "download"]
@@ -104,17 +105,10 @@ def parse_uri(uri: str) -> tuple[str, str, str]:
     return "file", "", os.path.abspath(uri)
 
 
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def layout_files(model: str, layout: str, workdir: str, *, name: str = "",
-                 version: str = "") -> tuple[str, dict[str, str]]:
-    """Files of ``model`` in ``layout``, staged in ``workdir``: (name, {relative key: path})."""
+                 version: str = "") -> tuple[str, dict[str, str], Any]:
+    """Files of ``model`` in ``layout``, staged in ``workdir``:
+    (name, {relative key: path}, the model's record)."""
     from kfp_interop.deploy import model_file
     from kfp_interop.metadata import load_metadata, sidecar_path
     from kfp_interop.metadata.render import to_triton_config, to_mlflow_signature
@@ -142,7 +136,7 @@ def layout_files(model: str, layout: str, workdir: str, *, name: str = "",
         with open(config, "w") as f:
             f.write(to_triton_config(served))
         return name, {f"{name}/config.pbtxt": config, f"{name}/{version}/model.onnx": onnx_path,
-                      f"{name}/model.metadata.json": record_file}
+                      f"{name}/model.metadata.json": record_file}, record
     import mlflow.onnx
     import onnx
     from mlflow.models.signature import ModelSignature
@@ -159,7 +153,7 @@ def layout_files(model: str, layout: str, workdir: str, *, name: str = "",
         for fname in names:
             full = os.path.join(root, fname)
             files[f"{name}/{os.path.relpath(full, mlflow_dir)}"] = full
-    return name, files
+    return name, files, record
 
 
 def _s3_errors(settings: S3Settings, what: str):
@@ -204,7 +198,7 @@ def upload_tree(files: Mapping[str, str], uri: str, *, settings: S3Settings | No
         ``{"uri", "objects": {key: sha256}, "uploaded": [...], "skipped": [...]}``.
     """
     scheme, bucket, prefix = parse_uri(uri)
-    objects = {key: {"sha256": _sha256(path), "size": os.path.getsize(path)}
+    objects = {key: {"sha256": sha256_file(path), "size": os.path.getsize(path)}
                for key, path in sorted(files.items())}
     manifest = {"format": "kfp-interop-manifest/1", "objects": objects, **(extra or {})}
     manifest_key = f"{manifest_dir.strip('/')}/{MANIFEST_NAME}".lstrip("/")
@@ -212,7 +206,7 @@ def upload_tree(files: Mapping[str, str], uri: str, *, settings: S3Settings | No
     if scheme == "file":
         for key, path in files.items():
             dest = os.path.join(prefix, key)
-            if os.path.isfile(dest) and _sha256(dest) == objects[key]["sha256"]:
+            if os.path.isfile(dest) and sha256_file(dest) == objects[key]["sha256"]:
                 skipped.append(key)
                 continue
             if not uploaded and os.path.exists(os.path.join(prefix, manifest_key)):
@@ -279,11 +273,7 @@ def upload(model: str, uri: str, *, layout: str = "triton", name: str = "",
         StorageAuthError, StorageUnavailableError, StorageError, InvalidInputError.
     """
     with tempfile.TemporaryDirectory(prefix="kfp-interop-upload-") as work:
-        name, files = layout_files(model, layout, work, name=name, version=version)
-        from kfp_interop.metadata import load_metadata
-        from kfp_interop.deploy import model_file
-
-        record = load_metadata(model_file(model))
+        name, files, record = layout_files(model, layout, work, name=name, version=version)
         result = upload_tree(files, uri, settings=settings, create_bucket=create_bucket,
                              manifest_dir=name, extra={
                                  "layout": layout, "name": name,
@@ -339,7 +329,7 @@ def download(uri: str, dest: str, *, settings: S3Settings | None = None) -> dict
         else:
             with _s3_errors(settings, f"downloading {key}"):
                 fetch(key, out)
-        actual = _sha256(out)
+        actual = sha256_file(out)
         if actual != meta["sha256"]:
             os.remove(out)
             raise StorageIntegrityError(f"{key} at {uri}: sha256 {actual} differs from the "

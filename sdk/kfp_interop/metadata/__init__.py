@@ -253,7 +253,10 @@ def load_metadata(path: str) -> InferenceMetadata:
             raise MetadataError(f"No metadata file at {path!r}.")
         with open(path, "rb") as f:
             return InferenceMetadata.from_json(f.read())
-    model = read_onnx(path)
+    return _embedded_record(read_onnx(path), path)
+
+
+def _embedded_record(model, path: str) -> InferenceMetadata:
     for prop in model.metadata_props:
         if prop.key == METADATA_KEY:
             return InferenceMetadata.from_json(prop.value)
@@ -270,7 +273,7 @@ def verify_onnx_sha256(path: str) -> InferenceMetadata:
         MetadataValidationError: the graph changed after the record was attached.
     """
     model = read_onnx(path)
-    record = load_metadata(path)
+    record = _embedded_record(model, path)
     actual = onnx_content_sha256(model)
     if actual != record.model["onnx_sha256"]:
         raise MetadataValidationError(
