@@ -6,17 +6,17 @@ Reproducible installs use the pins in ``constraints.txt``:
 
 import os
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 version_ns: dict = {}
 with open(os.path.join(HERE, "sdk", "kfp_interop", "_version.py")) as f:
     exec(f.read(), version_ns)
 
-COMPONENTS = ["load_data", "train", "export_onnx", "attach_metadata", "upload_model",
-              "register_model", "deploy", "smoke_test", "promote", "train_deep",
-              "prepare_transfer_data", "finetune", "compare_transfer", "split_rows",
-              "warm_start"]
+# Every folder of components/ with a component.py is a component (as
+# kfp_interop.components finds them): adding one is adding its folder.
+COMPONENTS = sorted(d for d in os.listdir(os.path.join(HERE, "components"))
+                    if os.path.isfile(os.path.join(HERE, "components", d, "component.py")))
 
 with open(os.path.join(HERE, "README.md"), encoding="utf-8") as f:
     long_description = f.read()
@@ -32,10 +32,8 @@ setup(
     python_requires=">=3.10",
     # The library lives in sdk/; the KFP components and reference pipelines live at the
     # top level (as users asked) and install as subpackages of kfp_interop.
-    packages=[
-        "kfp_interop", "kfp_interop.metadata", "kfp_interop.export", "kfp_interop.serve",
-        "kfp_interop.components", "kfp_interop.pipelines",
-    ] + [f"kfp_interop.components.{c}" for c in COMPONENTS],
+    packages=find_packages("sdk") + ["kfp_interop.components", "kfp_interop.pipelines"]
+    + [f"kfp_interop.components.{c}" for c in COMPONENTS],
     package_dir={
         "kfp_interop": "sdk/kfp_interop",
         "kfp_interop.components": "components",

@@ -33,10 +33,10 @@ def main() -> int:
     import torch
 
     from kfp_interop.data import load_dataset, split_dataset
-    from kfp_interop.deep import TorchSpec, build_torch_model, train_torch
+    from kfp_interop.frameworks.torch import TorchSpec, build_torch_model, train_torch
     from kfp_interop.export import export_onnx
-    from kfp_interop.native import NativeModel
-    from kfp_interop.parity import ort_session
+    from kfp_interop.frameworks import NativeModel
+    from kfp_interop.onnx_model import ort_session
 
     torch.set_num_threads(1)
     train, test = split_dataset(load_dataset("digits"), seed=0)

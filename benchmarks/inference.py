@@ -68,9 +68,9 @@ def build(tmp: str, framework: str) -> str:
 
 def bench_model(model_dir: str, framework: str, repeat: int) -> dict:
     from kfp_interop.data import load_dataset
-    from kfp_interop.native import load_native
-    from kfp_interop.parity import ort_session
-    from kfp_interop.serve import start_server, stop_server
+    from kfp_interop.frameworks import load_native
+    from kfp_interop.onnx_model import ort_session
+    from kfp_interop.serving import start_server, stop_server
 
     native_dir = os.path.join(os.path.dirname(model_dir), "native")
     native = load_native(native_dir, framework=framework, task="classification")

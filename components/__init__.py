@@ -4,32 +4,27 @@
 Example:
     >>> from kfp_interop.components import export_onnx, train
 
-Each folder is a subpackage named like its component; after the imports below the
-package attribute is the component itself (the folder's module stays importable as
-``kfp_interop.components.<name>.component``).
+The list is derived from the folders: every ``<name>/component.py`` defining the
+component ``<name>`` is imported here and becomes the package attribute ``<name>`` (the
+folder's module stays importable as ``kfp_interop.components.<name>.component``).
+``setup.py`` packages the same folders, so adding a component is adding its folder.
 """
 
-from kfp_interop.components.attach_metadata.component import attach_metadata
-from kfp_interop.components.compare_transfer.component import compare_transfer
-from kfp_interop.components.finetune.component import finetune
-from kfp_interop.components.prepare_transfer_data.component import prepare_transfer_data
-from kfp_interop.components.train_deep.component import train_deep
-from kfp_interop.components.deploy.component import deploy
-from kfp_interop.components.export_onnx.component import export_onnx
-from kfp_interop.components.load_data.component import load_data
-from kfp_interop.components.promote.component import promote
-from kfp_interop.components.register_model.component import register_model
-from kfp_interop.components.smoke_test.component import smoke_test
-from kfp_interop.components.split_rows.component import split_rows
-from kfp_interop.components.train.component import train
-from kfp_interop.components.upload_model.component import upload_model
-from kfp_interop.components.warm_start.component import warm_start
+import importlib
+import os
 
-COMPONENTS = {c.component_spec.name.replace("-", "_"): c for c in
-              (load_data, train, export_onnx, attach_metadata, upload_model, register_model,
-               deploy, smoke_test, promote, train_deep, prepare_transfer_data, finetune,
-               compare_transfer, split_rows, warm_start)}
+_HERE = os.path.dirname(os.path.abspath(__file__))
 
-__all__ = ["COMPONENTS", "load_data", "train", "export_onnx", "attach_metadata",
-           "upload_model", "register_model", "deploy", "smoke_test", "promote", "train_deep",
-           "prepare_transfer_data", "finetune", "compare_transfer", "split_rows", "warm_start"]
+
+def _names() -> list[str]:
+    return sorted(d for d in os.listdir(_HERE)
+                  if os.path.isfile(os.path.join(_HERE, d, "component.py")))
+
+
+COMPONENTS = {}
+for _name in _names():
+    COMPONENTS[_name] = getattr(importlib.import_module(f"{__name__}.{_name}.component"),
+                                _name)
+    globals()[_name] = COMPONENTS[_name]
+
+__all__ = ["COMPONENTS", *COMPONENTS]

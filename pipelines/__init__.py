@@ -1,12 +1,18 @@
 """Reference pipelines, by name. Listing them imports nothing heavy; :func:`load`
-imports the pipeline (and kfp) only when asked."""
+imports the pipeline (and kfp) only when asked, :func:`compile_pipeline` compiles one.
+
+Add a pipeline with one module in ``pipelines/`` (a body decorated with
+:func:`~kfp_interop.pipelines.common.reference_pipeline`) and one registration below.
+"""
 
 import importlib
+import os
 
 from kfp_interop.registry import Registry
 
 # name -> ("module:function", one-line description)
-PIPELINES: Registry = Registry("pipeline", "Reference pipelines live in pipelines/.")
+PIPELINES: Registry = Registry("pipeline", "Reference pipelines live in pipelines/.",
+                               entry_point_group="kfp_interop.pipelines")
 PIPELINES.register("tabular", ("kfp_interop.pipelines.tabular:tabular",
                                "scikit-learn/XGBoost/LightGBM -> ONNX (parity gate) -> "
                                "metadata -> store/register -> serve -> smoke test"))
@@ -32,4 +38,16 @@ def describe(name: str) -> str:
     return PIPELINES.get(name)[1]
 
 
-__all__ = ["PIPELINES", "load", "describe"]
+def compile_pipeline(name: str, output: str) -> str:
+    """Compile a reference pipeline to KFP IR YAML at ``output`` (atomically)."""
+    from kfp import compiler
+
+    from kfp_interop.files import atomic_path
+
+    func = load(name)
+    with atomic_path(output, suffix=".yaml") as tmp:  # the compiler picks the format by suffix
+        compiler.Compiler().compile(func, tmp)
+    return os.fspath(output)
+
+
+__all__ = ["PIPELINES", "load", "describe", "compile_pipeline"]

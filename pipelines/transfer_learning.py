@@ -5,17 +5,16 @@ k-shot data as the baseline, compare both on the same target test rows; then exp
 record (with lineage), store, register, deploy, smoke-test and promote the fine-tuned
 model."""
 
-from kfp import dsl
-
-from kfp_interop.components import (attach_metadata, compare_transfer, export_onnx,
-                                    finetune, prepare_transfer_data, train_deep)
-from kfp_interop.pipelines._serving import store_deploy_verify
+from kfp_interop.components import (compare_transfer, finetune, prepare_transfer_data,
+                                    train_deep)
+from kfp_interop.pipelines.common import export_and_serve, reference_pipeline
 
 
-@dsl.pipeline(
+@reference_pipeline(
     name="transfer-learning",
     description="Pretrain on digits 0-4, fine-tune on k-shot digits 5-9 with a frozen "
                 "backbone, compare with training from scratch, export and serve.",
+    defaults={"model_name": "digits-transfer"},
 )
 def transfer_learning(
     dataset: str = "digits",
@@ -31,18 +30,8 @@ def transfer_learning(
     scratch_epochs: int = 30,
     lr: float = 0.001,
     seed: int = 42,
-    opset: int = 17,
-    parity_tolerance: float = 1e-4,
-    model_name: str = "digits-transfer",
-    model_version: str = "1",
-    storage_uri: str = "",
-    register: bool = True,
-    tracking_uri: str = "",
-    deploy_target: str = "local",
-    namespace: str = "default",
-    canary_percent: int = 0,
-    dry_run: bool = False,
-    smoke_rows: int = 20,
+    *,
+    serving,
 ):
     data = prepare_transfer_data(dataset=dataset, source_classes=source_classes,
                                  target_classes=target_classes, k=k, seed=seed)
@@ -60,12 +49,4 @@ def transfer_learning(
                          lr=lr, seed=seed)
     scratch.set_display_name("from scratch (target task)")
     compare_transfer(finetuned=tuned.outputs["model"], scratch=scratch.outputs["model"])
-    exported = export_onnx(model=tuned.outputs["model"], test_data=data.outputs["target_test"],
-                           opset=opset, parity_tolerance=parity_tolerance)
-    attached = attach_metadata(onnx_model=exported.outputs["onnx_model"],
-                               model_name=model_name, model_version=model_version)
-    store_deploy_verify(attached.outputs["model"], data.outputs["target_test"],
-                        model_name=model_name, storage_uri=storage_uri, register=register,
-                        tracking_uri=tracking_uri, deploy_target=deploy_target,
-                        namespace=namespace, canary_percent=canary_percent, dry_run=dry_run,
-                        smoke_rows=smoke_rows, tolerance=parity_tolerance)
+    export_and_serve(tuned.outputs["model"], data.outputs["target_test"], serving)

@@ -44,7 +44,7 @@ def diabetes_model(tmp_path_factory):
 @pytest.fixture(scope="session")
 def server(iris_onnx, tmp_path_factory):
     """A real OIP server process on 127.0.0.1 serving the iris model."""
-    from kfp_interop.serve import start_server, stop_server
+    from kfp_interop.serving import start_server, stop_server
 
     log = str(tmp_path_factory.mktemp("server") / "server.log")
     handle = start_server(iris_onnx, log_path=log)

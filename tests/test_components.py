@@ -131,8 +131,12 @@ def test_component_yaml_loads_and_every_component_has_a_readme():
 
 
 def test_import_kfp_interop_stays_light():
-    code = ("import sys, kfp_interop, kfp_interop.metadata, kfp_interop.data, "
-            "kfp_interop.train, kfp_interop.export, kfp_interop.cli;"
+    code = ("import sys, kfp_interop, kfp_interop.metadata, kfp_interop.metadata.render, "
+            "kfp_interop.data, kfp_interop.frameworks, kfp_interop.training, "
+            "kfp_interop.export, kfp_interop.serving, kfp_interop.storage, "
+            "kfp_interop.model_registry, kfp_interop.deploy, kfp_interop.steps, "
+            "kfp_interop.pipelines, kfp_interop.cli;"
+            "from kfp_interop.cli.parser import build_parser; build_parser();"
             "heavy = [m for m in ('kfp', 'torch', 'onnxruntime', 'mlflow', 'sklearn', "
             "'onnx', 'pandas') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -11,8 +11,9 @@ from kfp_interop.data import load_dataset, split_dataset
 from kfp_interop.errors import (DatasetError, ExportError, InvalidInputError,
                                 ModelFileError)
 from kfp_interop.export import export_onnx, tensor_specs
-from kfp_interop.native import NativeModel, load_native, save_native
-from kfp_interop.parity import check_parity, enforce_parity, ort_session
+from kfp_interop.frameworks import NativeModel, load_native, save_native
+from kfp_interop.export import check_parity, enforce_parity
+from kfp_interop.onnx_model import ort_session
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 warnings.filterwarnings("ignore")
@@ -25,7 +26,7 @@ def digits():
 
 @pytest.mark.parametrize("architecture", ["mlp", "cnn", "deep_models:TinyNet"])
 def test_torch_train_save_export_parity(architecture, digits, tmp_path):
-    from kfp_interop.deep import TorchSpec, build_torch_model, train_torch
+    from kfp_interop.frameworks.torch import TorchSpec, build_torch_model, train_torch
 
     train, test = digits
     spec = TorchSpec(architecture, 64, 10)
@@ -45,7 +46,7 @@ def test_torch_train_save_export_parity(architecture, digits, tmp_path):
 
 
 def test_torch_training_is_deterministic(digits):
-    from kfp_interop.deep import TorchSpec, build_torch_model, train_torch, torch_predict_proba
+    from kfp_interop.frameworks.torch import TorchSpec, build_torch_model, train_torch, torch_predict_proba
 
     train, test = digits
     runs = []
@@ -61,7 +62,7 @@ def test_torch_training_is_deterministic(digits):
 
 @pytest.mark.parametrize("architecture", ["mlp", "cnn"])
 def test_keras_on_torch_backend_export_parity(architecture, digits, tmp_path):
-    from kfp_interop.deep import build_keras_model, train_keras
+    from kfp_interop.frameworks.keras import build_keras_model, train_keras
 
     train, test = digits
     model = build_keras_model(architecture, 64, 10)
@@ -83,21 +84,21 @@ def test_keras_on_torch_backend_export_parity(architecture, digits, tmp_path):
     ("transformer", {}, "Unknown architecture 'transformer'"),
 ])
 def test_bad_architectures(architecture, args, message):
-    from kfp_interop.deep import TorchSpec, build_torch_model
+    from kfp_interop.frameworks.torch import TorchSpec, build_torch_model
 
     with pytest.raises(InvalidInputError, match=message):
         build_torch_model(TorchSpec(architecture, 64, 10, args))
 
 
 def test_cnn_needs_square_images():
-    from kfp_interop.deep import TorchSpec, build_torch_model
+    from kfp_interop.frameworks.torch import TorchSpec, build_torch_model
 
     with pytest.raises(InvalidInputError, match="not a square"):
         build_torch_model(TorchSpec("cnn", 30, 2))
 
 
 def test_operator_without_onnx_translation_is_named(digits):
-    from kfp_interop.deep import TorchSpec, build_torch_model
+    from kfp_interop.frameworks.torch import TorchSpec, build_torch_model
 
     spec = TorchSpec("deep_models:BesselNet", 64, 10)
     native = NativeModel(build_torch_model(spec), "torch", "classification", spec)
@@ -108,7 +109,7 @@ def test_operator_without_onnx_translation_is_named(digits):
 def test_checkpoint_of_another_architecture_is_refused(digits, tmp_path):
     import json
 
-    from kfp_interop.deep import TorchSpec, build_torch_model
+    from kfp_interop.frameworks.torch import TorchSpec, build_torch_model
 
     spec = TorchSpec("mlp", 64, 10)
     save_native(NativeModel(build_torch_model(spec), "torch", "classification", spec),
@@ -121,7 +122,7 @@ def test_checkpoint_of_another_architecture_is_refused(digits, tmp_path):
 
 
 def test_keras_backend_not_installed():
-    from kfp_interop.deep import keras_backend
+    from kfp_interop.frameworks.keras import keras_backend
 
     with pytest.raises(InvalidInputError, match="'tensorflow' is not installed"):
         keras_backend("tensorflow")
@@ -131,7 +132,7 @@ def test_keras_backend_not_installed():
 
 def test_transfer_data_and_k_larger_than_available(tmp_path):
     from kfp_interop.data import load_split
-    from kfp_interop.steps_deep import prepare_transfer_data_step
+    from kfp_interop.steps import prepare_transfer_data_step
 
     paths = {p: str(tmp_path / p) for p in ("source_train", "source_test", "target_train",
                                               "target_test")}
@@ -151,9 +152,12 @@ def test_transfer_data_and_k_larger_than_available(tmp_path):
 def test_finetune_freezes_the_backbone_and_records_lineage(tmp_path):
     import torch
 
-    from kfp_interop.deep import load_torch
-    from kfp_interop.steps_deep import (compare_transfer_step, finetune_step,
-                                        prepare_transfer_data_step, train_deep_step)
+    from kfp_interop.steps import (compare_transfer_step, finetune_step,
+                                   prepare_transfer_data_step, train_deep_step)
+
+    def load_torch(folder):
+        native = load_native(folder, framework="torch", task="classification")
+        return native.model, native.spec
 
     p = {x: str(tmp_path / x) for x in ("source_train", "source_test", "target_train",
                                           "target_test")}
@@ -181,8 +185,7 @@ def test_finetune_freezes_the_backbone_and_records_lineage(tmp_path):
 def test_warm_start_adds_rounds_and_refuses_other_schemas(tmp_path):
     import xgboost
 
-    from kfp_interop.steps import load_data_step, train_step
-    from kfp_interop.steps_deep import split_rows_step, warm_start_step
+    from kfp_interop.steps import load_data_step, split_rows_step, train_step, warm_start_step
 
     d = str(tmp_path)
     load_data_step(dataset="breast_cancer", train_path=d + "/tr", test_path=d + "/te")

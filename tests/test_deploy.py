@@ -10,12 +10,14 @@ import yaml
 from conftest import refdata
 from kubefake import FakeKube
 
-from kfp_interop.deploy import (deploy, deploy_kubernetes, promote, render_manifest,
-                                rollback)
+from kfp_interop.deploy import (deploy, promote, render_manifest, rollback,
+                                validate_manifest)
+from kfp_interop.deploy.kserve import KServeSpec
+from kfp_interop.deploy.seldon import SeldonSpec
+from kfp_interop.deploy.seldon_v2 import SeldonV2Spec
 from kfp_interop.errors import (DeployError, DeployTimeoutError, KubernetesAPIError,
                                 KubernetesNotFoundError, KubernetesPermissionError,
                                 ManifestValidationError)
-from kfp_interop.targets import KServeSpec, SeldonSpec, SeldonV2Spec, validate_manifest
 
 S3 = "s3://models/iris-repo"
 SCHEMAS = {"kserve": "InferenceService-v1beta1", "seldon": "SeldonDeployment-v1",
@@ -118,8 +120,8 @@ def test_create_not_ready_then_ready_and_answering(kube, server, iris_onnx):
     kube.controller(res, "models", "iris", {
         "url": server.endpoint, "conditions": [{"type": "Ready", "status": "True"}]},
         delay=1.0)
-    info = deploy_kubernetes("kserve", iris_onnx, namespace="models", storage_uri=S3,
-                             client=kube.client, poll=0.2, timeout=20, log=quiet)
+    info = deploy("kserve", iris_onnx, namespace="models", storage_uri=S3,
+                  client=kube.client, poll=0.2, timeout=20, log=quiet)
     assert info["created"] is True and info["endpoint"] == server.endpoint
     obj = kube.get(res, "models", "iris")
     assert obj["spec"]["predictor"]["model"]["storageUri"] == S3
@@ -133,8 +135,8 @@ def test_existing_object_is_patched_and_previous_kept(kube, server, iris_onnx):
     kube.create(res, "models", old)
     kube.set_status(res, "models", "iris", {"url": server.endpoint, "conditions": [
         {"type": "Ready", "status": "True"}]})
-    info = deploy_kubernetes("kserve", iris_onnx, namespace="models", storage_uri=S3,
-                             client=kube.client, poll=0.1, timeout=10, log=quiet)
+    info = deploy("kserve", iris_onnx, namespace="models", storage_uri=S3,
+                  client=kube.client, poll=0.1, timeout=10, log=quiet)
     assert info["created"] is False
     assert info["previous"]["spec"]["predictor"]["model"]["storageUri"] == "s3://models/v1"
     assert kube.get(res, "models", "iris")["spec"]["predictor"]["model"]["storageUri"] == S3
@@ -145,8 +147,8 @@ def test_forbidden_names_verb_and_resource(kube, iris_onnx):
     with pytest.raises(KubernetesPermissionError,
                        match=r"cannot create inferenceservices.serving.kserve.io 'iris' in "
                              r"namespace 'models'.*manifests/rbac.yaml"):
-        deploy_kubernetes("kserve", iris_onnx, namespace="models", storage_uri=S3,
-                          client=kube.client, log=quiet)
+        deploy("kserve", iris_onnx, namespace="models", storage_uri=S3,
+               client=kube.client, log=quiet)
     # (kmock records a refused object anyway, so assert on the requests instead)
     assert len(kube.emulator["post"]) == 1 and len(kube.emulator["patch"]) == 0
 
@@ -154,18 +156,18 @@ def test_forbidden_names_verb_and_resource(kube, iris_onnx):
 def test_not_found_and_server_errors(kube, iris_onnx):
     kube.fail("post", 404, "NotFound")
     with pytest.raises(KubernetesNotFoundError, match="CRD is installed"):
-        deploy_kubernetes("seldon-v2", iris_onnx, namespace="models", storage_uri=S3,
-                          client=kube.client, log=quiet)
+        deploy("seldon-v2", iris_onnx, namespace="models", storage_uri=S3,
+               client=kube.client, log=quiet)
 
 
 def test_server_error_is_retried_then_reported(kube, iris_onnx):
     kube.fail("get", 500, "InternalError")
-    from kfp_interop.kube import CustomObjects
+    from kfp_interop.deploy.kube import CustomObjects
 
     api = CustomObjects(kube.client, retries=2, backoff=0.01)
     with pytest.raises(KubernetesAPIError, match="error 500 on get") as info:
-        deploy_kubernetes("kserve", iris_onnx, namespace="models", storage_uri=S3,
-                          client=api, timeout=2, log=quiet)
+        deploy("kserve", iris_onnx, namespace="models", storage_uri=S3,
+               client=api, timeout=2, log=quiet)
     assert info.value.status == 500
     assert len(kube.emulator["get"]) == 3  # one try + two retries
     assert len(kube.emulator["post"]) == 0
@@ -176,15 +178,15 @@ def test_conflict_on_create_falls_back_to_patch(kube, server, iris_onnx):
     kube.fail("post", 409, "AlreadyExists")
     kube.controller(KServeSpec.resource, "models", "iris", {
         "url": server.endpoint, "conditions": [{"type": "Ready", "status": "True"}]})
-    info = deploy_kubernetes("kserve", iris_onnx, namespace="models", storage_uri=S3,
-                             client=kube.client, poll=0.1, timeout=10, log=quiet)
+    info = deploy("kserve", iris_onnx, namespace="models", storage_uri=S3,
+                  client=kube.client, poll=0.1, timeout=10, log=quiet)
     assert info["created"] is False and len(kube.emulator["patch"]) >= 1
 
 
 def test_ready_timeout_rolls_back_a_new_service(kube, iris_onnx):
     with pytest.raises(DeployTimeoutError, match="not Ready within 1 s.*Rolled back: deleted"):
-        deploy_kubernetes("kserve", iris_onnx, namespace="models", storage_uri=S3,
-                          client=kube.client, poll=0.1, timeout=1, log=quiet)
+        deploy("kserve", iris_onnx, namespace="models", storage_uri=S3,
+               client=kube.client, poll=0.1, timeout=1, log=quiet)
     assert kube.get(KServeSpec.resource, "models", "iris") is None
 
 
@@ -198,23 +200,24 @@ def test_reported_failure_fails_fast_and_restores_previous(kube, iris_onnx):
         "lastFailureInfo": {"message": "unknown model iris"}}},
         when=lambda o: o["spec"]["predictor"]["model"]["storageUri"] == S3, delay=0)
     with pytest.raises(DeployError, match="unknown model iris.*restored the previous spec"):
-        deploy_kubernetes("kserve", iris_onnx, namespace="models", storage_uri=S3,
-                          client=kube.client, poll=0.1, timeout=20, log=quiet)
+        deploy("kserve", iris_onnx, namespace="models", storage_uri=S3,
+               client=kube.client, poll=0.1, timeout=20, log=quiet)
     restored = kube.get(res, "models", "iris")
     assert restored["spec"]["predictor"]["model"]["storageUri"] == "s3://models/v1"
 
 
 def test_ready_but_serving_another_model_rolls_back(kube, diabetes_model, iris_onnx):
-    from kfp_interop.serve import start_server, stop_server
+    from kfp_interop.serving import start_server, stop_server
 
     other = start_server(os.path.join(diabetes_model[0], "model.onnx"), name="iris")
     try:
         kube.controller(SeldonSpec.resource, "models", "iris", {
             "state": "Available", "address": {"url": other.endpoint + "/api/v1.0/predictions"}})
-        with pytest.raises(DeployError, match=r"\['inputs', 'outputs'\] differ.*Rolled back: "
-                                              r"deleted"):
-            deploy_kubernetes("seldon", iris_onnx, namespace="models", storage_uri=S3,
-                              client=kube.client, poll=0.1, timeout=20, log=quiet)
+        with pytest.raises(DeployError, match=r"\['inputs', 'outputs', "
+                                              r"'properties.onnx_sha256'\] differ.*Rolled "
+                                              r"back: deleted"):
+            deploy("seldon", iris_onnx, namespace="models", storage_uri=S3,
+                   client=kube.client, poll=0.1, timeout=20, log=quiet)
         assert kube.get(SeldonSpec.resource, "models", "iris") is None
     finally:
         stop_server(other.pid)
@@ -227,8 +230,8 @@ def test_kserve_canary_then_promote(kube, server, iris_onnx):
     kube.create(res, "models", old)
     kube.set_status(res, "models", "iris", {"url": server.endpoint, "conditions": [
         {"type": "Ready", "status": "True"}]})
-    info = deploy_kubernetes("kserve", iris_onnx, namespace="models", storage_uri=S3,
-                             canary_percent=20, client=kube.client, poll=0.1, timeout=10,
+    info = deploy("kserve", iris_onnx, namespace="models", storage_uri=S3,
+                  canary_percent=20, client=kube.client, poll=0.1, timeout=10,
                              log=quiet)
     assert kube.get(res, "models", "iris")["spec"]["predictor"]["canaryTrafficPercent"] == 20
     promoted = promote(info, client=kube.client)
@@ -243,8 +246,8 @@ def test_seldon_canary_then_promote_and_rollback(kube, server, iris_onnx):
     kube.create(res, "models", old)
     kube.set_status(res, "models", "iris", {"state": "Available",
                                             "address": {"url": server.endpoint}})
-    info = deploy_kubernetes("seldon", iris_onnx, namespace="models", storage_uri=S3,
-                             canary_percent=10, client=kube.client, poll=0.1, timeout=10,
+    info = deploy("seldon", iris_onnx, namespace="models", storage_uri=S3,
+                  canary_percent=10, client=kube.client, poll=0.1, timeout=10,
                              log=quiet)
     preds = kube.get(res, "models", "iris")["spec"]["predictors"]
     assert [(p["name"], p["traffic"], p["graph"]["modelUri"]) for p in preds] == [
@@ -268,7 +271,7 @@ def test_smoke_mismatch_after_deploy_rolls_back(kube, iris_onnx, iris_model, tmp
 
     from kfp_interop.components import smoke_test
     from kfp_interop.errors import SmokeTestError
-    from kfp_interop.serve import start_server, stop_server
+    from kfp_interop.serving import start_server, stop_server
 
     wrong = onnx.load(iris_onnx)
     del wrong.metadata_props[:]
@@ -282,8 +285,8 @@ def test_smoke_mismatch_after_deploy_rolls_back(kube, iris_onnx, iris_model, tmp
         res = KServeSpec.resource
         kube.controller(res, "models", "iris", {"url": impostor.endpoint, "conditions": [
             {"type": "Ready", "status": "True"}]})
-        info = deploy_kubernetes("kserve", iris_onnx, namespace="models", storage_uri=S3,
-                                 client=kube.client, poll=0.1, timeout=10, log=quiet)
+        info = deploy("kserve", iris_onnx, namespace="models", storage_uri=S3,
+           client=kube.client, poll=0.1, timeout=10, log=quiet)
         dep_dir = tmp_path / "deployment"
         dep_dir.mkdir()
         # the component builds its own client from the kubeconfig, as in a real run
@@ -304,7 +307,7 @@ def test_smoke_mismatch_after_deploy_rolls_back(kube, iris_onnx, iris_model, tmp
         with pytest.raises(SmokeTestError):
             smoke_test.python_func(deployment=deployment, model=model, test_data=test_data,
                                    report=report, rows=20)
-        written = json.load(open(tmp_path / "smoke_report.json"))
+        written = json.load(open(report.path))  # the report is the artifact's file
         assert written["rollback"].startswith("deleted the new InferenceService")
         assert kube.get(res, "models", "iris") is None
     finally:

@@ -7,8 +7,13 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from kfp_interop.kube import VERBS
-from kfp_interop.targets import TARGET_SPECS, KServeSpec, SeldonSpec
+from kfp_interop.deploy import DEPLOY_TARGETS
+from kfp_interop.deploy.kserve import KServeSpec
+from kfp_interop.deploy.kube import VERBS
+from kfp_interop.deploy.seldon import SeldonSpec
+
+# the custom resources the deployer touches: every target that renders manifests
+TARGET_SPECS = {name: t.spec for name, t in DEPLOY_TARGETS.items() if t.renders_manifests}
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MANIFESTS = os.path.join(ROOT, "manifests")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from kfp_interop.metadata import load_metadata, verify_onnx_sha256
-from kfp_interop.native import sha256_file
+from kfp_interop.files import sha256_file
 
 
 def run_cli(*args, timeout=600, env=None):

@@ -8,7 +8,7 @@ import pytest
 
 from kfp_interop.errors import InvalidInputError, RegistryUnavailableError
 from kfp_interop.metadata import load_metadata
-from kfp_interop.registry_mlflow import load_model, promote, register_model
+from kfp_interop.model_registry import load_model, promote, register_model
 
 
 def test_register_alias_load_and_promote(iris_onnx, mlflow_url):

@@ -14,7 +14,7 @@ from conftest import oip_validator
 from kfp_interop.errors import ModelFileError
 from kfp_interop.metadata import load_metadata
 from kfp_interop.metadata.render import to_oip
-from kfp_interop.parity import ort_session
+from kfp_interop.onnx_model import ort_session
 
 
 def call(method, url, body=None, headers=None, raw=False):
@@ -179,8 +179,8 @@ def test_binary_size_mismatch_is_a_bad_request(server):
 def test_not_ready_model_answers_503(iris_onnx):
     import httpx
 
-    from kfp_interop.serve.app import create_app
-    from kfp_interop.serve.runtime import ServedModel
+    from kfp_interop.serving.app import create_app
+    from kfp_interop.serving.runtime import ServedModel
 
     app = create_app([ServedModel(iris_onnx, "iris")], load_in_background=False)
 
@@ -198,7 +198,7 @@ def test_not_ready_model_answers_503(iris_onnx):
 
 
 def test_serving_a_corrupt_or_non_onnx_file_fails_clearly(tmp_path):
-    from kfp_interop.serve import start_server
+    from kfp_interop.serving import start_server
 
     junk = tmp_path / "model.onnx"
     junk.write_bytes(b"PK\x03\x04 this is a zip, not onnx" * 20)
@@ -215,7 +215,7 @@ def test_serving_a_corrupt_or_non_onnx_file_fails_clearly(tmp_path):
 def test_onnx_file_without_record_is_served_from_its_graph(iris_onnx, tmp_path):
     import onnx
 
-    from kfp_interop.serve import start_server, stop_server
+    from kfp_interop.serving import start_server, stop_server
 
     model = onnx.load(iris_onnx)
     del model.metadata_props[:]

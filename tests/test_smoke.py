@@ -6,8 +6,8 @@ import onnx
 import pytest
 
 from kfp_interop.errors import SmokeTestError
-from kfp_interop.serve import start_server, stop_server
-from kfp_interop.smoke import smoke_test
+from kfp_interop.serving import start_server, stop_server
+from kfp_interop.serving.smoke import smoke_test
 
 X = np.array([[5.1, 3.5, 1.4, 0.2], [6.0, 2.9, 4.5, 1.5], [6.9, 3.1, 5.4, 2.1]])
 
@@ -50,7 +50,7 @@ def test_wrong_predictions_fail_inference(iris_onnx, tmp_path):
 
 
 def test_unreachable_endpoint(iris_onnx):
-    from kfp_interop.serve.process import free_port
+    from kfp_interop.serving.process import free_port
 
     with pytest.raises(SmokeTestError, match="Cannot reach"):
         smoke_test(f"http://127.0.0.1:{free_port()}", iris_onnx, X, timeout=2)

@@ -9,9 +9,10 @@ from kfp_interop.data import load_dataset, split_dataset
 from kfp_interop.errors import (ExportError, InvalidInputError, ModelFileError, ParityError,
                                 UnknownNameError, UnsupportedModelError)
 from kfp_interop.export import EXPORTERS, export_onnx, register_exporter, tensor_specs
-from kfp_interop.native import NativeModel, load_native, save_native
-from kfp_interop.parity import check_parity, enforce_parity, ort_session
-from kfp_interop.train import parse_hyperparameters, train_model
+from kfp_interop.frameworks import NativeModel, load_native, save_native
+from kfp_interop.export import check_parity, enforce_parity
+from kfp_interop.onnx_model import ort_session
+from kfp_interop.training import parse_hyperparameters, train_model
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 from kfp import dsl
 from kfp.dsl import Input, Markdown, Model, Output
 
-from kfp_interop.components._image import COMPONENT_OPTIONS
+from kfp_interop.components._common import COMPONENT_OPTIONS
 
 
 @dsl.component(**COMPONENT_OPTIONS)
@@ -24,11 +24,11 @@ def attach_metadata(
             framework).
         model_version: a positive integer, as a string.
     """
+    from kfp_interop.files import atomic_write
     from kfp_interop.metadata.render import to_kfp_metadata, to_model_card
     from kfp_interop.steps import attach_metadata_step
 
     record = attach_metadata_step(model_dir=onnx_model.path, model_name=model_name,
                                   model_version=model_version, out_dir=model.path)
     model.metadata.update(to_kfp_metadata(record))
-    with open(model_card.path, "w") as f:
-        f.write(to_model_card(record))
+    atomic_write(model_card.path, to_model_card(record))

@@ -3,7 +3,7 @@
 from kfp import dsl
 from kfp.dsl import Input, Metrics, Model, Output
 
-from kfp_interop.components._image import COMPONENT_OPTIONS
+from kfp_interop.components._common import COMPONENT_OPTIONS
 
 
 @dsl.component(**COMPONENT_OPTIONS)
@@ -14,8 +14,9 @@ def compare_transfer(
 ):
     """Log target_accuracy (fine-tuned), scratch_accuracy (same architecture, same k-shot
     data, no pretraining) and transfer_gain, measured on the same target test rows."""
-    from kfp_interop.steps_deep import compare_transfer_step
+    from kfp_interop.steps import compare_transfer_step
+    from kfp_interop.steps.artifacts import log_metrics
 
-    for key, value in compare_transfer_step(finetuned_dir=finetuned.path,
-                                            scratch_dir=scratch.path).items():
-        metrics.log_metric(key, value)
+    log_metrics(metrics, compare_transfer_step(finetuned_dir=finetuned.path,
+                                               scratch_dir=scratch.path,
+                                               report_path=metrics.path))

@@ -3,10 +3,11 @@
 from kfp import dsl
 from kfp.dsl import Artifact, Input, Model, Output
 
-from kfp_interop.components._image import COMPONENT_OPTIONS
+from kfp_interop.components._common import COMPONENT_OPTIONS, choices
 
 
 @dsl.component(**COMPONENT_OPTIONS)
+@choices
 def deploy(
     model: Input[Model],
     deployment: Output[Artifact],
@@ -23,7 +24,7 @@ def deploy(
     Returns the endpoint URL ('' for a dry run).
 
     Args:
-        target: local, kserve, seldon or seldon-v2.
+        target: {targets}.
         name: served model name ('' = the record's name).
         namespace: Kubernetes namespace.
         storage_uri: where upload_model stored the model (Kubernetes targets).
@@ -32,21 +33,12 @@ def deploy(
         timeout_s: how long to wait for Ready.
         endpoint: OIP base URL override (e.g. an ingress), else from the status.
     """
-    import json
-    import os
+    from kfp_interop.steps import deploy_step
 
-    from kfp_interop.deploy import deploy as deploy_model
-
-    os.makedirs(deployment.path, exist_ok=True)
-    options = {"name": name, "dry_run": dry_run, "output_dir": deployment.path}
-    if target == "local":
-        options["log_path"] = os.path.join(deployment.path, "server.log")
-    else:
-        options.update(namespace=namespace, storage_uri=storage_uri,
-                       canary_percent=canary_percent, timeout=timeout_s, endpoint=endpoint)
-    info = deploy_model(target, model.path, **options)
-    with open(os.path.join(deployment.path, "deployment.json"), "w") as f:
-        json.dump(info, f, indent=2)
-    deployment.metadata.update({k: v for k, v in info.items()
-                                if k not in ("manifest", "previous", "resource")})
+    info, metadata = deploy_step(model_dir=model.path, target=target, name=name,
+                                 namespace=namespace, storage_uri=storage_uri,
+                                 canary_percent=canary_percent, dry_run=dry_run,
+                                 timeout_s=timeout_s, endpoint=endpoint,
+                                 out_dir=deployment.path)
+    deployment.metadata.update(metadata)
     return info.get("endpoint") or ""

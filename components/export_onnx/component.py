@@ -3,7 +3,7 @@
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
 
-from kfp_interop.components._image import COMPONENT_OPTIONS
+from kfp_interop.components._common import COMPONENT_OPTIONS
 
 
 @dsl.component(**COMPONENT_OPTIONS)
@@ -26,11 +26,10 @@ def export_onnx(
         parity_tolerance: the gate's tolerance.
     """
     from kfp_interop.steps import export_step
+    from kfp_interop.steps.artifacts import log_metrics
 
     meta = export_step(model_dir=model.path, test_path=test_data.path, opset=opset,
                        tolerance=parity_tolerance, out_dir=onnx_model.path)
     onnx_model.metadata.update(meta)
-    for key in ("max_abs_diff", "max_rel_diff", "label_agreement", "tolerance", "n_rows"):
-        if meta["parity"][key] is not None:
-            parity.log_metric(key, meta["parity"][key])
-    parity.log_metric("passed", 1.0)
+    log_metrics(parity, {key: meta["parity"][key] for key in (
+        "max_abs_diff", "max_rel_diff", "label_agreement", "tolerance", "n_rows", "passed")})

@@ -3,7 +3,7 @@
 from kfp import dsl
 from kfp.dsl import ClassificationMetrics, Dataset, Input, Metrics, Model, Output
 
-from kfp_interop.components._image import COMPONENT_OPTIONS
+from kfp_interop.components._common import COMPONENT_OPTIONS
 
 
 @dsl.component(**COMPONENT_OPTIONS)
@@ -25,18 +25,12 @@ def finetune(
     `unfreeze_epochs` at `unfreeze_lr`. The model's lineage (base sha256, source task)
     goes into its metadata and later into the inference-metadata record.
     """
-    from kfp_interop.steps_deep import finetune_step
-
-    def log_epoch(row):
-        metrics.log_metric(f"epoch_{row['epoch']:03d}_loss", row["loss"])
-        metrics.log_metric(f"epoch_{row['epoch']:03d}_val_accuracy", row["val_accuracy"])
+    from kfp_interop.steps import finetune_step
+    from kfp_interop.steps.artifacts import epoch_logger, log_training
 
     meta, cm = finetune_step(base_model_dir=base_model.path, train_path=train_data.path,
                              test_path=test_data.path, epochs=epochs,
                              unfreeze_epochs=unfreeze_epochs, batch_size=batch_size, lr=lr,
                              unfreeze_lr=unfreeze_lr, seed=seed, model_dir=model.path,
-                             on_epoch=log_epoch)
-    model.metadata.update({k: v for k, v in meta.items() if k != "history"})
-    for key, value in meta["metrics"].items():
-        metrics.log_metric(key, value)
-    classification_metrics.log_confusion_matrix(meta["class_labels"], cm)
+                             on_epoch=epoch_logger(metrics, ("loss", "val_accuracy")))
+    log_training(model, metrics, classification_metrics, meta, cm)

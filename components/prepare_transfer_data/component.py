@@ -3,7 +3,7 @@
 from kfp import dsl
 from kfp.dsl import Dataset, Output
 
-from kfp_interop.components._image import COMPONENT_OPTIONS
+from kfp_interop.components._common import COMPONENT_OPTIONS
 
 
 @dsl.component(**COMPONENT_OPTIONS)
@@ -27,7 +27,7 @@ def prepare_transfer_data(
         k: target training samples per class.
         seed: split and sampling seed.
     """
-    from kfp_interop.steps_deep import prepare_transfer_data_step
+    from kfp_interop.steps import prepare_transfer_data_step
 
     out = prepare_transfer_data_step(dataset=dataset, source_classes=source_classes,
                                      target_classes=target_classes, k=k, seed=seed,

@@ -4,7 +4,7 @@ registry alias to champion."""
 from kfp import dsl
 from kfp.dsl import Artifact, Input, Output
 
-from kfp_interop.components._image import COMPONENT_OPTIONS
+from kfp_interop.components._common import COMPONENT_OPTIONS
 
 
 @dsl.component(**COMPONENT_OPTIONS)
@@ -21,22 +21,9 @@ def promote(
         tracking_uri: MLflow tracking URI (as for register_model).
         to_alias: alias that the registered version receives.
     """
-    import json
-    import os
+    from kfp_interop.steps import promote_step
 
-    from kfp_interop.deploy import promote as promote_deployment
-    from kfp_interop.registry_mlflow import promote as promote_alias
-
-    with open(os.path.join(deployment.path, "deployment.json")) as f:
-        info = json.load(f)
-    done = {}
-    if info.get("canary_percent") and not info.get("dry_run"):
-        promote_deployment(info)
-        done["traffic"] = 100
-    reg = dict(registration.metadata)
-    if reg.get("name") and not reg.get("skipped"):
-        done["alias"] = to_alias
-        done["version"] = promote_alias(reg["name"], from_alias=reg["alias"],
-                                        to_alias=to_alias,
-                                        tracking_uri=tracking_uri or reg.get("tracking_uri", ""))
-    promotion.metadata.update(done or {"skipped": True})
+    promotion.metadata.update(promote_step(deployment_dir=deployment.path,
+                                           registration=dict(registration.metadata),
+                                           tracking_uri=tracking_uri, to_alias=to_alias,
+                                           out_dir=promotion.path))

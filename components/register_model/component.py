@@ -3,7 +3,7 @@
 from kfp import dsl
 from kfp.dsl import Artifact, Input, Model, Output
 
-from kfp_interop.components._image import COMPONENT_OPTIONS
+from kfp_interop.components._common import COMPONENT_OPTIONS
 
 
 @dsl.component(**COMPONENT_OPTIONS)
@@ -24,10 +24,8 @@ def register_model(
         name: registered model name ('' = the record's name).
         alias: alias set on the new version.
     """
-    from kfp_interop.registry_mlflow import register_model as register_in_mlflow
+    from kfp_interop.steps import register_step
 
-    if not register:
-        registration.metadata.update(skipped=True)
-        return
-    registration.metadata.update(register_in_mlflow(model.path, tracking_uri=tracking_uri,
-                                                    name=name, alias=alias))
+    registration.metadata.update(register_step(model_dir=model.path, register=register,
+                                               tracking_uri=tracking_uri, name=name,
+                                               alias=alias, out_dir=registration.path))

@@ -3,7 +3,7 @@
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Output
 
-from kfp_interop.components._image import COMPONENT_OPTIONS
+from kfp_interop.components._common import COMPONENT_OPTIONS
 
 
 @dsl.component(**COMPONENT_OPTIONS)
@@ -15,7 +15,7 @@ def split_rows(
     seed: int = 42,
 ):
     """Stratified, seeded: `fraction` of the rows go to `first`, the rest to `second`."""
-    from kfp_interop.steps_deep import split_rows_step
+    from kfp_interop.steps import split_rows_step
 
     a, b = split_rows_step(data_path=data.path, fraction=fraction, seed=seed,
                            first_path=first.path, second_path=second.path)

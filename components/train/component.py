@@ -1,12 +1,13 @@
-"""train: fit a scikit-learn, XGBoost or LightGBM model; log metrics."""
+"""train: fit a tabular model (scikit-learn, XGBoost, LightGBM); log metrics."""
 
 from kfp import dsl
 from kfp.dsl import ClassificationMetrics, Dataset, Input, Metrics, Model, Output
 
-from kfp_interop.components._image import COMPONENT_OPTIONS
+from kfp_interop.components._common import COMPONENT_OPTIONS, choices
 
 
 @dsl.component(**COMPONENT_OPTIONS)
+@choices
 def train(
     train_data: Input[Dataset],
     test_data: Input[Dataset],
@@ -22,23 +23,19 @@ def train(
     """Train on train_data, score on test_data, save the model in its native safe format.
 
     Args:
-        framework: sklearn, xgboost or lightgbm.
-        estimator: random_forest, gradient_boosting, logistic_regression,
-            linear_regression, a scikit-learn 'module:Class', or (xgboost/lightgbm)
-            the framework's own name.
+        framework: {tabular_frameworks}.
+        estimator: for sklearn one of {sklearn_estimators}, or any scikit-learn
+            'module:Class'; for the others the framework's own name; '' = the
+            framework's default.
         hyperparameters: a JSON object passed to the estimator.
         seed: random_state for the estimator.
         scaler: put a StandardScaler in front (scikit-learn only).
     """
     from kfp_interop.steps import train_step
+    from kfp_interop.steps.artifacts import log_training
 
-    meta, result = train_step(train_path=train_data.path, test_path=test_data.path,
-                              framework=framework,
-                              estimator=estimator, hyperparameters=hyperparameters,
-                              seed=seed, scaler=scaler, model_dir=model.path)
-    model.metadata.update(meta)
-    for key, value in result.metrics.items():
-        metrics.log_metric(key, value)
-    if result.confusion_matrix is not None:
-        classification_metrics.log_confusion_matrix(meta["class_labels"],
-                                                    result.confusion_matrix)
+    meta, cm = train_step(train_path=train_data.path, test_path=test_data.path,
+                          framework=framework, estimator=estimator,
+                          hyperparameters=hyperparameters, seed=seed, scaler=scaler,
+                          model_dir=model.path)
+    log_training(model, metrics, classification_metrics, meta, cm)

@@ -3,10 +3,11 @@
 from kfp import dsl
 from kfp.dsl import ClassificationMetrics, Dataset, Input, Metrics, Model, Output
 
-from kfp_interop.components._image import COMPONENT_OPTIONS
+from kfp_interop.components._common import COMPONENT_OPTIONS, choices
 
 
 @dsl.component(**COMPONENT_OPTIONS)
+@choices
 def train_deep(
     train_data: Input[Dataset],
     test_data: Input[Dataset],
@@ -26,7 +27,7 @@ def train_deep(
     """Train; per-epoch loss and accuracy are logged as metrics.
 
     Args:
-        framework: torch or keras.
+        framework: {deep_frameworks}.
         architecture: mlp, cnn (8x8 images as 64 features) or, for torch, 'module:Class'.
         init_args: JSON constructor arguments for a 'module:Class' model.
         epochs, batch_size, lr, optimizer: training settings (optimizer: adam, adamw, sgd).
@@ -36,19 +37,12 @@ def train_deep(
     import os
 
     os.environ.setdefault("KERAS_BACKEND", keras_backend)
-    from kfp_interop.steps_deep import train_deep_step
-
-    def log_epoch(row):
-        for key in ("loss", "accuracy", "val_accuracy"):
-            if key in row:
-                metrics.log_metric(f"epoch_{row['epoch']:03d}_{key}", row[key])
+    from kfp_interop.steps import train_deep_step
+    from kfp_interop.steps.artifacts import epoch_logger, log_training
 
     meta, cm = train_deep_step(train_path=train_data.path, test_path=test_data.path,
                                framework=framework, architecture=architecture,
                                init_args=init_args, epochs=epochs, batch_size=batch_size, lr=lr,
                                optimizer=optimizer, seed=seed, backend=keras_backend,
-                               model_dir=model.path, on_epoch=log_epoch)
-    model.metadata.update({k: v for k, v in meta.items() if k != "history"})
-    for key, value in meta["metrics"].items():
-        metrics.log_metric(key, value)
-    classification_metrics.log_confusion_matrix(meta["class_labels"], cm)
+                               model_dir=model.path, on_epoch=epoch_logger(metrics))
+    log_training(model, metrics, classification_metrics, meta, cm)

@@ -3,7 +3,7 @@
 from kfp import dsl
 from kfp.dsl import ClassificationMetrics, Dataset, Input, Metrics, Model, Output
 
-from kfp_interop.components._image import COMPONENT_OPTIONS
+from kfp_interop.components._common import COMPONENT_OPTIONS
 
 
 @dsl.component(**COMPONENT_OPTIONS)
@@ -18,13 +18,10 @@ def warm_start(
 ):
     """Add `n_estimators` boosting rounds on `train_data` to the base booster; the
     model's lineage (base sha256, base data) goes into the record."""
-    from kfp_interop.steps_deep import warm_start_step
+    from kfp_interop.steps import warm_start_step
+    from kfp_interop.steps.artifacts import log_training
 
     meta, cm = warm_start_step(base_model_dir=base_model.path, train_path=train_data.path,
                                test_path=test_data.path, n_estimators=n_estimators,
                                model_dir=model.path)
-    model.metadata.update(meta)
-    for key, value in meta["metrics"].items():
-        metrics.log_metric(key, value)
-    if cm is not None:
-        classification_metrics.log_confusion_matrix(meta["class_labels"], cm)
+    log_training(model, metrics, classification_metrics, meta, cm)

@@ -1,11 +1,16 @@
-"""Typed errors.
+"""Typed errors: every error kfp-interop raises on purpose is defined here.
 
-Every error the library raises on purpose derives from :class:`InteropError` and
-also from the matching built-in, so callers may catch either. Messages say what
-was wrong, with which value, and what to do.
+Each derives from :class:`InteropError` and also from the matching built-in, so callers
+may catch either. Messages say what was wrong, with which value, and what to do.
+Serving errors map to HTTP statuses in one place, :data:`HTTP_STATUS`. A pipeline step
+that fails leaves :func:`error_record` in ``error.json`` (:data:`ERROR_FILE`) beside its
+outputs, which is how ``kfp-interop run`` names a failed task's error without reading
+its log.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 __all__ = [
     "InteropError",
@@ -33,11 +38,34 @@ __all__ = [
     "StorageIntegrityError",
     "RegistryError",
     "RegistryUnavailableError",
+    "UnsupportedOperationError",
+    "InferenceRequestError",
+    "ModelNotFoundError",
+    "RouteNotFoundError",
+    "MethodNotAllowedError",
+    "ModelNotReadyError",
+    "HTTP_STATUS",
+    "http_status",
+    "ERROR_FILE",
+    "error_record",
 ]
 
 
 class InteropError(Exception):
-    """Root of every error raised by kfp-interop."""
+    """Root of every error raised by kfp-interop.
+
+    An error that carries one value besides its message (a parity result, a smoke-test
+    report, schema violations, a deployment) names the attribute in ``detail_name``;
+    ``raise ParityError(message, result)`` then sets ``error.result``.
+    """
+
+    detail_name: str = ""
+    detail_type: type = dict
+
+    def __init__(self, message: str = "", detail: Any = None):
+        super().__init__(message)
+        if self.detail_name:
+            setattr(self, self.detail_name, detail if detail is not None else self.detail_type())
 
 
 class InvalidInputError(InteropError, ValueError):
@@ -68,11 +96,10 @@ class ExportError(InteropError, RuntimeError):
 
 
 class ParityError(InteropError, AssertionError):
-    """The ONNX model does not predict what the native model predicts, within tolerance."""
+    """The ONNX model does not predict what the native model predicts, within tolerance
+    (``.result``: the parity result)."""
 
-    def __init__(self, message: str, result: dict | None = None):
-        super().__init__(message)
-        self.result = result or {}
+    detail_name = "result"
 
 
 class MetadataError(InteropError, ValueError):
@@ -80,11 +107,11 @@ class MetadataError(InteropError, ValueError):
 
 
 class MetadataValidationError(MetadataError):
-    """The inference-metadata record does not satisfy the JSON Schema."""
+    """The inference-metadata record does not satisfy the JSON Schema (``.errors``: every
+    violation)."""
 
-    def __init__(self, message: str, errors: list[str] | None = None):
-        super().__init__(message)
-        self.errors = errors or []
+    detail_name = "errors"
+    detail_type = list
 
 
 class ModelFileError(InvalidInputError):
@@ -96,19 +123,16 @@ class ServingError(InteropError, RuntimeError):
 
 
 class SmokeTestError(InteropError, AssertionError):
-    """The live endpoint does not behave like the model it should serve."""
+    """The live endpoint does not behave like the model it should serve (``.report``)."""
 
-    def __init__(self, message: str, report: dict | None = None):
-        super().__init__(message)
-        self.report = report or {}
+    detail_name = "report"
 
 
 class DeployError(InteropError, RuntimeError):
-    """A deployment could not be applied, did not become ready, or was rolled back."""
+    """A deployment could not be applied, did not become ready, or was rolled back
+    (``.deployment``: what was deployed)."""
 
-    def __init__(self, message: str, deployment: dict | None = None):
-        super().__init__(message)
-        self.deployment = deployment or {}
+    detail_name = "deployment"
 
 
 class ManifestValidationError(InvalidInputError):
@@ -157,3 +181,57 @@ class RegistryError(InteropError, RuntimeError):
 
 class RegistryUnavailableError(RegistryError, ConnectionError):
     """The MLflow tracking server cannot be reached."""
+
+
+class UnsupportedOperationError(InvalidInputError):
+    """The operation does not apply to this target or kind (e.g. delete on ``local``)."""
+
+
+# -- serving (the Open Inference Protocol server) ---------------------------------------
+class InferenceRequestError(InteropError, ValueError):
+    """The request is malformed or does not fit the model (HTTP 400)."""
+
+
+class ModelNotFoundError(InteropError, LookupError):
+    """No such model or version (HTTP 404)."""
+
+
+class RouteNotFoundError(InteropError, LookupError):
+    """No such route (HTTP 404)."""
+
+
+class MethodNotAllowedError(InteropError, ValueError):
+    """The route exists, but not for this HTTP method (HTTP 405)."""
+
+
+class ModelNotReadyError(InteropError, RuntimeError):
+    """The model is loading or failed to load (HTTP 503)."""
+
+
+#: Error type -> HTTP status; the first matching entry wins (subclasses first).
+HTTP_STATUS: dict[type, int] = {
+    InferenceRequestError: 400,
+    ModelNotFoundError: 404,
+    RouteNotFoundError: 404,
+    MethodNotAllowedError: 405,
+    ModelNotReadyError: 503,
+}
+
+
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status of a serving error, ``None`` for anything else (a bug: 500)."""
+    for exc_type, status in HTTP_STATUS.items():
+        if isinstance(exc, exc_type):
+            return status
+    return None
+
+
+# -- failed steps hand their error over in a file -----------------------------------
+ERROR_FILE = "error.json"
+
+
+def error_record(exc: BaseException) -> dict:
+    """What a failed step writes to :data:`ERROR_FILE`: the error's type and message."""
+    cls = type(exc)
+    return {"type": f"{cls.__module__}.{cls.__qualname__}", "name": cls.__name__,
+            "message": str(exc), "typed": isinstance(exc, InteropError)}

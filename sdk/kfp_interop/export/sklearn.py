@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from kfp_interop.constants import INPUT_NAME, ML_OPSET
 from kfp_interop.errors import ExportError, UnsupportedModelError
+from kfp_interop.export.registry import register_exporter
+from kfp_interop.frameworks.base import TabularFramework
 
 if TYPE_CHECKING:  # pragma: no cover
-    from kfp_interop.native import NativeModel
+    from kfp_interop.frameworks import NativeModel
 
 __all__ = ["export_sklearn", "supported_estimators"]
 
@@ -24,13 +27,13 @@ def export_sklearn(native: "NativeModel", n_features: int, opset: int):
     from skl2onnx.common.exceptions import MissingConverter, MissingShapeCalculator
 
     model = native.model
-    final = model.steps[-1][1] if hasattr(model, "steps") else model
+    final = TabularFramework.final_estimator(model)
     options = {id(final): {"zipmap": False}} if native.task == "classification" else None
     try:
         return convert_sklearn(
             model,
-            initial_types=[("input", FloatTensorType([None, n_features]))],
-            target_opset={"": opset, "ai.onnx.ml": 3},
+            initial_types=[(INPUT_NAME, FloatTensorType([None, n_features]))],
+            target_opset={"": opset, "ai.onnx.ml": ML_OPSET},
             options=options,
         )
     except (MissingConverter, MissingShapeCalculator) as e:
@@ -42,3 +45,6 @@ def export_sklearn(native: "NativeModel", n_features: int, opset: int):
         ) from e
     except (RuntimeError, ValueError, TypeError, NotImplementedError) as e:
         raise ExportError(f"skl2onnx failed to convert {type(final).__name__}: {e}") from e
+
+
+register_exporter("sklearn", export_sklearn)

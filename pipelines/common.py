@@ -1,0 +1,105 @@
+"""What every reference pipeline shares, declared once: the export, record and serving
+parameters (:data:`SHARED_PARAMETERS`) and the tail that uses them (export with the
+parity gate -> attach the record -> store -> register -> deploy -> smoke-test ->
+promote).
+
+KFP reads a pipeline's parameters from its function's signature, so
+:func:`reference_pipeline` builds that signature: the pipeline's own parameters, then
+the shared ones (a pipeline may change their defaults). The pipeline body receives the
+shared values as one dict, ``serving``, and hands it to :func:`export_and_serve`.
+"""
+
+import functools
+import inspect
+from typing import Any, Callable
+
+from kfp import dsl, kubernetes
+
+from kfp_interop.components import (attach_metadata, deploy, export_onnx, promote,
+                                    register_model, smoke_test, upload_model)
+from kfp_interop.constants import DEFAULT_OPSET, DEFAULT_TOLERANCE
+
+__all__ = ["SHARED_PARAMETERS", "S3_SECRET", "S3_ENV", "reference_pipeline",
+           "export_and_serve"]
+
+# S3 credentials reach the tasks that need them as environment variables from this
+# Secret (manifests/s3-secret.yaml), never as parameters. Optional: local runs and
+# clusters without S3 work without it.
+S3_SECRET = "kfp-interop-s3"
+S3_ENV = {key: key for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "S3_ENDPOINT",
+                               "S3_USE_HTTPS", "AWS_REGION")}
+
+#: (name, type, default) of the parameters every reference pipeline takes.
+SHARED_PARAMETERS: tuple[tuple[str, type, Any], ...] = (
+    ("opset", int, DEFAULT_OPSET),
+    ("parity_tolerance", float, DEFAULT_TOLERANCE),
+    ("model_name", str, ""),
+    ("model_version", str, "1"),
+    ("storage_uri", str, ""),
+    ("register", bool, True),
+    ("tracking_uri", str, ""),
+    ("deploy_target", str, "local"),
+    ("namespace", str, "default"),
+    ("canary_percent", int, 0),
+    ("dry_run", bool, False),
+    ("smoke_rows", int, 20),
+)
+
+
+def reference_pipeline(*, name: str, description: str,
+                       defaults: dict[str, Any] | None = None) -> Callable:
+    """``@dsl.pipeline`` for a body ``f(own parameters..., *, serving)``: the compiled
+    pipeline takes the body's parameters plus :data:`SHARED_PARAMETERS` (with
+    ``defaults`` overriding theirs)."""
+    defaults = dict(defaults or {})
+    unknown = set(defaults) - {p[0] for p in SHARED_PARAMETERS}
+    if unknown:
+        raise ValueError(f"defaults {sorted(unknown)} are not shared parameters")
+
+    def wrap(body: Callable) -> Any:
+        own = [p for p in inspect.signature(body).parameters.values() if p.name != "serving"]
+        shared = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                    default=defaults.get(n, d), annotation=t)
+                  for n, t, d in SHARED_PARAMETERS]
+        signature = inspect.Signature(own + shared)
+        own_names = [p.name for p in own]
+
+        @functools.wraps(body)
+        def pipeline_func(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            values = dict(bound.arguments)
+            return body(**{n: values.pop(n) for n in own_names}, serving=values)
+
+        pipeline_func.__signature__ = signature
+        del pipeline_func.__wrapped__  # inspect must see the built signature
+        return dsl.pipeline(name=name, description=description)(pipeline_func)
+
+    return wrap
+
+
+def export_and_serve(model, test_data, serving: dict):
+    """export_onnx -> attach_metadata -> upload_model -> register_model -> deploy ->
+    smoke_test -> promote; returns the deploy task."""
+    exported = export_onnx(model=model, test_data=test_data, opset=serving["opset"],
+                           parity_tolerance=serving["parity_tolerance"])
+    attached = attach_metadata(onnx_model=exported.outputs["onnx_model"],
+                               model_name=serving["model_name"],
+                               model_version=serving["model_version"])
+    final = attached.outputs["model"]
+    stored = upload_model(model=final, storage_uri=serving["storage_uri"],
+                          name=serving["model_name"], dry_run=serving["dry_run"])
+    kubernetes.use_secret_as_env(stored, S3_SECRET, S3_ENV, optional=True)
+    registered = register_model(model=final, register=serving["register"],
+                                tracking_uri=serving["tracking_uri"],
+                                name=serving["model_name"])
+    deployed = deploy(model=final, target=serving["deploy_target"], name=serving["model_name"],
+                      namespace=serving["namespace"], storage_uri=stored.outputs["Output"],
+                      canary_percent=serving["canary_percent"], dry_run=serving["dry_run"])
+    smoked = smoke_test(deployment=deployed.outputs["deployment"], model=final,
+                        test_data=test_data, rows=serving["smoke_rows"],
+                        tolerance=serving["parity_tolerance"])
+    promote(deployment=deployed.outputs["deployment"],
+            registration=registered.outputs["registration"],
+            tracking_uri=serving["tracking_uri"]).after(smoked)
+    return deployed

@@ -1,0 +1,163 @@
+"""The ``kfp-interop`` subcommands: each parses nothing and decides nothing itself, it
+calls the library and prints the result."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from typing import Any
+
+from kfp_interop.errors import InvalidInputError
+
+__all__ = ["cmd_pipelines", "cmd_frameworks", "cmd_targets", "cmd_compile", "cmd_run",
+           "cmd_serve", "cmd_metadata", "cmd_upload", "cmd_register", "cmd_deploy",
+           "cmd_delete"]
+
+
+def _table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
+def cmd_pipelines(args) -> int:
+    from kfp_interop.pipelines import PIPELINES, describe
+
+    _table([(name, describe(name)) for name in PIPELINES.names()])
+    return 0
+
+
+def cmd_frameworks(args) -> int:
+    from kfp_interop.export import EXPORTERS
+    from kfp_interop.frameworks import FRAMEWORKS
+
+    rows = [("name", "family", "native format", "ONNX exporter", "estimators / architectures")]
+    for name, fw in FRAMEWORKS.items():
+        choices = (fw.estimator_names() if fw.family == "tabular"
+                   else list(getattr(fw, "architectures", ())))
+        rows.append((name, fw.family, fw.native_format, "yes" if name in EXPORTERS else "no",
+                     ", ".join(choices)))
+    _table(rows)
+    return 0
+
+
+def cmd_targets(args) -> int:
+    from kfp_interop.deploy import DEPLOY_TARGETS
+
+    rows = [("name", "renders manifests", "description")]
+    for name, target in DEPLOY_TARGETS.items():
+        doc = ((getattr(target, "spec", None) or type(target)).__doc__ or "").strip()
+        rows.append((name, "yes" if target.renders_manifests else "no",
+                     doc.splitlines()[0] if doc else ""))
+    _table(rows)
+    return 0
+
+
+def cmd_compile(args) -> int:
+    from kfp_interop.pipelines import compile_pipeline
+
+    out = args.output or f"{args.name}.yaml"
+    compile_pipeline(args.name, out)
+    print(f"Wrote {out}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from kfp_interop.cli.params import parse_params
+    from kfp_interop.cli.summary import print_summary
+    from kfp_interop.pipelines import load
+
+    if not args.local:
+        raise InvalidInputError("Only local runs are supported by 'run' (add --local). For a "
+                                "cluster, compile the pipeline (kfp-interop compile NAME) and "
+                                "upload the YAML in the Kubeflow UI.")
+    params = parse_params(load(args.name), args.param)
+    from kfp_interop.cli.local_run import run_local
+
+    summary = run_local(args.name, params, args.output_dir, keep_serving=args.keep_serving,
+                        verbose=args.verbose)
+    print_summary(summary)
+    print(f"Summary: {os.path.join(os.path.abspath(args.output_dir), 'summary.json')}")
+    if summary.get("server_stopped") is False:
+        print(f"Serving at {summary['endpoint']} (pid {summary['deployment']['pid']}); "
+              f"stop it with: kill {summary['deployment']['pid']}")
+    return 0 if summary["status"] == "succeeded" else 1
+
+
+def cmd_serve(args) -> int:
+    from kfp_interop.serving import serve_forever
+
+    print(f"Serving {args.model} on http://{args.host}:{args.port} (Ctrl-C to stop)")
+    serve_forever(args.model, name=args.name, host=args.host, port=args.port)
+    return 0
+
+
+def cmd_metadata(args) -> int:
+    from kfp_interop.metadata import load_metadata, verify_onnx_sha256
+
+    if args.action == "validate":
+        record = (verify_onnx_sha256(args.model) if not args.model.endswith(".json")
+                  else load_metadata(args.model))
+        print(f"OK: {args.model} carries a valid schema v{record.schema_version} record for "
+              f"{record.name!r} v{record.version}"
+              + ("" if args.model.endswith(".json") else " matching its graph") + ".")
+        return 0
+    record = load_metadata(args.model)
+    if args.action == "show":
+        print(record.to_json(indent=2))
+        return 0
+    from kfp_interop.metadata.render import render
+
+    out = render(record, args.format)
+    print(out if isinstance(out, str) else json.dumps(out, indent=2))
+    return 0
+
+
+def cmd_upload(args) -> int:
+    from kfp_interop.storage import upload
+
+    result = upload(args.model, args.to, layout=args.layout, name=args.name or "",
+                    create_bucket=args.create_bucket)
+    print(json.dumps({k: result[k] for k in ("model_uri", "layout", "uploaded", "skipped")},
+                     indent=2))
+    return 0
+
+
+def cmd_register(args) -> int:
+    from kfp_interop.model_registry import register_model
+
+    with contextlib.redirect_stdout(sys.stderr):  # MLflow's own chatter; stdout = the result
+        result = register_model(args.model, tracking_uri=args.tracking_uri,
+                                name=args.name or "", alias=args.alias)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_deploy(args) -> int:
+    from kfp_interop.deploy import DEPLOY_TARGETS
+
+    target = DEPLOY_TARGETS.get(args.target)
+    if args.dry_run and not target.renders_manifests:
+        raise InvalidInputError(f"--dry-run renders manifests; the {args.target!r} target "
+                                "has none.")
+    options: dict[str, Any] = dict(
+        name=args.name or "", namespace=args.namespace, storage_uri=args.storage_uri or "",
+        canary_percent=args.canary, dry_run=args.dry_run, output_dir=args.output_dir,
+        timeout=args.timeout, endpoint=args.endpoint or "", port=args.port,
+        kubeconfig=args.kubeconfig)
+    info = target.deploy(args.model, **options)
+    if not args.dry_run:
+        print(json.dumps({k: info.get(k) for k in ("target", "name", "namespace", "endpoint",
+                                                    "created", "canary_percent", "pid")
+                          if k in info}, indent=2))
+    return 0
+
+
+def cmd_delete(args) -> int:
+    from kfp_interop.deploy import delete
+
+    gone = delete(args.target, args.name, args.namespace, kubeconfig=args.kubeconfig)
+    print(f"{'deleted' if gone else 'not found'}: {args.target} {args.namespace}/{args.name}")
+    return 0

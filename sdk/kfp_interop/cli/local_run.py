@@ -1,0 +1,112 @@
+"""Running a reference pipeline on this machine through ``kfp.local`` (the
+SubprocessRunner, in this environment): the one library module that imports kfp.
+
+Embedded defaults make a run self-contained: with no S3 or MLflow configured, the model
+repository is a folder and the MLflow store a SQLite file, both in the output folder.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+import time
+import warnings
+from typing import Any
+
+from kfp_interop.cli.summary import build_summary
+from kfp_interop.files import atomic_write_json
+
+__all__ = ["run_local"]
+
+
+class _Progress:
+    """stdout stand-in during a local run: everything goes to the run log; task and
+    pipeline status lines also go to the terminal (all of it with --verbose)."""
+
+    KEYS = ("Executing task", "finished with status", "Pipeline '", "Pipeline \x1b")
+
+    def __init__(self, log, terminal, verbose: bool):
+        self.log, self.terminal, self.verbose = log, terminal, verbose
+        self._buf = ""
+
+    def write(self, text: str) -> int:
+        self.log.write(text)
+        if self.verbose:
+            self.terminal.write(text)
+            return len(text)
+        self._buf += text
+        while "\n" in self._buf:
+            line, self._buf = self._buf.split("\n", 1)
+            if any(k in line for k in self.KEYS) and not line.startswith(" "):
+                self.terminal.write(line + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self.log.flush()
+        self.terminal.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
+def run_local(name: str, params: dict[str, Any], out_dir: str, *, keep_serving: bool = False,
+              verbose: bool = False) -> dict[str, Any]:
+    """Run a reference pipeline through kfp.local (SubprocessRunner, this environment)
+    and write ``out_dir/summary.json``. Returns the summary."""
+    from kfp import local
+
+    from kfp_interop.deploy import DEPLOY_TARGETS, undeploy
+    from kfp_interop.pipelines import load
+
+    func = load(name)
+    out_dir = os.path.abspath(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    # Embedded defaults: with no S3 or MLflow configured, a local model repository and a
+    # local MLflow store (SQLite; MLflow 3 refuses its plain file store) in out_dir.
+    accepted = inspect.signature(getattr(func, "pipeline_func", func)).parameters
+    if "storage_uri" in accepted and "storage_uri" not in params:
+        params = {**params, "storage_uri": os.path.join(out_dir, "model-repository")}
+    if "tracking_uri" in accepted and not params.get("tracking_uri") and \
+            not os.environ.get("MLFLOW_TRACKING_URI"):
+        params = {**params, "tracking_uri": "sqlite:///" + os.path.join(out_dir, "mlflow.db")}
+    for stale in ("summary.json", "model.onnx", "model.metadata.json"):
+        if os.path.exists(os.path.join(out_dir, stale)):
+            os.remove(os.path.join(out_dir, stale))
+    runs_root = os.path.join(out_dir, "runs")
+    os.makedirs(runs_root, exist_ok=True)
+    before = set(os.listdir(runs_root))
+    log_path = os.path.join(out_dir, "run.log")
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=runs_root,
+               raise_on_error=True)
+    print(f"Running pipeline {name!r} locally (log: {log_path})")
+    start = time.monotonic()
+    status = "succeeded"
+    real_stdout = sys.stdout
+    with open(log_path, "w") as log, warnings.catch_warnings():
+        # kfp.local warns that our image is not a plain Python image and that display
+        # names have no local effect: both expected with the SubprocessRunner.
+        warnings.filterwarnings("ignore", module=r"kfp\.local")
+        sys.stdout = _Progress(log, real_stdout, verbose)
+        try:
+            func(**params)
+        except Exception as e:  # noqa: BLE001 - kfp.local raises RuntimeError on failure
+            status = "failed"
+            log.write(f"\n{type(e).__name__}: {e}\n")
+        finally:
+            sys.stdout = real_stdout
+    seconds = time.monotonic() - start
+    new = sorted(set(os.listdir(runs_root)) - before)
+    run_dir = os.path.join(runs_root, new[-1]) if new else None
+    summary = build_summary(name, run_dir, out_dir, status, params, seconds, log_path)
+    dep = summary.get("deployment")
+    if dep and not DEPLOY_TARGETS.get(dep["target"]).stops_with_local_run:
+        dep = None  # a cluster deployment stays: that is what it is for
+    if dep and not keep_serving:
+        undeploy(dep)
+        summary["server_stopped"] = True
+    elif dep:
+        summary["server_stopped"] = False
+    atomic_write_json(os.path.join(out_dir, "summary.json"), summary, sort_keys=False,
+                      default=str)
+    return summary

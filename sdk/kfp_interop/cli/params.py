@@ -1,0 +1,40 @@
+"""``--param KEY=VALUE`` pairs typed by a pipeline's signature."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kfp_interop.errors import InvalidInputError
+
+__all__ = ["parse_params"]
+
+
+def parse_params(func, pairs: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings -> typed pipeline arguments (by the pipeline's signature)."""
+    import inspect
+
+    sig = inspect.signature(getattr(func, "pipeline_func", func))
+    params: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise InvalidInputError(f"--param {pair!r} must look like KEY=VALUE.")
+        if key not in sig.parameters:
+            raise InvalidInputError(f"Unknown pipeline parameter {key!r}; parameters: "
+                                    f"{', '.join(sig.parameters)}.")
+        kind = sig.parameters[key].annotation
+        try:
+            if kind is bool or kind == "bool":
+                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(value)
+                params[key] = value.lower() in ("true", "1", "yes")
+            elif kind is int or kind == "int":
+                params[key] = int(value)
+            elif kind is float or kind == "float":
+                params[key] = float(value)
+            else:
+                params[key] = value
+        except ValueError:
+            raise InvalidInputError(f"--param {key}={value!r} is not a valid "
+                                    f"{getattr(kind, '__name__', kind)}.") from None
+    return params

@@ -1,0 +1,123 @@
+"""The ``kfp-interop`` argument parser. Every choice list is read from a registry (deploy
+targets, storage layouts, metadata formats), so an extension shows up here by itself."""
+
+from __future__ import annotations
+
+import argparse
+
+from kfp_interop.cli import commands
+
+__all__ = ["build_parser", "DEFAULT_OUTPUT_DIR"]
+
+DEFAULT_OUTPUT_DIR = "kfp-interop-output"
+
+USAGE = """\
+    kfp-interop pipelines | frameworks | targets
+    kfp-interop compile NAME [-o FILE]
+    kfp-interop run NAME --local [--param KEY=VALUE ...] [--output-dir DIR] [--keep-serving]
+    kfp-interop serve MODEL.onnx [--name N] [--host 127.0.0.1] [--port 8080]
+    kfp-interop upload MODEL.onnx --to URI [--layout LAYOUT] [--name N]
+    kfp-interop register MODEL.onnx --tracking-uri URI --name N [--alias A]
+    kfp-interop deploy MODEL.onnx --target TARGET [--name N] [--namespace NS]
+        [--storage-uri URI] [--canary N] [--dry-run] [--output-dir DIR]
+    kfp-interop delete --target TARGET --name N [--namespace NS]
+    kfp-interop metadata show|validate MODEL.onnx
+    kfp-interop metadata render --format FORMAT MODEL.onnx
+
+Exit codes: 0 success, 1 a pipeline step failed, 2 bad input.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from kfp_interop._version import __version__
+    from kfp_interop.deploy import DEPLOY_TARGETS
+    from kfp_interop.metadata.render import RENDERERS
+    from kfp_interop.storage import LAYOUTS
+
+    p = argparse.ArgumentParser(
+        prog="kfp-interop", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train, export to ONNX with a parity gate, attach standard inference "
+                    "metadata, store, register, deploy and smoke-test models.",
+        epilog=USAGE)
+    p.add_argument("--version", action="version", version=f"kfp-interop {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("pipelines", help="list reference pipelines").set_defaults(
+        fn=commands.cmd_pipelines)
+    sub.add_parser("frameworks", help="list frameworks and their exporters").set_defaults(
+        fn=commands.cmd_frameworks)
+    sub.add_parser("targets", help="list deploy targets").set_defaults(
+        fn=commands.cmd_targets)
+
+    c = sub.add_parser("compile", help="compile a reference pipeline to KFP IR YAML")
+    c.add_argument("name")
+    c.add_argument("-o", "--output")
+    c.set_defaults(fn=commands.cmd_compile)
+
+    r = sub.add_parser("run", help="run a reference pipeline")
+    r.add_argument("name")
+    r.add_argument("--local", action="store_true", help="run through kfp.local (no cluster)")
+    r.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    r.add_argument("--output-dir", default=DEFAULT_OUTPUT_DIR)
+    r.add_argument("--keep-serving", action="store_true",
+                   help="leave the local server running after the run")
+    r.add_argument("-v", "--verbose", action="store_true", help="show every task's output")
+    r.set_defaults(fn=commands.cmd_run)
+
+    s = sub.add_parser("serve", help="serve an ONNX model on a local OIP endpoint "
+                                     "(foreground)")
+    s.add_argument("model")
+    s.add_argument("--name")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8080)
+    s.set_defaults(fn=commands.cmd_serve)
+
+    u = sub.add_parser("upload", help="store a model in a serving runtime's layout")
+    u.add_argument("model")
+    u.add_argument("--to", required=True, metavar="URI", help="s3://bucket/prefix or a folder")
+    u.add_argument("--layout", choices=LAYOUTS.names(), default="triton")
+    u.add_argument("--name")
+    u.add_argument("--create-bucket", action="store_true")
+    u.set_defaults(fn=commands.cmd_upload)
+
+    g = sub.add_parser("register", help="log and register a model in MLflow")
+    g.add_argument("model")
+    g.add_argument("--tracking-uri", default="")
+    g.add_argument("--name")
+    g.add_argument("--alias", default="candidate")
+    g.set_defaults(fn=commands.cmd_register)
+
+    targets = DEPLOY_TARGETS.names()
+    d = sub.add_parser("deploy", help="deploy a model (see 'kfp-interop targets')")
+    d.add_argument("model")
+    d.add_argument("--target", required=True, choices=targets)
+    d.add_argument("--name")
+    d.add_argument("--namespace", default="default")
+    d.add_argument("--storage-uri")
+    d.add_argument("--canary", type=int, default=0, metavar="PERCENT")
+    d.add_argument("--dry-run", action="store_true", help="only write DIR/<target>.yaml")
+    d.add_argument("--output-dir", default=".")
+    d.add_argument("--timeout", type=float, default=600)
+    d.add_argument("--endpoint", help="OIP base URL, if not the one in the status")
+    d.add_argument("--kubeconfig")
+    d.add_argument("--port", type=int, default=0,
+                   help="local target: the server's port (0 = a free one)")
+    d.set_defaults(fn=commands.cmd_deploy)
+
+    x = sub.add_parser("delete", help="delete a deployment")
+    x.add_argument("--target", required=True, choices=targets)
+    x.add_argument("--name", required=True)
+    x.add_argument("--namespace", default="default")
+    x.add_argument("--kubeconfig")
+    x.set_defaults(fn=commands.cmd_delete)
+
+    m = sub.add_parser("metadata", help="show, validate or render a model's record")
+    msub = m.add_subparsers(dest="action", required=True)
+    for action in ("show", "validate"):
+        a = msub.add_parser(action)
+        a.add_argument("model")
+    rr = msub.add_parser("render")
+    rr.add_argument("--format", required=True, choices=RENDERERS.names())
+    rr.add_argument("model")
+    m.set_defaults(fn=commands.cmd_metadata)
+    return p

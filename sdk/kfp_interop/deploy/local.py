@@ -1,0 +1,63 @@
+"""The ``local`` target: a detached Open Inference Protocol server process on this
+machine (it outlives the pipeline task that started it; ``kfp-interop run`` stops it
+unless ``--keep-serving``)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+from kfp_interop.deploy.base import DeployTarget, register_target
+from kfp_interop.errors import UnsupportedOperationError
+
+__all__ = ["LocalTarget"]
+
+SERVER_LOG = "server.log"
+
+
+class LocalTarget(DeployTarget):
+    name = "local"
+    stops_with_local_run = True
+
+    def deploy(self, model: str, *, name: str = "", namespace: str = "default",
+               storage_uri: str = "", canary_percent: int = 0, dry_run: bool = False,
+               output_dir: str | None = None, timeout: float = 600.0, endpoint: str = "",
+               port: int = 0, kubeconfig: str | None = None, client: Any = None,
+               log: Callable[[str], None] = print, host: str = "127.0.0.1") -> dict:
+        """Serve the model (wait until ready); its log goes to ``<output_dir>/server.log``.
+
+        ``port`` 0 picks a free port; the cluster options do not apply and are ignored.
+        """
+        from kfp_interop.onnx_model import find_onnx
+        from kfp_interop.serving import start_server
+
+        if dry_run:
+            return {"target": self.name, "dry_run": True, "name": name, "model_name": name,
+                    "endpoint": None}
+        log_path = os.path.join(output_dir, SERVER_LOG) if output_dir else None
+        handle = start_server(find_onnx(model), name=name or None, host=host, port=port,
+                              log_path=log_path, timeout=timeout)
+        log(f"serving {handle.model_name!r} at {handle.endpoint} (pid {handle.pid})")
+        return {"target": self.name, "dry_run": False, "name": handle.model_name,
+                "model_name": handle.model_name, "endpoint": handle.endpoint,
+                "pid": handle.pid, "log_path": log_path}
+
+    def undeploy(self, deployment: dict, *, client: Any = None) -> bool:
+        from kfp_interop.serving import stop_server
+
+        if deployment.get("pid"):
+            return stop_server(int(deployment["pid"]))
+        return False
+
+    def rollback(self, deployment: dict, *, client: Any = None) -> str:
+        return "nothing to roll back (the local server is left running for inspection)"
+
+    def delete(self, name: str, namespace: str = "default", *, client: Any = None,
+               kubeconfig: str | None = None) -> bool:
+        raise UnsupportedOperationError(
+            f"The local target has no deployments to delete by name ({name!r}): stop a "
+            "local server with the pid its deployment reports (kill PID), or run without "
+            "--keep-serving.")
+
+
+register_target(LocalTarget())

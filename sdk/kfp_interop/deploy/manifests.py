@@ -1,0 +1,208 @@
+"""What every Kubernetes target's spec shares: the frozen spec base class (name,
+namespace, storage, canary, resources, labels), the admission rules the platforms'
+webhooks enforce (checked here, since the CRD schemas do not), validation against the
+CRDs' JSON Schemas, and writing manifests and merge patches."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+from typing import Any, ClassVar
+
+from kfp_interop.deploy.kube import Resource
+from kfp_interop.errors import ManifestValidationError
+from kfp_interop.files import atomic_writer
+from kfp_interop.naming import check_name
+
+__all__ = ["KubernetesSpec", "MANAGED_BY", "SHA_ANNOTATION", "check_canary", "resources",
+           "conditions", "crd_schema", "validate_schema", "write_yaml", "merge_patch",
+           "clean_object", "model_folder"]
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "kfp-interop"}
+SHA_ANNOTATION = "kfp-interop.dev/onnx-sha256"
+
+
+def check_canary(percent: Any) -> int:
+    if isinstance(percent, bool) or not isinstance(percent, int) or not 0 <= percent <= 100:
+        raise ManifestValidationError(
+            f"canary percent {percent!r} is out of range: use an integer from 0 to 100 "
+            "(0 = no canary).")
+    return percent
+
+
+def resources(cpu: str, memory: str) -> dict:
+    """Requests equal to limits (a guaranteed QoS class for the model server)."""
+    return {"requests": {"cpu": cpu, "memory": memory},
+            "limits": {"cpu": cpu, "memory": memory}}
+
+
+def conditions(obj: dict) -> dict[str, dict]:
+    """An object's status conditions by type."""
+    return {c.get("type"): c for c in ((obj.get("status") or {}).get("conditions") or [])}
+
+
+@dataclasses.dataclass(frozen=True)
+class KubernetesSpec:
+    """A frozen description of one custom resource to apply; subclasses add their fields
+    and implement :meth:`to_manifest`, :meth:`readiness` and :meth:`endpoint`, and may
+    refine the hooks below."""
+
+    name: str
+    storage_uri: str
+    namespace: str = "default"
+    canary_percent: int = 0
+    onnx_sha256: str = ""
+    cpu: str = "1"
+    memory: str = "1Gi"
+    replicas: int = 1
+
+    resource: ClassVar[Resource]
+    target: ClassVar[str]
+
+    def __post_init__(self):
+        check_name(self.name, "model name")
+        check_name(self.namespace, "namespace")
+        check_canary(self.canary_percent)
+        if not self.storage_uri:
+            raise ManifestValidationError(
+                f"{self.target} needs a storage URI (s3://bucket/prefix, where the model was "
+                "uploaded with kfp-interop upload); got none.")
+        if self.replicas < 1:
+            raise ManifestValidationError(f"replicas={self.replicas} must be at least 1.")
+
+    def metadata(self) -> dict:
+        meta: dict[str, Any] = {"name": self.name, "namespace": self.namespace,
+                                "labels": dict(MANAGED_BY)}
+        if self.onnx_sha256:
+            meta["annotations"] = {SHA_ANNOTATION: self.onnx_sha256}
+        return meta
+
+    def base(self) -> dict:
+        return {"apiVersion": self.resource.api_version, "kind": self.resource.kind,
+                "metadata": self.metadata()}
+
+    def to_manifest(self) -> dict:
+        raise NotImplementedError
+
+    @staticmethod
+    def readiness(obj: dict) -> tuple[bool, str | None]:
+        """``(ready, failure message or None)`` from the live object's status."""
+        raise NotImplementedError
+
+    @staticmethod
+    def endpoint(obj: dict) -> str | None:
+        """The OIP base URL from the live object's status (None: not reported)."""
+        return None
+
+    # -- hooks with defaults -------------------------------------------------------------
+    @classmethod
+    def storage_for(cls, storage_uri: str, name: str, options: dict) -> str:
+        """The URI the manifest takes, given the repository root ``storage_uri``
+        (default: the root itself; targets that take the model folder override)."""
+        return storage_uri
+
+    @classmethod
+    def needs_live(cls, options: dict, canary_percent: int) -> bool:
+        """Whether rendering needs the object already in the cluster (default: no)."""
+        return False
+
+    @classmethod
+    def options_from_live(cls, options: dict, live: dict | None,
+                          canary_percent: int) -> dict:
+        """Options completed from the object already in the cluster (e.g. a canary's
+        stable model), when :meth:`needs_live`; default: unchanged."""
+        return options
+
+    def patch_for(self, manifest: dict) -> dict:
+        """The merge patch that turns an existing object into ``manifest``."""
+        return {"metadata": {"labels": manifest["metadata"]["labels"],
+                             "annotations": manifest["metadata"].get("annotations", {})},
+                "spec": manifest["spec"]}
+
+    @staticmethod
+    def promote_patch(manifest: dict) -> dict:
+        """The patch giving a canary all the traffic ({} when there is nothing to do)."""
+        return {}
+
+    @staticmethod
+    def request_headers(name: str) -> dict | None:
+        """Extra HTTP headers the endpoint needs to route to the model."""
+        return None
+
+    @staticmethod
+    def admit(manifest: dict) -> None:
+        """Admission rules on a rendered manifest beyond the name (raise
+        ManifestValidationError)."""
+
+
+def crd_schema(resource: Resource) -> dict | None:
+    """The CRD's JSON Schema from ``$KFP_INTEROP_CRD_SCHEMAS`` (a folder), if set."""
+    folder = os.environ.get("KFP_INTEROP_CRD_SCHEMAS")
+    if not folder:
+        return None
+    for fname in (f"{resource.kind}-{resource.version}.strict.json",
+                  f"{resource.kind}-{resource.version}.json"):
+        path = os.path.join(folder, fname)
+        if os.path.isfile(path):
+            with open(path) as f:
+                return json.load(f)
+    return None
+
+
+def validate_schema(manifest: dict, schema: dict) -> None:
+    """Raise ManifestValidationError listing the first schema violations."""
+    import jsonschema
+
+    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(manifest),
+                    key=lambda e: list(e.absolute_path))
+    if errors:
+        raise ManifestValidationError(
+            f"{manifest.get('kind')} {manifest.get('metadata', {}).get('name')!r} fails its "
+            "CRD schema: " + "; ".join(
+                f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
+                for e in errors[:5]))
+
+
+def write_yaml(manifest: dict, path: str) -> str:
+    import yaml
+
+    with atomic_writer(path, "w") as f:
+        yaml.safe_dump(manifest, f, sort_keys=False)
+    return path
+
+
+def clean_object(obj: dict) -> dict:
+    """An object as it can be written back: no status, no server-set metadata."""
+    obj = copy.deepcopy(obj)
+    obj.pop("status", None)
+    meta = obj.get("metadata", {})
+    for key in ("resourceVersion", "uid", "generation", "creationTimestamp",
+                "managedFields", "selfLink"):
+        meta.pop(key, None)
+    return obj
+
+
+def merge_patch(current: dict, wanted: dict) -> dict:
+    """The RFC 7386 JSON merge patch that turns ``current`` into ``wanted`` (keys only in
+    ``current`` become null, i.e. removed; lists are replaced whole)."""
+    patch: dict = {}
+    for key in current.keys() - wanted.keys():
+        patch[key] = None
+    for key, value in wanted.items():
+        old = current.get(key)
+        if isinstance(value, dict) and isinstance(old, dict):
+            sub = merge_patch(old, value)
+            if sub:
+                patch[key] = sub
+        elif value != old:
+            patch[key] = copy.deepcopy(value)
+    return patch
+
+
+def model_folder(storage_uri: str, name: str) -> str:
+    """``<root>/<name>`` from the repository root (unchanged if it already ends so):
+    ``storage_uri`` is the repository root everywhere; some runtimes take the folder."""
+    root = storage_uri.rstrip("/")
+    return root if root.endswith("/" + name) else f"{root}/{name}"

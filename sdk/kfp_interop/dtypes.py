@@ -1,0 +1,81 @@
+"""The one datatype table: Open Inference Protocol names and their ONNX, NumPy (wire
+byte order and size), Triton and MLflow counterparts.
+
+Every module that translates a datatype reads this table; nothing else spells one out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from kfp_interop.errors import InvalidInputError
+
+__all__ = ["DType", "DTYPES", "OIP_DATATYPES", "by_oip", "by_onnx"]
+
+
+@dataclasses.dataclass(frozen=True)
+class DType:
+    """One datatype in every dialect.
+
+    Attributes:
+        oip: the Open Inference Protocol name (``FP32``).
+        onnx: the ``onnx.TensorProto.DataType`` value.
+        numpy: the NumPy dtype of the wire format (little-endian), ``object`` for BYTES.
+        size: bytes per element in binary tensor data (0: variable, BYTES).
+        triton: the Triton ``config.pbtxt`` data type.
+        mlflow: the dtype name MLflow tensor specs use.
+    """
+
+    oip: str
+    onnx: int
+    numpy: str
+    size: int
+    triton: str
+    mlflow: str
+
+
+DTYPES: tuple[DType, ...] = (
+    DType("BOOL", 9, "bool", 1, "TYPE_BOOL", "bool"),
+    DType("UINT8", 2, "<u1", 1, "TYPE_UINT8", "uint8"),
+    DType("UINT16", 4, "<u2", 2, "TYPE_UINT16", "uint16"),
+    DType("UINT32", 12, "<u4", 4, "TYPE_UINT32", "uint32"),
+    DType("UINT64", 13, "<u8", 8, "TYPE_UINT64", "uint64"),
+    DType("INT8", 3, "<i1", 1, "TYPE_INT8", "int8"),
+    DType("INT16", 5, "<i2", 2, "TYPE_INT16", "int16"),
+    DType("INT32", 6, "<i4", 4, "TYPE_INT32", "int32"),
+    DType("INT64", 7, "<i8", 8, "TYPE_INT64", "int64"),
+    DType("FP16", 10, "<f2", 2, "TYPE_FP16", "float16"),
+    DType("FP32", 1, "<f4", 4, "TYPE_FP32", "float32"),
+    DType("FP64", 11, "<f8", 8, "TYPE_FP64", "float64"),
+    DType("BF16", 16, "", 2, "TYPE_BF16", ""),
+    DType("BYTES", 8, "object", 0, "TYPE_STRING", "str"),
+)
+_BY_OIP = {d.oip: d for d in DTYPES}
+_BY_ONNX = {d.onnx: d for d in DTYPES}
+OIP_DATATYPES = tuple(_BY_OIP)
+
+
+def by_oip(name: str) -> DType:
+    """The row of an OIP datatype name.
+
+    Raises:
+        InvalidInputError: not an OIP datatype.
+    """
+    try:
+        return _BY_OIP[name]
+    except (KeyError, TypeError):
+        raise InvalidInputError(f"{name!r} is not an Open Inference Protocol datatype; use "
+                                f"one of {list(OIP_DATATYPES)}.") from None
+
+
+def by_onnx(elem_type: int) -> DType:
+    """The row of an ONNX element type.
+
+    Raises:
+        InvalidInputError: the ONNX type has no OIP datatype.
+    """
+    try:
+        return _BY_ONNX[elem_type]
+    except KeyError:
+        raise InvalidInputError(f"ONNX element type {elem_type} has no Open Inference "
+                                "Protocol datatype.") from None

@@ -1,0 +1,96 @@
+"""Export a native model to ONNX through its framework's exporter, and give the result
+the interface every kfp-interop model has:
+
+* one input ``input``: FP32, shape ``[-1, n_features]`` (dynamic batch);
+* classification: outputs ``label`` (INT64, ``[-1]``, the class index) and
+  ``probabilities`` (FP32, ``[-1, n_classes]``) as plain tensors (no ZipMap);
+* regression: one output ``variable`` (FP32, ``[-1, 1]``).
+
+Example:
+    >>> onnx_model = export_onnx(native_model, n_features=4, opset=17)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kfp_interop._version import __version__
+from kfp_interop.constants import (CLASSIFIER_OUTPUTS, DEFAULT_OPSET, INPUT_NAME,
+                                   REGRESSOR_OUTPUTS)
+from kfp_interop.errors import ExportError, InvalidInputError
+from kfp_interop.export.registry import EXPORTERS
+from kfp_interop.onnx_model import rename_tensor, tensor_specs
+
+if TYPE_CHECKING:  # pragma: no cover
+    import onnx
+
+    from kfp_interop.frameworks import NativeModel
+
+__all__ = ["export_onnx", "set_batch_dimension"]
+
+
+def set_batch_dimension(value_info) -> None:
+    """Make the first dimension of a graph input or output the dynamic batch ``N``."""
+    dims = value_info.type.tensor_type.shape.dim
+    if len(dims):
+        dims[0].Clear()
+        dims[0].dim_param = "N"
+
+
+def _normalise(model: "onnx.ModelProto", task: str) -> "onnx.ModelProto":
+    """Give every exported model the same output names (see the module docstring)."""
+    outputs = [o.name for o in model.graph.output]
+    wanted = CLASSIFIER_OUTPUTS if task == "classification" else REGRESSOR_OUTPUTS
+    if len(outputs) != len(wanted):
+        raise ExportError(f"Converter produced outputs {outputs}; expected {len(wanted)} "
+                          f"output(s) for {task}.")
+    for old, new in zip(outputs, wanted):
+        rename_tensor(model, old, new)
+    # Every output's first dimension is the batch (some converters declare a fixed 1).
+    for vi in model.graph.output:
+        set_batch_dimension(vi)
+    return model
+
+
+def export_onnx(native: "NativeModel", *, n_features: int,
+                opset: int = DEFAULT_OPSET) -> "onnx.ModelProto":
+    """Convert a fitted model to ONNX and check it.
+
+    Args:
+        native: the fitted model (see :class:`kfp_interop.frameworks.NativeModel`).
+        n_features: number of input features.
+        opset: the highest default-domain ONNX opset the model may use (a ceiling, as
+            converters treat ``target_opset``; ``ai.onnx.ml`` uses up to 3). The opsets
+            the model actually imports are in :func:`kfp_interop.onnx_model.model_opsets`.
+
+    Returns:
+        The checked ``onnx.ModelProto`` with a dynamic batch dimension.
+
+    Raises:
+        UnknownNameError: no exporter for ``native.framework``.
+        UnsupportedModelError: the converter cannot handle this estimator.
+        ExportError: the converted model fails ``onnx.checker`` or has a fixed batch size.
+    """
+    import onnx
+
+    if not isinstance(opset, int) or not 9 <= opset <= onnx.defs.onnx_opset_version():
+        raise InvalidInputError(f"opset={opset!r} is out of range: use an integer from 9 to "
+                                f"{onnx.defs.onnx_opset_version()} (default {DEFAULT_OPSET}).")
+    if n_features < 1:
+        raise InvalidInputError(f"n_features={n_features} must be at least 1.")
+    exporter = EXPORTERS.get(native.framework)
+    model = _normalise(exporter(native, n_features, opset), native.task)
+    # Converters name the graph with a random UUID; a fixed name keeps exports of the
+    # same model byte-identical (and so their sha256 reproducible).
+    model.graph.name = f"{native.framework}_{native.task}"
+    model.producer_name = "kfp-interop"
+    model.producer_version = __version__
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
+        raise ExportError(f"The exported {native.framework} model fails onnx.checker: {e}") from e
+    inputs, _ = tensor_specs(model)
+    if [(i["name"], i["shape"]) for i in inputs] != [(INPUT_NAME, [-1, n_features])]:
+        raise ExportError(f"Exported inputs {inputs} are not one {INPUT_NAME!r} of shape "
+                          f"[-1, {n_features}]: the batch dimension must be dynamic.")
+    return model

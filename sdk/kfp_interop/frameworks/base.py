@@ -1,0 +1,196 @@
+"""What kfp-interop knows about a framework, as a class each framework module fills in.
+
+A :class:`Framework` owns its native (pre-ONNX) format: save, load, predict. A
+:class:`TabularFramework` also owns its estimators by name and task and how to build
+one; a :class:`DeepFramework` owns its architectures and its training loop. Callers ask
+the registry (:data:`kfp_interop.frameworks.FRAMEWORKS`), never ``if framework == ...``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+from typing import Any, Callable, ClassVar
+
+from kfp_interop.errors import InvalidInputError, UnknownNameError
+
+__all__ = ["Framework", "TabularFramework", "DeepFramework", "import_object", "both_tasks"]
+
+
+def import_object(path: str, what: str = "object") -> Any:
+    """``"module:Name"`` -> the object.
+
+    Raises:
+        InvalidInputError: the path is malformed or does not import.
+    """
+    module, _, name = str(path).partition(":")
+    if not module or not name:
+        raise InvalidInputError(f"{what} {path!r} must look like 'module:Class'.")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as e:
+        raise InvalidInputError(f"Cannot import {what} {path!r}: {e}. Check the module "
+                                "and class names, and that the package is installed.") from e
+
+
+def both_tasks(classifier: str, regressor: str) -> dict[str, str]:
+    """An estimator entry with a ``module:Class`` for each task."""
+    return {"classification": classifier, "regression": regressor}
+
+
+class Framework:
+    """One framework's native side: format, save, load, predict.
+
+    Subclasses set the class attributes and implement :meth:`save` and :meth:`load`.
+    """
+
+    #: registry key, e.g. ``"sklearn"``
+    name: ClassVar[str] = ""
+    #: ``"tabular"`` (train from a table with an estimator) or ``"deep"`` (networks)
+    family: ClassVar[str] = "tabular"
+    #: distributions to read the installed version from, first found wins (default: name)
+    distributions: ClassVar[tuple[str, ...]] = ()
+    #: name of the safe native format and its file inside a model folder
+    native_format: ClassVar[str] = ""
+    native_file: ClassVar[str] = ""
+
+    def version(self) -> str:
+        """The installed version of the framework (``"unknown"`` if not installed)."""
+        for dist in self.distributions or (self.name,):
+            try:
+                return importlib.metadata.version(dist)
+            except importlib.metadata.PackageNotFoundError:
+                continue
+        return "unknown"
+
+    def save(self, model: Any, path: str, *, spec: Any = None) -> None:
+        """Write ``model`` in the native format to ``path`` (atomically)."""
+        raise NotImplementedError
+
+    def load(self, path: str, *, task: str) -> tuple[Any, Any]:
+        """Read a model saved by :meth:`save`; returns ``(model, spec)``.
+
+        Raises:
+            ModelFileError: the file is unreadable or refused (untrusted content).
+        """
+        raise NotImplementedError
+
+    def predict_proba(self, model: Any, X) -> Any:
+        """(n, n_classes) class probabilities."""
+        return model.predict_proba(X)
+
+    def predict(self, model: Any, X) -> Any:
+        """Regression values."""
+        return model.predict(X)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} ({self.native_format})>"
+
+
+class TabularFramework(Framework):
+    """A framework that trains on a table with a named estimator."""
+
+    family: ClassVar[str] = "tabular"
+    #: estimator name -> {task: "module:Class"}
+    estimators: ClassVar[dict[str, dict[str, str]]] = {}
+    #: the estimator used when none is named ("" = the only one there is)
+    default_estimator: ClassVar[str] = ""
+    #: hyperparameters set unless the user gives them (e.g. one thread, quiet)
+    estimator_defaults: ClassVar[dict[str, Any]] = {}
+
+    def estimator_names(self, task: str | None = None) -> list[str]:
+        return sorted(e for e, paths in self.estimators.items() if task is None or task in paths)
+
+    def estimator_class(self, estimator: str, task: str) -> type:
+        """The class of a named estimator for ``task``.
+
+        Raises:
+            UnknownNameError: no such estimator (the message lists known ones).
+            InvalidInputError: the estimator does not do ``task``.
+        """
+        paths = self.estimators.get(estimator)
+        if paths is None:
+            raise UnknownNameError(f"Unknown estimator {estimator!r} for framework "
+                                   f"{self.name!r}; known: {self.estimator_names()}.")
+        if task not in paths:
+            raise InvalidInputError(
+                f"Estimator {estimator!r} does not do {task}; for {task} use one of "
+                f"{self.estimator_names(task)}.")
+        return import_object(paths[task], "estimator")
+
+    def check_preprocessing(self, *, scaler: bool, impute: bool) -> None:
+        """Refuse preprocessing the framework does not put in front of its models."""
+        if scaler:
+            raise InvalidInputError(
+                f"scaler=True applies to scikit-learn estimators; {self.name} trees do not "
+                "need feature scaling. Drop the scaler or use framework='sklearn'.")
+
+    def wrap(self, model: Any, *, scaler: bool, impute: bool) -> Any:
+        """The model with its preprocessing in front (none by default: trees handle NaN)."""
+        return model
+
+    def build_estimator(self, estimator: str, task: str, *,
+                        hyperparameters: dict[str, Any] | None = None, seed: int = 42,
+                        scaler: bool = False, impute: bool = False) -> Any:
+        """An unfitted estimator (maybe inside a preprocessing pipeline).
+
+        Raises:
+            UnknownNameError: unknown estimator (the message lists known ones).
+            InvalidInputError: estimator not fit for the task; bad hyperparameter names
+                or values; no ``predict_proba`` for a classifier; unsupported
+                preprocessing.
+        """
+        cls = self.estimator_class(estimator or self.default_estimator
+                                   or next(iter(self.estimators)), task)
+        hyperparameters = dict(hyperparameters or {})
+        try:
+            valid = set(cls().get_params())
+        except TypeError:
+            valid = set()
+        unknown = sorted(set(hyperparameters) - valid) if valid else []
+        if unknown:
+            raise InvalidInputError(
+                f"Unknown hyperparameter(s) {unknown} for {cls.__name__}; valid ones: "
+                f"{sorted(valid)}.")
+        if "random_state" in valid and "random_state" not in hyperparameters:
+            hyperparameters["random_state"] = seed
+        for key, value in self.estimator_defaults.items():
+            hyperparameters.setdefault(key, value)
+        try:
+            model = cls(**hyperparameters)
+        except (TypeError, ValueError) as e:
+            raise InvalidInputError(f"Hyperparameters {hyperparameters} do not fit "
+                                    f"{cls.__name__}: {e}") from e
+        if task == "classification" and not hasattr(model, "predict_proba"):
+            raise InvalidInputError(
+                f"Estimator {cls.__name__} has no predict_proba (with these hyperparameters); "
+                "kfp-interop classifiers return class probabilities. Pick one that has it "
+                "(e.g. SVC needs probability=true).")
+        self.check_preprocessing(scaler=scaler, impute=impute)
+        return self.wrap(model, scaler=scaler, impute=impute)
+
+    @staticmethod
+    def final_estimator(model: Any) -> Any:
+        """The estimator at the end of a preprocessing pipeline (or the model itself)."""
+        return model.steps[-1][1] if hasattr(model, "steps") else model
+
+
+class DeepFramework(Framework):
+    """A framework that trains networks: built-in architectures and a training loop."""
+
+    family: ClassVar[str] = "deep"
+    architectures: ClassVar[tuple[str, ...]] = ("mlp", "cnn")
+
+    def build(self, architecture: str, n_features: int, n_classes: int, *,
+              init_args: dict | None = None, seed: int = 42, backend: str = "") -> tuple:
+        """An untrained network; returns ``(model, spec)`` (spec rebuilds it, or None)."""
+        raise NotImplementedError
+
+    def train(self, model: Any, X, y, *, epochs: int, batch_size: int, lr: float,
+              optimizer: str, seed: int, X_val=None, y_val=None,
+              on_epoch: Callable[[dict], None] | None = None) -> list[dict]:
+        """Seeded training; per-epoch ``{"epoch", "loss", "accuracy"[, "val_accuracy"]}``."""
+        raise NotImplementedError
+
+    def estimator_name(self, model: Any, architecture: str) -> str:
+        return type(model).__name__

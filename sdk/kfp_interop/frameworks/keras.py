@@ -1,0 +1,130 @@
+"""Keras 3: the built-in ``mlp`` and ``cnn`` on the torch backend (no TensorFlow needed),
+or on TensorFlow when it is installed; saved as the ``.keras`` zip (config + weights)
+and loaded with ``safe_mode=True`` (no deserialised code)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+from kfp_interop.errors import InvalidInputError
+from kfp_interop.files import atomic_path
+from kfp_interop.frameworks.base import DeepFramework
+from kfp_interop.frameworks.registry import register_framework
+
+__all__ = ["KerasFramework", "keras_backend", "build_keras_model", "train_keras",
+           "KERAS_BACKENDS"]
+
+# backend -> the package it needs
+KERAS_BACKENDS = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax"}
+
+
+def keras_backend(backend: str = "torch"):
+    """Import Keras 3 on ``backend`` (set before the first import).
+
+    Raises:
+        InvalidInputError: the backend is not installed, or Keras already runs on another.
+    """
+    import importlib.util
+
+    if backend not in KERAS_BACKENDS:
+        raise InvalidInputError(f"Unknown Keras backend {backend!r}; use one of "
+                                f"{sorted(KERAS_BACKENDS)}.")
+    if importlib.util.find_spec(KERAS_BACKENDS[backend]) is None:
+        raise InvalidInputError(f"Keras backend {backend!r} is not installed: pip install "
+                                f"{KERAS_BACKENDS[backend]} (or use backend 'torch').")
+    os.environ.setdefault("KERAS_BACKEND", backend)
+    import keras
+
+    if keras.backend.backend() != backend:
+        raise InvalidInputError(f"Keras is already running on {keras.backend.backend()!r} "
+                                f"in this process; {backend!r} needs a new process.")
+    return keras
+
+
+def build_keras_model(architecture: str, n_features: int, n_classes: int, *,
+                      backend: str = "torch", seed: int = 42):
+    keras = keras_backend(backend)
+    keras.utils.set_random_seed(seed)
+    layers = keras.layers
+    if architecture == "mlp":
+        body = [layers.Dense(64, activation="relu"), layers.Dense(64, activation="relu")]
+    elif architecture == "cnn":
+        side = int(round(n_features ** 0.5))
+        if side * side != n_features:
+            raise InvalidInputError(f"The cnn architecture needs square images; {n_features} "
+                                    "features is not a square (use mlp).")
+        body = [layers.Reshape((side, side, 1)),
+                layers.Conv2D(16, 3, padding="same", activation="relu"),
+                layers.Conv2D(32, 3, padding="same", activation="relu"),
+                layers.MaxPooling2D(2), layers.Flatten(), layers.Dense(64, activation="relu")]
+    else:
+        raise InvalidInputError(f"Unknown Keras architecture {architecture!r}; use one of "
+                                f"{list(KerasFramework.architectures)}.")
+    return keras.Sequential([keras.Input((n_features,))] + body +
+                            [layers.Dense(n_classes, activation="softmax")])
+
+
+def train_keras(model, X, y, *, epochs: int = 20, batch_size: int = 32, lr: float = 1e-3,
+                seed: int = 42, X_val=None, y_val=None,
+                on_epoch: Callable[[dict], None] | None = None) -> list[dict]:
+    import numpy as np
+
+    keras = keras_backend(os.environ.get("KERAS_BACKEND", "torch"))
+    keras.utils.set_random_seed(seed)
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    history: list[dict] = []
+
+    class Log(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            row = {"epoch": epoch + 1, "loss": float(logs["loss"]),
+                   "accuracy": float(logs["accuracy"])}
+            if "val_accuracy" in (logs or {}):
+                row["val_accuracy"] = float(logs["val_accuracy"])
+            history.append(row)
+            if on_epoch:
+                on_epoch(row)
+
+    val = (np.asarray(X_val, np.float32), np.asarray(y_val)) if X_val is not None else None
+    model.fit(np.asarray(X, np.float32), np.asarray(y), epochs=epochs, batch_size=batch_size,
+              shuffle=True, verbose=0, validation_data=val, callbacks=[Log()])
+    return history
+
+
+class KerasFramework(DeepFramework):
+    name = "keras"
+    native_format, native_file = "keras", "model.keras"
+
+    def build(self, architecture: str, n_features: int, n_classes: int, *,
+              init_args: dict | None = None, seed: int = 42, backend: str = "torch") -> tuple:
+        if init_args:
+            raise InvalidInputError("init_args apply to PyTorch models; Keras architectures "
+                                    "take none.")
+        if ":" in architecture:
+            raise InvalidInputError("A 'module:Class' architecture is a PyTorch nn.Module; "
+                                    "use framework='torch'.")
+        return build_keras_model(architecture, n_features, n_classes, backend=backend or "torch",
+                                 seed=seed), None
+
+    def train(self, model: Any, X, y, *, optimizer: str = "adam", **kwargs: Any) -> list[dict]:
+        return train_keras(model, X, y, **kwargs)
+
+    def estimator_name(self, model: Any, architecture: str) -> str:
+        return f"keras.Sequential({architecture})"
+
+    def predict_proba(self, model: Any, X) -> Any:
+        import numpy as np
+
+        return model.predict(np.asarray(X, np.float32), verbose=0)
+
+    def save(self, model: Any, path: str, *, spec: Any = None) -> None:
+        with atomic_path(path, suffix=".keras") as tmp:  # Keras wants the extension
+            model.save(tmp)
+
+    def load(self, path: str, *, task: str) -> tuple[Any, Any]:
+        keras = keras_backend(os.environ.get("KERAS_BACKEND", "torch"))
+        return keras.saving.load_model(path, safe_mode=True), None
+
+
+register_framework(KerasFramework())

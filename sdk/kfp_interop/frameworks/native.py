@@ -1,0 +1,76 @@
+"""Native (pre-ONNX) models: one prediction interface and safe on-disk formats.
+
+Between the train and export steps a model travels in its framework's safest format,
+never as a pickle; each framework module says which (skops for scikit-learn, XGBoost
+JSON, LightGBM text, a PyTorch state dict, the ``.keras`` zip).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from kfp_interop.errors import InvalidInputError, ModelFileError
+from kfp_interop.files import sha256_file
+from kfp_interop.frameworks.registry import FRAMEWORKS
+
+__all__ = ["NativeModel", "save_native", "load_native"]
+
+
+class NativeModel:
+    """A fitted model with ``predict`` / ``predict_proba`` whatever its framework.
+
+    ``predict`` returns class indices (classification) or values (regression);
+    ``predict_proba`` returns an (n, n_classes) float array.
+    """
+
+    def __init__(self, model: Any, framework: str, task: str, spec: Any = None):
+        self.model = model
+        self.framework = framework
+        self.task = task
+        self.spec = spec  # what rebuilds the model (PyTorch: its TorchSpec)
+
+    def predict_proba(self, X):
+        import numpy as np
+
+        if self.task != "classification":
+            raise InvalidInputError("predict_proba is defined for classification models only.")
+        return np.asarray(FRAMEWORKS.get(self.framework).predict_proba(self.model, X),
+                          dtype=np.float64)
+
+    def predict(self, X):
+        import numpy as np
+
+        if self.task == "classification":
+            return np.argmax(self.predict_proba(X), axis=1).astype(np.int64)
+        values = FRAMEWORKS.get(self.framework).predict(self.model, X)
+        return np.asarray(values, dtype=np.float64).reshape(-1)
+
+
+def save_native(native: NativeModel, directory: str) -> dict[str, str]:
+    """Save into ``directory`` (created); return ``{"format", "file", "sha256"}``."""
+    fw = FRAMEWORKS.get(native.framework)
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, fw.native_file)
+    fw.save(native.model, path, spec=native.spec)
+    return {"format": fw.native_format, "file": fw.native_file, "sha256": sha256_file(path)}
+
+
+def load_native(directory: str, *, framework: str, task: str,
+                expected_sha256: str | None = None) -> NativeModel:
+    """Load a model saved by :func:`save_native` (a folder, or the native file itself).
+
+    Raises:
+        UnknownNameError: no such framework.
+        ModelFileError: the file is missing, its checksum differs, or the framework
+            refuses its content.
+    """
+    fw = FRAMEWORKS.get(framework)
+    path = os.path.join(directory, fw.native_file) if os.path.isdir(directory) else directory
+    if not os.path.isfile(path):
+        raise ModelFileError(f"No {fw.native_format} model at {path!r}.")
+    if expected_sha256 and sha256_file(path) != expected_sha256:
+        raise ModelFileError(f"Model file {path!r} does not match its recorded sha256 "
+                             f"{expected_sha256}: it changed after training.")
+    model, spec = fw.load(path, task=task)
+    return NativeModel(model, framework, task, spec)

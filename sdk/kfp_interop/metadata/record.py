@@ -1,0 +1,182 @@
+"""The inference-metadata record: kfp-interop's one answer to "what does this model take
+and return, where does it come from, and was it checked?".
+
+In the style of an MLflow flavor's signature: a record class that validates itself on
+construction against the versioned JSON Schema shipped in the package
+(``schema/inference-metadata-v1.json``, explained in ``docs/metadata.md``), with
+``to_dict`` / ``from_dict`` / ``==``; :func:`build_record` reads tensors, opsets and the
+sha256 from the ONNX graph itself.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import hashlib
+import json
+import os
+from typing import Any
+
+from kfp_interop._version import __version__
+from kfp_interop.constants import PLATFORM, PROBABILITIES_OUTPUT
+from kfp_interop.errors import MetadataError, MetadataValidationError
+
+__all__ = ["SCHEMA_VERSION", "METADATA_KEY", "InferenceMetadata", "schema",
+           "validate_record", "onnx_content_sha256", "build_record"]
+
+SCHEMA_VERSION = "1"
+#: The ``metadata_props`` key the record travels under inside the ONNX file.
+METADATA_KEY = "kfp_interop.inference_metadata"
+_SCHEMA_FILE = f"inference-metadata-v{SCHEMA_VERSION}.json"
+
+
+@functools.lru_cache(maxsize=None)
+def schema() -> dict[str, Any]:
+    """The JSON Schema (draft 7) of the current record version, shipped in the package."""
+    with open(os.path.join(os.path.dirname(__file__), "schema", _SCHEMA_FILE)) as f:
+        return json.load(f)
+
+
+@functools.lru_cache(maxsize=None)
+def _validator():
+    import jsonschema
+
+    return jsonschema.Draft7Validator(schema())
+
+
+def validate_record(data: dict[str, Any]) -> None:
+    """Raise :class:`MetadataValidationError` listing every schema violation."""
+    errors = sorted(_validator().iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        msgs = [f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
+                for e in errors]
+        version = data.get("schema_version") if isinstance(data, dict) else None
+        raise MetadataValidationError(
+            f"Inference-metadata record (schema_version={version!r}) fails schema v"
+            f"{SCHEMA_VERSION} with {len(msgs)} error(s): " + "; ".join(msgs[:5])
+            + ("; ..." if len(msgs) > 5 else "") + ". Fix the fields named, or rebuild the "
+            "record with kfp_interop.metadata.InferenceMetadata.", msgs)
+    if data["model"]["task"] == "classification":
+        probs = [o for o in data["outputs"] if o["name"] == PROBABILITIES_OUTPUT]
+        labels = data["class_labels"]
+        if labels is None or (probs and probs[0]["shape"][-1] not in (-1, len(labels))):
+            raise MetadataValidationError(
+                "Classification record needs class_labels matching the 'probabilities' "
+                f"output width (class_labels={labels!r}).")
+
+
+class InferenceMetadata:
+    """One validated inference-metadata record (schema v1).
+
+    Construct from the record's fields (see ``docs/metadata.md``); construction
+    validates against the JSON Schema and raises :class:`MetadataValidationError`.
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, **fields: Any):
+        data = {"schema_version": SCHEMA_VERSION, **fields}
+        validate_record(data)
+        object.__setattr__(self, "_data", json.loads(json.dumps(data)))
+
+    def __setattr__(self, name, value):  # frozen
+        raise AttributeError("InferenceMetadata is immutable; use replace().")
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return copy.deepcopy(self._data[name])
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "InferenceMetadata":
+        if not isinstance(data, dict):
+            raise MetadataValidationError(f"Record must be a JSON object, not "
+                                          f"{type(data).__name__}.")
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise MetadataValidationError(
+                f"Unsupported record schema_version {version!r}: this kfp-interop reads "
+                f"version {SCHEMA_VERSION!r}. Upgrade kfp-interop or re-attach the metadata.")
+        fields = dict(data)
+        fields.pop("schema_version")
+        return cls(**fields)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> "InferenceMetadata":
+        try:
+            return cls.from_dict(json.loads(text))
+        except json.JSONDecodeError as e:
+            raise MetadataError(f"Record is not valid JSON: {e}") from e
+
+    def to_dict(self) -> dict[str, Any]:
+        return copy.deepcopy(self._data)
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        return json.dumps(self._data, indent=indent, sort_keys=True)
+
+    def replace(self, **changes: Any) -> "InferenceMetadata":
+        data = self.to_dict()
+        data.update(changes)
+        return InferenceMetadata.from_dict(data)
+
+    @property
+    def name(self) -> str:
+        return self._data["model"]["name"]
+
+    @property
+    def version(self) -> str:
+        return self._data["model"]["version"]
+
+    @property
+    def task(self) -> str:
+        return self._data["model"]["task"]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, InferenceMetadata) and self._data == other._data
+
+    def __hash__(self) -> int:
+        return hash(self.to_json())
+
+    def __repr__(self) -> str:
+        return (f"InferenceMetadata(name={self.name!r}, version={self.version!r}, "
+                f"task={self.task!r})")
+
+
+def onnx_content_sha256(model) -> str:
+    """sha256 of the model serialized deterministically without the record."""
+    import onnx
+
+    clean = onnx.ModelProto()
+    clean.CopyFrom(model)
+    kept = [p for p in clean.metadata_props if p.key != METADATA_KEY]
+    del clean.metadata_props[:]
+    clean.metadata_props.extend(kept)
+    return hashlib.sha256(clean.SerializeToString(deterministic=True)).hexdigest()
+
+
+def build_record(model, *, name: str, version: str = "1", task: str, framework: dict,
+                 feature_names: list[str], class_labels: list[str] | None, target: str,
+                 training: dict, parity: dict, lineage: dict | None = None
+                 ) -> InferenceMetadata:
+    """Build the record of an exported ONNX model: tensors, opsets and sha256 are read
+    from ``model`` itself, the rest comes from training and the parity gate.
+
+    Raises:
+        MetadataValidationError: a field is missing or malformed (e.g. a name that is
+            not a DNS-1123 label).
+    """
+    from kfp_interop.onnx_model import model_opsets, tensor_specs
+
+    inputs, outputs = tensor_specs(model)
+    opsets = model_opsets(model)
+    extra = {"lineage": lineage} if lineage else {}
+    return InferenceMetadata(
+        model={"name": name, "version": str(version), "platform": PLATFORM,
+               "task": task, "onnx_opset": opsets.get("ai.onnx", 1), "opsets": opsets,
+               "onnx_sha256": onnx_content_sha256(model)},
+        framework=framework, inputs=inputs, outputs=outputs,
+        feature_names=list(feature_names), class_labels=class_labels, target=target,
+        training=training, parity=parity,
+        producer={"name": "kfp-interop", "version": __version__}, **extra,
+    )

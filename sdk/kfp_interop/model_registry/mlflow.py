@@ -1,0 +1,161 @@
+"""The MLflow model registry: log the ONNX model (``mlflow.onnx`` flavor) with a signature
+rendered from its record, the record itself as an artifact, its key fields as tags;
+register a version; move aliases (``candidate`` on registration, ``champion`` once the
+smoke test passed); load back by ``models:/NAME@ALIAS``.
+
+Tracking URI: the argument, else ``$MLFLOW_TRACKING_URI``, else a local SQLite file
+(MLflow 3 refuses its plain ``./mlruns`` file store for new work). An HTTP tracking
+server is health-checked first, so "MLflow is down" is one clear error before anything
+is written. Registration is all-or-nothing: when setting the alias fails, the new
+version is deleted again (no half-registered model).
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+import urllib.request
+from typing import Any
+
+from kfp_interop.errors import InvalidInputError, RegistryError, RegistryUnavailableError
+
+__all__ = ["resolve_tracking_uri", "register_model", "set_alias", "promote", "load_model",
+           "DEFAULT_ALIAS", "CHAMPION_ALIAS"]
+
+DEFAULT_ALIAS = "candidate"
+CHAMPION_ALIAS = "champion"
+
+
+def resolve_tracking_uri(tracking_uri: str = "", *, local_dir: str = ".") -> str:
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+    if not uri:
+        os.makedirs(local_dir, exist_ok=True)
+        uri = f"sqlite:///{os.path.abspath(os.path.join(local_dir, 'mlflow.db'))}"
+    return uri
+
+
+def _check_reachable(uri: str, timeout: float = 5.0) -> None:
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as r:
+            if r.status == 200:
+                return
+            raise RegistryUnavailableError(f"MLflow at {uri} is unhealthy (HTTP {r.status}).")
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as e:
+        raise RegistryUnavailableError(
+            f"Cannot reach the MLflow tracking server at {uri} ({e}). Start it, fix "
+            "MLFLOW_TRACKING_URI, or run without register.") from None
+
+
+def _client(tracking_uri: str):
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    _check_reachable(tracking_uri)
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    return mlflow, mlflow.MlflowClient(tracking_uri=tracking_uri)
+
+
+def _check_alias(alias: str) -> None:
+    import re
+
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]{0,254}", alias or "") or \
+            re.fullmatch(r"[vV]\d+", alias) or alias.lower() == "latest":
+        raise InvalidInputError(f"Alias {alias!r} is not valid in MLflow: use letters, digits, "
+                                "'_' and '-', not 'latest' or 'v<number>'.")
+
+
+def register_model(model: str, *, tracking_uri: str = "", name: str = "",
+                   alias: str = DEFAULT_ALIAS, experiment: str = "kfp-interop",
+                   local_dir: str = ".") -> dict[str, Any]:
+    """Log and register a model with its record; point ``alias`` at the new version.
+
+    Returns:
+        ``{"name", "version", "alias", "model_uri", "run_id", "tracking_uri"}`` where
+        ``model_uri`` is ``models:/NAME@ALIAS``.
+
+    Raises:
+        RegistryUnavailableError: the tracking server cannot be reached.
+        RegistryError: MLflow refused an operation (nothing half-registered is left).
+    """
+    import onnx
+
+    from kfp_interop.metadata import load_metadata
+    from kfp_interop.metadata.render import properties, to_mlflow_signature
+    from kfp_interop.onnx_model import find_onnx
+
+    _check_alias(alias)
+    path = find_onnx(model)
+    record = load_metadata(path)
+    name = name or record.name
+    uri = resolve_tracking_uri(tracking_uri, local_dir=local_dir)
+    mlflow, client = _client(uri)
+    from mlflow.exceptions import MlflowException
+    from mlflow.models.signature import ModelSignature
+
+    tags = {f"kfp_interop.{k}": v for k, v in properties(record).items()}
+    try:
+        if uri.startswith("sqlite:///") and client.get_experiment_by_name(experiment) is None:
+            # a local store keeps its artifacts beside the database, not in ./mlruns
+            client.create_experiment(experiment, artifact_location=os.path.join(
+                os.path.dirname(uri[len("sqlite:///"):]), "mlartifacts"))
+        mlflow.set_experiment(experiment)
+        with mlflow.start_run(run_name=f"{name}-v{record.version}") as run:
+            info = mlflow.onnx.log_model(
+                onnx.load(path), name="model",
+                signature=ModelSignature.from_dict(to_mlflow_signature(record)))
+            mlflow.log_dict(record.to_dict(), "inference_metadata.json")
+            mlflow.set_tags(tags)
+            mlflow.log_metrics({k: float(v) for k, v in record.training["metrics"].items()})
+        version = mlflow.register_model(info.model_uri, name, tags=tags)
+    except MlflowException as e:
+        raise RegistryError(f"MLflow at {uri} refused to log or register {name!r}: "
+                            f"{e.message}") from None
+    try:
+        client.set_registered_model_alias(name, alias, version.version)
+    except MlflowException as e:
+        client.delete_model_version(name, version.version)
+        raise RegistryError(f"Could not set alias {alias!r} on {name!r} v{version.version} "
+                            f"({e.message}); the version was removed again.") from None
+    return {"name": name, "version": str(version.version), "alias": alias,
+            "model_uri": f"models:/{name}@{alias}", "run_id": run.info.run_id,
+            "tracking_uri": uri}
+
+
+def set_alias(name: str, alias: str, version: str, *, tracking_uri: str = "") -> None:
+    _check_alias(alias)
+    _, client = _client(resolve_tracking_uri(tracking_uri))
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.set_registered_model_alias(name, alias, version)
+    except MlflowException as e:
+        raise RegistryError(f"Could not set alias {alias!r} on {name!r} v{version}: "
+                            f"{e.message}") from None
+
+
+def promote(name: str, *, from_alias: str = DEFAULT_ALIAS, to_alias: str = CHAMPION_ALIAS,
+            tracking_uri: str = "") -> str:
+    """Point ``to_alias`` at the version ``from_alias`` points at; return that version."""
+    _, client = _client(resolve_tracking_uri(tracking_uri))
+    from mlflow.exceptions import MlflowException
+
+    try:
+        version = client.get_model_version_by_alias(name, from_alias).version
+    except MlflowException as e:
+        raise RegistryError(f"{name!r} has no alias {from_alias!r}: {e.message}") from None
+    set_alias(name, to_alias, str(version), tracking_uri=tracking_uri)
+    return str(version)
+
+
+def load_model(model_uri: str, *, tracking_uri: str = ""):
+    """An MLflow pyfunc model from ``models:/NAME@ALIAS`` (or any MLflow model URI)."""
+    mlflow, _ = _client(resolve_tracking_uri(tracking_uri))
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return mlflow.pyfunc.load_model(model_uri)
+    except MlflowException as e:
+        raise RegistryError(f"Cannot load {model_uri}: {e.message}") from None

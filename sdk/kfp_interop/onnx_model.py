@@ -1,0 +1,111 @@
+"""One ONNX model: finding, reading and writing the file, its tensors and opsets in
+Open Inference Protocol terms, and an ONNX Runtime session with our settings.
+
+Everything above this layer (metadata, export, serving, storage, registry, deploy) reads
+ONNX files through these functions, so a missing, corrupt or non-ONNX file is one typed
+error everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from kfp_interop.constants import ONNX_FILENAME
+from kfp_interop.dtypes import by_onnx
+from kfp_interop.errors import InvalidInputError, ModelFileError
+from kfp_interop.files import atomic_write
+
+if TYPE_CHECKING:  # pragma: no cover
+    import onnx
+
+__all__ = ["find_onnx", "read_onnx", "save_onnx", "tensor_specs", "model_opsets",
+           "rename_tensor", "ort_session"]
+
+
+def find_onnx(model: str) -> str:
+    """The ONNX file of a model folder (``<folder>/model.onnx``) or the file itself.
+
+    Raises:
+        InvalidInputError: neither exists.
+    """
+    path = os.path.join(model, ONNX_FILENAME) if os.path.isdir(model) else model
+    if not os.path.isfile(path):
+        raise InvalidInputError(f"No ONNX model at {path!r}: pass an ONNX file or a model "
+                                f"folder holding {ONNX_FILENAME}.")
+    return path
+
+
+def read_onnx(path: str) -> "onnx.ModelProto":
+    """Load an ONNX file, turning a missing, corrupt or non-ONNX file into ModelFileError."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    if not os.path.isfile(path):
+        raise ModelFileError(f"No ONNX file at {path!r}.")
+    try:
+        model = onnx.load(path)
+    except (DecodeError, ValueError, RuntimeError, OSError) as e:
+        raise ModelFileError(f"{path!r} is not a readable ONNX model ({e}); export the model "
+                             "again or pass the right file.") from e
+    if not model.graph.node and not model.graph.output:
+        raise ModelFileError(f"{path!r} parses but holds no ONNX graph: it is not an ONNX "
+                             "model (or is empty).")
+    return model
+
+
+def save_onnx(model: "onnx.ModelProto", path: str) -> str:
+    """Write the model atomically; return the path."""
+    return atomic_write(path, model.SerializeToString())
+
+
+def tensor_specs(model: "onnx.ModelProto") -> tuple[list[dict], list[dict]]:
+    """The graph's inputs and outputs as ``{"name", "datatype", "shape"}`` (OIP terms).
+
+    Dynamic dimensions are -1; initializers listed as inputs are left out.
+    """
+
+    def spec(vi) -> dict:
+        t = vi.type.tensor_type
+        shape = [d.dim_value if d.HasField("dim_value") else -1 for d in t.shape.dim]
+        return {"name": vi.name, "datatype": by_onnx(t.elem_type).oip, "shape": shape}
+
+    inits = {i.name for i in model.graph.initializer}
+    return ([spec(v) for v in model.graph.input if v.name not in inits],
+            [spec(v) for v in model.graph.output])
+
+
+def model_opsets(model: "onnx.ModelProto") -> dict[str, int]:
+    """The model's opset imports, e.g. ``{"ai.onnx": 17, "ai.onnx.ml": 3}``."""
+    return {(o.domain or "ai.onnx"): int(o.version) for o in model.opset_import}
+
+
+def rename_tensor(model: "onnx.ModelProto", old: str, new: str) -> None:
+    """Rename a tensor everywhere in the graph (node inputs/outputs, graph inputs,
+    outputs and value infos), in place."""
+    if old == new:
+        return
+    graph = model.graph
+    for node in graph.node:
+        node.input[:] = [new if n == old else n for n in node.input]
+        node.output[:] = [new if n == old else n for n in node.output]
+    for vi in list(graph.output) + list(graph.input) + list(graph.value_info):
+        if vi.name == old:
+            vi.name = new
+
+
+def ort_session(model: Any, *, threads: int = 1):
+    """An ONNX Runtime CPU session for a path, bytes or ``onnx.ModelProto``.
+
+    One intra-op thread by default: the parity gate and the smoke test compare numbers,
+    and a served model answers one request per core.
+    """
+    import onnxruntime as ort
+
+    if hasattr(model, "SerializeToString"):
+        model = model.SerializeToString()
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3  # converters declare static shapes ORT warns about
+    return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])

@@ -1,0 +1,30 @@
+"""The pipeline's stages as plain functions over files, one module per stage group.
+Each KFP component in ``components/`` is one call to a function here plus reading and
+writing its artifacts (:mod:`.artifacts`). Everything is testable without KFP.
+
+* :mod:`.tabular` — load and split data, train a tabular model; :func:`run_tabular`;
+* :mod:`.export` — ONNX export behind the parity gate, attach the record;
+* :mod:`.deep` — train a network;
+* :mod:`.transfer` — k-shot transfer data, fine-tune, compare with scratch;
+* :mod:`.warm_start` — split rows, continue an XGBoost model;
+* :mod:`.serving` — store, register, deploy, smoke-test (with rollback), promote;
+* :mod:`.model_dir` — the model folder contract (``model_meta.json``);
+* :mod:`.stage` — a failed stage leaves ``error.json`` beside its outputs.
+"""
+
+from kfp_interop.steps.deep import train_deep_step
+from kfp_interop.steps.export import attach_metadata_step, export_step
+from kfp_interop.steps.model_dir import model_meta, read_model_meta, write_model_meta
+from kfp_interop.steps.serving import (deploy_step, promote_step, register_step,
+                                       smoke_test_step, upload_step)
+from kfp_interop.steps.tabular import load_data_step, run_tabular, train_step
+from kfp_interop.steps.transfer import (compare_transfer_step, finetune_step, parse_classes,
+                                        prepare_transfer_data_step)
+from kfp_interop.steps.warm_start import split_rows_step, warm_start_step
+
+__all__ = ["load_data_step", "train_step", "run_tabular", "export_step",
+           "attach_metadata_step", "train_deep_step", "prepare_transfer_data_step",
+           "finetune_step", "compare_transfer_step", "parse_classes", "split_rows_step",
+           "warm_start_step", "upload_step", "register_step", "deploy_step",
+           "smoke_test_step", "promote_step", "model_meta", "read_model_meta",
+           "write_model_meta"]

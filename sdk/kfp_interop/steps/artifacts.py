@@ -1,0 +1,45 @@
+"""Writing results onto KFP output artifacts, shared by the components. Plain duck
+typing over the artifact objects KFP passes in (``metadata``, ``log_metric``,
+``log_confusion_matrix``): this module does not import kfp."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+__all__ = ["log_metrics", "log_training", "epoch_logger", "model_metadata"]
+
+
+def log_metrics(metrics: Any, values: dict[str, Any]) -> None:
+    """``metrics.log_metric`` for every numeric value (``None`` skipped, bools as 0/1)."""
+    for key, value in values.items():
+        if value is None:
+            continue
+        metrics.log_metric(key, float(value) if isinstance(value, bool) else value)
+
+
+def model_metadata(meta: dict[str, Any]) -> dict[str, Any]:
+    """A model folder's ``model_meta.json`` as artifact metadata (the per-epoch history
+    stays in the folder: it is long, and the Metrics artifact has it)."""
+    return {k: v for k, v in meta.items() if k != "history"}
+
+
+def log_training(model: Any, metrics: Any, classification_metrics: Any,
+                 meta: dict[str, Any], confusion_matrix: list | None) -> None:
+    """What every training component records: the model's metadata, its held-out metrics,
+    and (classifiers) the confusion matrix with the class names."""
+    model.metadata.update(model_metadata(meta))
+    log_metrics(metrics, meta["metrics"])
+    if confusion_matrix is not None:
+        classification_metrics.log_confusion_matrix(meta["class_labels"], confusion_matrix)
+
+
+def epoch_logger(metrics: Any, keys: tuple[str, ...] = ("loss", "accuracy", "val_accuracy")
+                 ) -> Callable[[dict], None]:
+    """An ``on_epoch`` callback logging ``epoch_NNN_<key>`` metrics."""
+
+    def log(row: dict) -> None:
+        for key in keys:
+            if key in row:
+                metrics.log_metric(f"epoch_{row['epoch']:03d}_{key}", row[key])
+
+    return log

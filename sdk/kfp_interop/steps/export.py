@@ -1,0 +1,82 @@
+"""The export stages: native model -> ONNX behind the parity gate, then the
+inference-metadata record built and embedded. A stage writes its outputs only after
+every check passed (atomically), so a failed stage leaves no output that looks complete."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from kfp_interop.constants import DEFAULT_OPSET, DEFAULT_TOLERANCE, ONNX_FILENAME
+from kfp_interop.errors import InvalidInputError
+from kfp_interop.steps.model_dir import read_model_meta, write_model_meta
+from kfp_interop.steps.stage import stage
+
+__all__ = ["export_step", "attach_metadata_step"]
+
+
+@stage("out_dir")
+def export_step(*, model_dir: str, test_path: str, opset: int = DEFAULT_OPSET,
+                tolerance: float = DEFAULT_TOLERANCE, out_dir: str) -> dict[str, Any]:
+    """Export to ONNX, run the parity gate, and only then write ``out_dir/model.onnx``.
+
+    Returns:
+        ``model_meta`` plus ``opset``, ``opsets``, ``parity`` and ``format: "onnx"``.
+
+    Raises:
+        ParityError: the gate failed (nothing is written).
+    """
+    from kfp_interop.data import load_split
+    from kfp_interop.export import check_parity, enforce_parity, export_onnx
+    from kfp_interop.frameworks import load_native
+    from kfp_interop.onnx_model import model_opsets, save_onnx
+
+    model_meta = read_model_meta(model_dir)
+    native = load_native(model_dir, framework=model_meta["framework"],
+                         task=model_meta["task"], expected_sha256=model_meta.get("native_sha256"))
+    test = load_split(test_path)
+    onnx_model = export_onnx(native, n_features=len(model_meta["feature_names"]), opset=opset)
+    parity = enforce_parity(check_parity(native, onnx_model, test.X, tolerance=tolerance))
+    os.makedirs(out_dir, exist_ok=True)
+    save_onnx(onnx_model, os.path.join(out_dir, ONNX_FILENAME))
+    meta = dict(model_meta)
+    meta.update(format="onnx", file=ONNX_FILENAME, requested_opset=opset,
+                opsets=model_opsets(onnx_model), parity=parity.to_dict())
+    write_model_meta(out_dir, meta)
+    return meta
+
+
+@stage("out_dir")
+def attach_metadata_step(*, model_dir: str, model_name: str = "", model_version: str = "1",
+                         out_dir: str):
+    """Build the record, embed it, and write ``out_dir/model.onnx`` plus its JSON sidecar
+    ``out_dir/model.metadata.json``. An empty ``model_name`` derives one from the data set
+    and framework.
+
+    Returns:
+        The :class:`~kfp_interop.metadata.InferenceMetadata` record.
+    """
+    from kfp_interop.metadata import build_record, save_metadata
+    from kfp_interop.naming import default_model_name
+    from kfp_interop.onnx_model import read_onnx
+
+    model_meta = read_model_meta(model_dir)
+    if not model_meta.get("parity", {}).get("passed"):
+        raise InvalidInputError("The model's parity gate did not pass (or did not run): "
+                                "attach metadata only to a model that export_onnx approved.")
+    model = read_onnx(os.path.join(model_dir, ONNX_FILENAME))
+    model_name = model_name or default_model_name(model_meta["dataset"], model_meta["framework"])
+    parity = {k: v for k, v in model_meta["parity"].items() if k != "task"}
+    training = {k: model_meta[k] for k in ("dataset", "data_sha256", "rows", "train_rows",
+                                           "test_rows", "seed", "hyperparameters", "metrics")}
+    record = build_record(
+        model, name=model_name, version=model_version, task=model_meta["task"],
+        framework={"name": model_meta["framework"],
+                   "version": model_meta["framework_version"],
+                   "estimator": model_meta["estimator"]},
+        feature_names=model_meta["feature_names"], class_labels=model_meta["class_labels"],
+        target=model_meta["target_name"], training=training, parity=parity,
+        lineage=model_meta.get("lineage"))
+    os.makedirs(out_dir, exist_ok=True)
+    save_metadata(record, model, os.path.join(out_dir, ONNX_FILENAME))
+    return record

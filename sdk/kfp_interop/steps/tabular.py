@@ -1,0 +1,99 @@
+"""The tabular stages: load and split a data set, train a model; and
+:func:`run_tabular`, the tabular flow up to the attached model without KFP."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from kfp_interop.constants import DEFAULT_OPSET, DEFAULT_SEED, DEFAULT_TEST_SIZE, DEFAULT_TOLERANCE
+from kfp_interop.steps.model_dir import model_meta, write_model_meta
+from kfp_interop.steps.stage import stage
+
+__all__ = ["load_data_step", "train_step", "run_tabular"]
+
+
+@stage("train_path")
+def load_data_step(*, dataset: str, target_column: str = "", task: str = "auto",
+                   test_size: float = DEFAULT_TEST_SIZE, seed: int = DEFAULT_SEED,
+                   nan_policy: str = "error", train_path: str, test_path: str) -> dict[str, Any]:
+    """Load, check, fingerprint and split; write both splits as Parquet.
+
+    Returns:
+        The metadata shared by both splits (plus ``rows`` of each under
+        ``train_rows``/``test_rows``).
+    """
+    from kfp_interop.data import load_dataset, save_split, split_dataset, split_metadata
+
+    data = load_dataset(dataset, target_column=target_column or None, task=task,
+                        nan_policy=nan_policy)
+    train, test = split_dataset(data, test_size=test_size, seed=seed)
+    meta = split_metadata(data)
+    meta.update(data_sha256=data.fingerprint(), train_rows=train.n_rows,
+                test_rows=test.n_rows, seed=seed, nan_policy=nan_policy)
+    save_split(train, train_path, meta)
+    save_split(test, test_path, meta)
+    return meta
+
+
+@stage("model_dir")
+def train_step(*, train_path: str, test_path: str, framework: str = "sklearn",
+               estimator: str = "", hyperparameters: str = "{}", seed: int = DEFAULT_SEED,
+               scaler: bool = False, model_dir: str) -> tuple[dict[str, Any], Any]:
+    """Train and save the native model into ``model_dir``.
+
+    Returns:
+        ``(model_meta, confusion_matrix)``; ``model_meta`` carries everything later
+        stages (export, metadata record) need about the model and its data.
+    """
+    from kfp_interop.data import load_split, read_split_metadata
+    from kfp_interop.frameworks import NativeModel, save_native
+    from kfp_interop.training import train_model
+
+    data_meta = read_split_metadata(train_path)
+    train = load_split(train_path, data_meta)
+    test = load_split(test_path)
+    result = train_model(train, test, framework=framework, estimator=estimator,
+                         hyperparameters=hyperparameters, seed=seed, scaler=scaler)
+    saved = save_native(NativeModel(result.model, framework, result.task), model_dir)
+    meta = model_meta(data_meta, framework=framework,
+                      framework_version=result.framework_version, estimator=result.estimator,
+                      task=result.task, hyperparameters=result.hyperparameters, seed=seed,
+                      metrics=result.metrics, saved=saved)
+    write_model_meta(model_dir, meta)
+    return meta, result.confusion_matrix
+
+
+def run_tabular(out_dir: str, *, dataset: str = "iris", target_column: str = "",
+                framework: str = "sklearn", estimator: str = "random_forest",
+                hyperparameters: str = "{}", nan_policy: str = "error",
+                seed: int = DEFAULT_SEED, opset: int = DEFAULT_OPSET,
+                tolerance: float = DEFAULT_TOLERANCE, model_name: str = "",
+                model_version: str = "1") -> dict[str, str]:
+    """The tabular flow up to the attached model, without KFP (for notebooks, tests and
+    benchmarks): the same stages the pipeline's components call.
+
+    Returns:
+        Paths: ``train``, ``test`` (Parquet), ``native`` (dir), ``model`` (dir with
+        ``model.onnx`` and ``model.metadata.json``), plus ``data_meta`` as JSON text.
+    """
+    import json
+
+    from kfp_interop.steps.export import attach_metadata_step, export_step
+
+    os.makedirs(out_dir, exist_ok=True)
+    paths = {k: os.path.join(out_dir, v) for k, v in (
+        ("train", "train.parquet"), ("test", "test.parquet"), ("native", "native"),
+        ("exported", "exported"), ("model", "model"))}
+    meta = load_data_step(dataset=dataset, target_column=target_column, seed=seed,
+                          nan_policy=nan_policy, train_path=paths["train"],
+                          test_path=paths["test"])
+    train_step(train_path=paths["train"], test_path=paths["test"], framework=framework,
+               estimator=estimator, hyperparameters=hyperparameters, seed=seed,
+               model_dir=paths["native"])
+    export_step(model_dir=paths["native"], test_path=paths["test"], opset=opset,
+                tolerance=tolerance, out_dir=paths["exported"])
+    attach_metadata_step(model_dir=paths["exported"], model_name=model_name,
+                         model_version=model_version, out_dir=paths["model"])
+    paths["data_meta"] = json.dumps(meta)
+    return paths

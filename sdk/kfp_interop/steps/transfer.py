@@ -1,0 +1,173 @@
+"""The transfer-learning stages: split one data set into a source task and a k-shot
+target task, fine-tune a pretrained PyTorch backbone on the target, and compare with
+training from scratch on the same rows."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+from kfp_interop.constants import DEFAULT_SEED, DEFAULT_TEST_SIZE
+from kfp_interop.errors import DatasetError, InvalidInputError
+from kfp_interop.files import atomic_write_json
+from kfp_interop.steps.deep import save_network
+from kfp_interop.steps.model_dir import read_model_meta
+from kfp_interop.steps.stage import stage
+
+__all__ = ["parse_classes", "prepare_transfer_data_step", "finetune_step",
+           "compare_transfer_step"]
+
+
+def parse_classes(text: str) -> list[int]:
+    try:
+        classes = [int(c) for c in str(text).replace(" ", "").split(",") if c != ""]
+    except ValueError:
+        raise InvalidInputError(f"Classes {text!r} must be comma-separated integers, "
+                                "e.g. '0,1,2,3,4'.") from None
+    if len(classes) < 2 or len(set(classes)) != len(classes):
+        raise InvalidInputError(f"Classes {text!r} must name at least two distinct classes.")
+    return classes
+
+
+@stage("source_train")
+def prepare_transfer_data_step(*, dataset: str = "digits", source_classes: str = "0,1,2,3,4",
+                               target_classes: str = "5,6,7,8,9", k: int = 10,
+                               test_size: float = DEFAULT_TEST_SIZE, seed: int = DEFAULT_SEED,
+                               source_train: str,
+                               source_test: str, target_train: str, target_test: str) -> dict:
+    """Split a data set into a source task and a k-shot target task (disjoint classes).
+
+    Raises:
+        InvalidInputError: overlapping or unknown classes, k < 1.
+        DatasetError: k larger than the target samples available per class.
+    """
+    import numpy as np
+
+    from kfp_interop.data import load_dataset, save_split, split_dataset, split_metadata
+
+    data = load_dataset(dataset)
+    if data.task != "classification":
+        raise InvalidInputError(f"{dataset!r} is not a classification data set.")
+    src, tgt = parse_classes(source_classes), parse_classes(target_classes)
+    labels = [int(c) if str(c).isdigit() else c for c in data.class_labels]
+    known = set(range(len(data.class_labels)))
+    if set(src) & set(tgt):
+        raise InvalidInputError(f"Source classes {src} and target classes {tgt} overlap.")
+    if not set(src + tgt) <= known:
+        raise InvalidInputError(f"Classes {sorted(set(src + tgt) - known)} are not in "
+                                f"{dataset!r} (it has 0..{len(known) - 1}).")
+    if k < 1:
+        raise InvalidInputError(f"k={k} must be at least 1 sample per class.")
+
+    def subset(classes):
+        mask = np.isin(data.y, classes)
+        remap = {c: i for i, c in enumerate(classes)}
+        return dataclasses.replace(
+            data, X=data.X[mask], y=np.array([remap[v] for v in data.y[mask]], dtype=np.int64),
+            class_labels=[str(labels[c]) for c in classes])
+
+    source, target = subset(src), subset(tgt)
+    s_train, s_test = split_dataset(source, test_size=test_size, seed=seed)
+    t_pool, t_test = split_dataset(target, test_size=test_size, seed=seed)
+    counts = np.bincount(t_pool.y, minlength=len(tgt))
+    if k > counts.min():
+        raise DatasetError(
+            f"k={k} is larger than the target training samples of class "
+            f"{target.class_labels[int(counts.argmin())]!r} ({int(counts.min())}); use "
+            f"k <= {int(counts.min())}.")
+    rng = np.random.default_rng(seed)
+    idx = np.concatenate([rng.choice(np.flatnonzero(t_pool.y == c), k, replace=False)
+                          for c in range(len(tgt))])
+    idx.sort()
+    t_train = dataclasses.replace(t_pool, X=t_pool.X[idx], y=t_pool.y[idx])
+    fp = data.fingerprint()
+    out = {}
+    for part, split, path, base in (("source", s_train, source_train, source),
+                                    ("source", s_test, source_test, source),
+                                    ("target", t_train, target_train, target),
+                                    ("target", t_test, target_test, target)):
+        meta = split_metadata(base)
+        meta.update(data_sha256=fp, seed=seed, part=part,
+                    train_rows=(s_train if part == "source" else t_train).n_rows,
+                    test_rows=(s_test if part == "source" else t_test).n_rows,
+                    classes=src if part == "source" else tgt, k=k)
+        save_split(split, path, meta)
+        out[part] = meta
+    return out
+
+
+@stage("model_dir")
+def finetune_step(*, base_model_dir: str, train_path: str, test_path: str,
+                  epochs: int = 30, unfreeze_epochs: int = 0, batch_size: int = 16,
+                  lr: float = 1e-3, unfreeze_lr: float = 1e-4, seed: int = DEFAULT_SEED,
+                  model_dir: str, on_epoch: Callable[[dict], None] | None = None
+                  ) -> tuple[dict, Any]:
+    """Fine-tune a pretrained PyTorch model on a new task: a new head, the backbone frozen,
+    then optionally everything unfrozen for ``unfreeze_epochs`` at ``unfreeze_lr``.
+
+    Raises:
+        ModelFileError: the checkpoint does not fit its architecture.
+        InvalidInputError: the base model is not a PyTorch model with a ``backbone``.
+    """
+    from kfp_interop.data import load_split, read_split_metadata
+    from kfp_interop.frameworks import NativeModel, load_native
+    from kfp_interop.frameworks.torch import (TorchSpec, freeze_prefixes, replace_head,
+                                              train_torch)
+
+    base_meta = read_model_meta(base_model_dir)
+    if base_meta["framework"] != "torch":
+        raise InvalidInputError(f"Fine-tuning takes a PyTorch base model; this one is "
+                                f"{base_meta['framework']!r}.")
+    base = load_native(base_model_dir, framework="torch", task="classification",
+                       expected_sha256=base_meta.get("native_sha256"))
+    model, spec = base.model, base.spec
+    data_meta = read_split_metadata(train_path)
+    train, test = load_split(train_path, data_meta), load_split(test_path)
+    if train.X.shape[1] != spec.n_features:
+        raise InvalidInputError(f"The base model takes {spec.n_features} features; the target "
+                                f"data has {train.X.shape[1]}.")
+    n_classes = len(train.class_labels)
+    replace_head(model, n_classes, seed=seed)
+    freeze_prefixes(model, ["backbone."], frozen=True)
+    history = train_torch(model, train.X, train.y, epochs=epochs, batch_size=batch_size,
+                          lr=lr, seed=seed, X_val=test.X, y_val=test.y, on_epoch=on_epoch)
+    if unfreeze_epochs:
+        freeze_prefixes(model, ["backbone."], frozen=False)
+        more = train_torch(model, train.X, train.y, epochs=unfreeze_epochs,
+                           batch_size=batch_size, lr=unfreeze_lr, seed=seed + 1,
+                           X_val=test.X, y_val=test.y, on_epoch=on_epoch)
+        history += [{**row, "epoch": row["epoch"] + epochs, "unfrozen": True} for row in more]
+    new_spec = TorchSpec(spec.architecture, spec.n_features, n_classes, spec.init_args)
+    hp = {"architecture": spec.architecture, "init_args": spec.init_args, "epochs": epochs,
+          "unfreeze_epochs": unfreeze_epochs, "batch_size": batch_size, "lr": lr,
+          "unfreeze_lr": unfreeze_lr, "frozen": ["backbone"], "k": data_meta.get("k")}
+    lineage = {"method": "fine-tune", "base_model_sha256": base_meta["native_sha256"],
+               "base_framework": "torch", "source_task": {
+                   "dataset": base_meta["dataset"], "classes": base_meta["class_labels"],
+                   "data_sha256": base_meta["data_sha256"],
+                   "accuracy": base_meta["metrics"].get("accuracy")}}
+    return save_network(NativeModel(model, "torch", "classification", new_spec), data_meta,
+                        model_dir=model_dir, estimator=type(model).__name__,
+                        hyperparameters=hp, seed=seed, test=test, history=history,
+                        extra={"lineage": lineage})
+
+
+@stage("report_path")
+def compare_transfer_step(*, finetuned_dir: str, scratch_dir: str,
+                          report_path: str | None = None) -> dict[str, float]:
+    """Target accuracy with transfer vs from scratch, on the same target test rows
+    (also written as JSON to ``report_path``)."""
+    ft, sc = read_model_meta(finetuned_dir), read_model_meta(scratch_dir)
+    if ft["data_sha256"] != sc["data_sha256"] or ft["test_rows"] != sc["test_rows"]:
+        raise InvalidInputError("The fine-tuned and scratch models were scored on different "
+                                "data; compare them on the same target split.")
+    out = {"target_accuracy": ft["metrics"]["accuracy"],
+           "scratch_accuracy": sc["metrics"]["accuracy"],
+           "transfer_gain": ft["metrics"]["accuracy"] - sc["metrics"]["accuracy"],
+           "target_f1_macro": ft["metrics"]["f1_macro"],
+           "scratch_f1_macro": sc["metrics"]["f1_macro"]}
+    if ft["hyperparameters"].get("k"):  # k-shot transfer (not a warm start)
+        out["k"] = float(ft["hyperparameters"]["k"])
+    if report_path:
+        atomic_write_json(report_path, out)
+    return out

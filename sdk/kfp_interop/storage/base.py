@@ -1,0 +1,78 @@
+"""What every storage scheme implements: a flat key space under one root, with each
+object's sha256 kept beside it. The upload and download flows (:mod:`.transfer`) are
+written once against this interface."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, ClassVar, ContextManager
+
+from kfp_interop.registry import Registry
+
+__all__ = ["Store", "SCHEMES", "register_scheme"]
+
+
+class Store:
+    """Objects under ``root`` of one location (a bucket prefix, a folder).
+
+    Subclasses set :attr:`scheme` and implement the object operations; keys are
+    ``/``-separated and relative to the root.
+    """
+
+    #: URI scheme, e.g. ``"s3"``; ``"file"`` is the scheme of plain paths
+    scheme: ClassVar[str] = ""
+
+    def __init__(self, bucket: str, root: str, *, settings: Any = None):
+        self.bucket = bucket
+        self.root = root
+        self.settings = settings
+
+    @classmethod
+    def parse(cls, uri: str) -> tuple[str, str]:
+        """``uri`` -> ``(bucket, root)``; raise InvalidInputError when malformed."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """Where this store is, for messages (never credentials)."""
+        raise NotImplementedError
+
+    def guard(self, what: str) -> ContextManager:
+        """A context turning the scheme's own failures into typed storage errors."""
+        return contextlib.nullcontext()
+
+    def prepare(self, *, create_bucket: bool = False) -> None:
+        """Make sure the location can be written (a missing bucket is refused unless
+        ``create_bucket``)."""
+
+    def stored_sha256(self, key: str) -> str | None:
+        """The sha256 recorded for an object, ``None`` when it does not exist."""
+        raise NotImplementedError
+
+    def put_file(self, key: str, path: str, *, sha256: str, progress: Any = None) -> None:
+        raise NotImplementedError
+
+    def put_bytes(self, key: str, data: bytes, *, sha256: str,
+                  content_type: str = "application/octet-stream") -> None:
+        raise NotImplementedError
+
+    def remove(self, key: str) -> None:
+        """Remove an object (no error when it is absent)."""
+        raise NotImplementedError
+
+    def read_bytes(self, key: str) -> bytes | None:
+        """An object's bytes, ``None`` when it does not exist."""
+        raise NotImplementedError
+
+    def fetch(self, key: str, dest: str) -> None:
+        """Copy an object to the local file ``dest``."""
+        raise NotImplementedError
+
+
+SCHEMES: Registry[type[Store]] = Registry(
+    "storage scheme", "Add one with kfp_interop.storage.register_scheme(StoreClass).",
+    entry_point_group="kfp_interop.storage_schemes")
+
+
+def register_scheme(cls: type[Store], *, replace: bool = False) -> type[Store]:
+    """Register a :class:`Store` subclass under its ``scheme``."""
+    return SCHEMES.register(cls.scheme, cls, replace=replace)

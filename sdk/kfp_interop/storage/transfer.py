@@ -1,0 +1,162 @@
+"""Upload and download, once for every scheme and layout.
+
+Integrity: every object carries its sha256, and a manifest
+``<root>/<name>/kfp-interop-manifest.json`` listing every object with its sha256 is
+written **last**: a model without its manifest is an incomplete upload, and
+:func:`download` refuses it. A re-upload first removes the old manifest, so a model being
+replaced never looks complete halfway. Uploads are idempotent: objects whose stored
+sha256 already matches are skipped. A missing bucket is refused (a typo should not
+create buckets) unless ``create_bucket=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from typing import Any, Mapping
+
+from kfp_interop.errors import InvalidInputError, StorageIntegrityError
+from kfp_interop.files import atomic_write, sha256_bytes, sha256_file
+from kfp_interop.storage.base import SCHEMES, Store
+from kfp_interop.storage.layouts import LAYOUTS
+
+__all__ = ["MANIFEST_NAME", "RECORD_FILE", "parse_uri", "open_store", "layout_files",
+           "upload_tree", "upload", "download"]
+
+MANIFEST_NAME = "kfp-interop-manifest.json"
+MANIFEST_FORMAT = "kfp-interop-manifest/1"
+RECORD_FILE = "model.metadata.json"
+
+
+def parse_uri(uri: str) -> tuple[str, str, str]:
+    """``s3://bucket/prefix`` -> ("s3", bucket, prefix); a path -> ("file", "", abspath)."""
+    if not uri:
+        raise InvalidInputError("Storage URI is empty: use s3://bucket/prefix or a folder path.")
+    scheme = uri.split("://", 1)[0] if "://" in uri else "file"
+    if scheme == "file" and "://" in uri or scheme not in SCHEMES:
+        known = " and ".join(f"{s}://" for s in SCHEMES.names() if s != "file")
+        raise InvalidInputError(f"Storage URI {uri!r}: only {known} URIs and local paths are "
+                                f"supported (add a scheme with kfp_interop.storage."
+                                "register_scheme).")
+    bucket, root = SCHEMES.get(scheme).parse(uri)
+    return scheme, bucket, root
+
+
+def open_store(uri: str, *, settings: Any = None) -> Store:
+    """The store for a URI's location."""
+    scheme, bucket, root = parse_uri(uri)
+    return SCHEMES.get(scheme)(bucket, root, settings=settings)
+
+
+def layout_files(model: str, layout: str, workdir: str, *, name: str = "",
+                 version: str = "") -> tuple[str, dict[str, str], Any]:
+    """Files of ``model`` in ``layout``, staged in ``workdir``:
+    ``(name, {key: local path}, the model's record)``, keys starting with ``<name>/``."""
+    from kfp_interop.naming import check_name
+    from kfp_interop.metadata import load_metadata, sidecar_path
+    from kfp_interop.onnx_model import find_onnx
+
+    make = LAYOUTS.get(layout)
+    onnx_path = find_onnx(model)
+    record = load_metadata(onnx_path)
+    name = check_name(name or record.name, "model name")
+    version = version or record.version
+    side = sidecar_path(onnx_path)
+    record_file = os.path.join(workdir, RECORD_FILE)
+    if os.path.isfile(side):
+        shutil.copyfile(side, record_file)
+    else:
+        atomic_write(record_file, record.to_json(indent=2))
+    files = {RECORD_FILE: record_file, **make(record, onnx_path, workdir, name, version)}
+    return name, {f"{name}/{key}": path for key, path in files.items()}, record
+
+
+def upload_tree(files: Mapping[str, str], uri: str, *, settings: Any = None,
+                create_bucket: bool = False, manifest_dir: str = "",
+                extra: Mapping[str, Any] | None = None, progress=None) -> dict[str, Any]:
+    """Upload ``{key: local path}`` under ``uri`` with per-object sha256 and, last, the
+    manifest ``<manifest_dir>/kfp-interop-manifest.json``.
+
+    Returns:
+        ``{"uri", "objects": {key: sha256}, "uploaded": [...], "skipped": [...],
+        "manifest": key}``.
+    """
+    store = open_store(uri, settings=settings)
+    objects = {key: {"sha256": sha256_file(path), "size": os.path.getsize(path)}
+               for key, path in sorted(files.items())}
+    manifest = {"format": MANIFEST_FORMAT, "objects": objects, **(extra or {})}
+    manifest_key = f"{manifest_dir.strip('/')}/{MANIFEST_NAME}".lstrip("/")
+    uploaded, skipped = [], []
+    with store.guard(f"uploading to {uri}"):
+        store.prepare(create_bucket=create_bucket)
+        for key, path in sorted(files.items()):
+            if store.stored_sha256(key) == objects[key]["sha256"]:
+                skipped.append(key)
+                continue
+            if not uploaded:  # replacing content: the old model stops looking whole
+                store.remove(manifest_key)
+            store.put_file(key, path, sha256=objects[key]["sha256"], progress=progress)
+            uploaded.append(key)
+        body = json.dumps(manifest, indent=2, sort_keys=True).encode()
+        store.put_bytes(manifest_key, body, sha256=sha256_bytes(body),
+                        content_type="application/json")
+    return {"uri": uri, "objects": {k: v["sha256"] for k, v in objects.items()},
+            "uploaded": uploaded, "skipped": skipped, "manifest": manifest_key}
+
+
+def upload(model: str, uri: str, *, layout: str = "triton", name: str = "",
+           version: str = "", settings: Any = None,
+           create_bucket: bool = False) -> dict[str, Any]:
+    """Upload a model (folder or ONNX file with its record) in ``layout`` under ``uri``.
+
+    Returns:
+        The upload result plus ``model_uri`` (``<uri>/<name>``), ``name``, ``layout``.
+
+    Raises:
+        StorageAuthError, StorageUnavailableError, StorageError, InvalidInputError.
+    """
+    with tempfile.TemporaryDirectory(prefix="kfp-interop-upload-") as work:
+        name, files, record = layout_files(model, layout, work, name=name, version=version)
+        result = upload_tree(files, uri, settings=settings, create_bucket=create_bucket,
+                             manifest_dir=name, extra={
+                                 "layout": layout, "name": name,
+                                 "onnx_sha256": record.model["onnx_sha256"]})
+    result.update(model_uri=f"{uri.rstrip('/')}/{name}", name=name, layout=layout)
+    return result
+
+
+def download(uri: str, dest: str, *, settings: Any = None) -> dict[str, Any]:
+    """Download the model folder at ``uri`` (``<root>/<name>``) into ``dest`` and verify
+    every object against the manifest.
+
+    Raises:
+        StorageIntegrityError: no manifest (an incomplete upload) or a sha256 mismatch
+            (the bad file is removed).
+    """
+    scheme, bucket, prefix = parse_uri(uri)
+    parent, _, name = prefix.rstrip("/").rpartition("/")
+    if scheme == "file":
+        parent, name = os.path.dirname(prefix), os.path.basename(prefix)
+    store = SCHEMES.get(scheme)(bucket, parent, settings=settings)
+    os.makedirs(dest, exist_ok=True)
+    with store.guard(f"downloading {uri}"):
+        raw = store.read_bytes(f"{name}/{MANIFEST_NAME}")
+    if raw is None:
+        raise StorageIntegrityError(f"{uri} has no {MANIFEST_NAME}: the upload is incomplete "
+                                    "(or this is not a kfp-interop model); upload it again.")
+    manifest = json.loads(raw)
+    verified = {}
+    for key, meta in manifest["objects"].items():
+        out = os.path.join(dest, key.split("/", 1)[1] if "/" in key else key)
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        with store.guard(f"downloading {key}"):
+            store.fetch(key, out)
+        actual = sha256_file(out)
+        if actual != meta["sha256"]:
+            os.remove(out)
+            raise StorageIntegrityError(f"{key} at {uri}: sha256 {actual} differs from the "
+                                        f"manifest's {meta['sha256']}: the object is corrupt.")
+        verified[key] = actual
+    return {"uri": uri, "dest": dest, "objects": verified, "manifest": manifest}

@@ -1,0 +1,11 @@
+"""Training: tabular estimators (:mod:`.tabular`), networks (:mod:`.deep`), metrics and
+hyperparameter parsing shared by both."""
+
+from kfp_interop.training.deep import fit_network
+from kfp_interop.training.hyperparameters import parse_hyperparameters
+from kfp_interop.training.metrics import compute_metrics, score
+from kfp_interop.training.tabular import (TrainResult, build_estimator, estimator_names,
+                                          train_model)
+
+__all__ = ["TrainResult", "build_estimator", "train_model", "estimator_names", "fit_network",
+           "parse_hyperparameters", "compute_metrics", "score"]
