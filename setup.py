@@ -81,6 +81,7 @@ setup(
             "kmock>=0.8",
             "pytest-asyncio>=0.23",
             "kubernetes-validate>=1.30",
+            "import-linter>=2.16",
         ],
     },
     entry_points={"console_scripts": ["kfp-interop=kfp_interop.cli:main"]},

@@ -1,17 +1,28 @@
 """kfp-interop: move ML models between frameworks and serving platforms on Kubeflow.
 
-The library is plain Python: it never imports ``kfp``, and heavy dependencies
-(onnxruntime, torch, mlflow, ...) are imported inside the functions that use them,
-so ``import kfp_interop`` stays fast.
+The library is plain Python: it never imports ``kfp`` (one local-run module aside), and
+heavy dependencies (onnxruntime, torch, mlflow, ...) are imported inside the functions
+that use them, so ``import kfp_interop`` stays fast. One package per concern, in layers
+(each imports only the ones below it; ``.importlinter`` checks it):
 
-Entry points:
-    * :mod:`kfp_interop.data` — bundled data sets and user CSV/Parquet files.
-    * :mod:`kfp_interop.train` — training with metrics.
-    * :mod:`kfp_interop.export` — the exporter registry (framework -> ONNX).
-    * :mod:`kfp_interop.parity` — native vs ONNX Runtime parity gate.
-    * :mod:`kfp_interop.metadata` — the inference-metadata record and its renderers.
-    * :mod:`kfp_interop.serve` — a local Open Inference Protocol server.
-    * :mod:`kfp_interop.smoke` — smoke tests against a live endpoint.
+=================  =====================================================================
+``cli``            the ``kfp-interop`` command; ``cli.local_run`` runs pipelines on kfp.local
+``steps``          pipeline stages as plain functions over files (what components call)
+``deploy``         deploy targets: local, kserve, seldon, seldon-v2 (registry)
+``serving``        the local Open Inference Protocol server, its client, the smoke test
+``storage``        S3 and folders (schemes registry), runtime layouts (layouts registry)
+``model_registry`` MLflow: register, aliases, promote
+``export``         one exporter per framework (registry), the common interface, parity gate
+``training``       fit and score, tabular and networks
+``frameworks``     one module per framework: native format, estimators, training (registry)
+``metadata``       the inference-metadata record, its schema, renderers (registry)
+``data``           bundled data sets and user files, splits on disk
+``onnx_model``     ONNX files: read, write, tensors, opsets, ONNX Runtime sessions
+base               ``errors``, ``files``, ``registry``, ``constants``, ``dtypes``, ``naming``
+=================  =====================================================================
+
+``kfp_interop.components`` (one folder per KFP component) and ``kfp_interop.pipelines``
+(reference pipelines) sit on top; they are the only parts that import kfp.
 """
 
 from kfp_interop._version import __version__

@@ -34,7 +34,7 @@ from kfp_interop.serving.runtime import ModelRepository, ServedModel
 
 __all__ = ["OIPApp", "create_app", "SMALL_BATCH_ROWS"]
 
-log = logging.getLogger("kfp_interop.serve")
+log = logging.getLogger("kfp_interop.serving")
 
 # Requests up to this many rows run on the event loop (a thread hop costs more than the
 # model); larger ones run in a worker thread so the server keeps answering health checks.
