@@ -264,3 +264,19 @@ def test_the_run_summary_reads_the_handed_over_error_not_the_log(tmp_path):
     s = build_summary("tabular", str(run), str(tmp_path), "failed", {}, 1.0, str(log))
     assert s["failed_task"] == "export-onnx"
     assert s["error"] == "kfp_interop.errors.ParityError: Parity gate failed: 0.5 exceeds 0.0001"
+
+
+# -- the docs' tables come from the registries ---------------------------------------------
+def test_docs_registry_tables_are_fresh():
+    import render_docs
+
+    assert render_docs.main(["--check"]) == 0, "run python scripts/render_docs.py"
+
+
+def test_docs_tables_follow_the_registries(echo_target, nb_framework):
+    import render_docs
+
+    tables = render_docs.tables()
+    assert "| `echo-test` | a process | `test_layout` |" in tables["targets"]
+    assert "`naive-bayes-test`" in tables["frameworks"]
+    assert "`gaussian_nb`" in tables["frameworks"]
