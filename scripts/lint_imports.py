@@ -5,7 +5,11 @@ The installed package ``kfp_interop`` is assembled from three folders (``sdk/kfp
 ``kfp_interop.pipelines``; see ``setup.py``), while import-linter reads one folder per
 package. So this script stages a copy of the tree as installed and lints that.
 
-Usage: ``python scripts/lint_imports.py [--root DIR]`` (exit code of ``lint-imports``).
+It also checks what the contracts cannot: that no module imports, at module level or
+inside a function, a chain of modules leading back to itself, including a package's
+``__init__`` and its own modules (grimp's import graph, strongly connected components).
+
+Usage: ``python scripts/lint_imports.py [--root DIR]`` (non-zero when a rule is broken).
 """
 
 from __future__ import annotations
@@ -30,13 +34,63 @@ def stage(root: str, dest: str) -> str:
     return pkg
 
 
+# Run in a child process (the staged tree must be the kfp_interop it imports): print
+# every import cycle, one per line, and exit 1 if there is any.
+_CYCLES = r"""
+import sys
+import grimp
+
+graph = grimp.build_graph("kfp_interop")
+edges = {m: graph.find_modules_directly_imported_by(m) for m in graph.modules}
+index, low, stack, on_stack, cycles = {}, {}, [], set(), []
+
+def visit(v):  # Tarjan's strongly connected components
+    index[v] = low[v] = len(index)
+    stack.append(v)
+    on_stack.add(v)
+    for w in edges[v]:
+        if w not in index:
+            visit(w)
+            low[v] = min(low[v], low[w])
+        elif w in on_stack:
+            low[v] = min(low[v], index[w])
+    if low[v] == index[v]:
+        component = []
+        while True:
+            w = stack.pop()
+            on_stack.discard(w)
+            component.append(w)
+            if w == v:
+                break
+        if len(component) > 1 or v in edges[v]:
+            cycles.append(sorted(component))
+
+sys.setrecursionlimit(10000)
+for module in sorted(edges):
+    if module not in index:
+        visit(module)
+for cycle in cycles:
+    print("import cycle: " + " <-> ".join(cycle))
+print(f"{len(edges)} modules, {len(cycles)} import cycle(s)")
+sys.exit(1 if cycles else 0)
+"""
+
+
 def lint(root: str = ROOT) -> subprocess.CompletedProcess:
+    """Run the contracts, then the cycle check, on a staged copy of ``root``; the
+    result's ``stdout`` holds both reports, ``returncode`` is non-zero if either fails."""
     with tempfile.TemporaryDirectory(prefix="kfp-interop-lint-") as tmp:
         stage(root, tmp)
         env = {**os.environ, "PYTHONPATH": tmp + os.pathsep + os.environ.get("PYTHONPATH", "")}
         exe = os.path.join(os.path.dirname(sys.executable), "lint-imports")
-        return subprocess.run([exe, "--config", os.path.join(root, ".importlinter"),
-                               "--no-cache"], cwd=tmp, env=env, capture_output=True, text=True)
+        contracts = subprocess.run([exe, "--config", os.path.join(root, ".importlinter"),
+                                    "--no-cache"], cwd=tmp, env=env, capture_output=True,
+                                   text=True)
+        cycles = subprocess.run([sys.executable, "-c", _CYCLES], cwd=tmp, env=env,
+                                capture_output=True, text=True)
+    return subprocess.CompletedProcess(
+        contracts.args, contracts.returncode or cycles.returncode,
+        contracts.stdout + cycles.stdout, contracts.stderr + cycles.stderr)
 
 
 def main() -> int:

@@ -34,9 +34,6 @@ def train_deep(
         seed: seeds weights and data order.
         keras_backend: torch (default, no TensorFlow needed) or tensorflow.
     """
-    import os
-
-    os.environ.setdefault("KERAS_BACKEND", keras_backend)
     from kfp_interop.steps import train_deep_step
     from kfp_interop.steps.artifacts import epoch_logger, log_training
 

@@ -10,7 +10,7 @@ for its list of names). See ``docs/extending.md``.
 
 from __future__ import annotations
 
-from typing import Callable, Generic, Iterator, TypeVar
+from typing import Generic, Iterator, TypeVar
 
 from kfp_interop.errors import UnknownNameError
 
@@ -52,10 +52,6 @@ class Registry(Generic[T]):
     def unregister(self, name: str) -> T:
         """Remove and return an entry (for tests and plugins that replace one)."""
         return self._items.pop(name)
-
-    def decorator(self, name: str) -> Callable[[T], T]:
-        """``@REGISTRY.decorator("name")`` registers what it decorates."""
-        return lambda item: self.register(name, item)
 
     def _load_plugins(self) -> None:
         if self._plugins_loaded:

@@ -8,7 +8,7 @@ folder (layout ``mlserver``). A canary is a second predictor with ``traffic: N``
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from kfp_interop.deploy.base import register_target
 from kfp_interop.deploy.kube import Resource

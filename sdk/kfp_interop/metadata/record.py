@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import hashlib
 import json
 import os
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 from kfp_interop._version import __version__
 from kfp_interop.constants import PLATFORM, PROBABILITIES_OUTPUT
 from kfp_interop.errors import MetadataError, MetadataValidationError
+from kfp_interop.files import sha256_bytes
 
 __all__ = ["SCHEMA_VERSION", "METADATA_KEY", "InferenceMetadata", "schema",
            "validate_record", "onnx_content_sha256", "build_record"]
@@ -152,7 +152,7 @@ def onnx_content_sha256(model) -> str:
     kept = [p for p in clean.metadata_props if p.key != METADATA_KEY]
     del clean.metadata_props[:]
     clean.metadata_props.extend(kept)
-    return hashlib.sha256(clean.SerializeToString(deterministic=True)).hexdigest()
+    return sha256_bytes(clean.SerializeToString(deterministic=True))
 
 
 def build_record(model, *, name: str, version: str = "1", task: str, framework: dict,

@@ -45,7 +45,7 @@ def _check_reachable(uri: str, timeout: float = 5.0) -> None:
     except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as e:
         raise RegistryUnavailableError(
             f"Cannot reach the MLflow tracking server at {uri} ({e}). Start it, fix "
-            "MLFLOW_TRACKING_URI, or run without register.") from None
+            "MLFLOW_TRACKING_URI, or run without register.") from e
 
 
 def _client(tracking_uri: str):
@@ -112,13 +112,13 @@ def register_model(model: str, *, tracking_uri: str = "", name: str = "",
         version = mlflow.register_model(info.model_uri, name, tags=tags)
     except MlflowException as e:
         raise RegistryError(f"MLflow at {uri} refused to log or register {name!r}: "
-                            f"{e.message}") from None
+                            f"{e.message}") from e
     try:
         client.set_registered_model_alias(name, alias, version.version)
     except MlflowException as e:
         client.delete_model_version(name, version.version)
         raise RegistryError(f"Could not set alias {alias!r} on {name!r} v{version.version} "
-                            f"({e.message}); the version was removed again.") from None
+                            f"({e.message}); the version was removed again.") from e
     return {"name": name, "version": str(version.version), "alias": alias,
             "model_uri": f"models:/{name}@{alias}", "run_id": run.info.run_id,
             "tracking_uri": uri}
@@ -133,7 +133,7 @@ def set_alias(name: str, alias: str, version: str, *, tracking_uri: str = "") ->
         client.set_registered_model_alias(name, alias, version)
     except MlflowException as e:
         raise RegistryError(f"Could not set alias {alias!r} on {name!r} v{version}: "
-                            f"{e.message}") from None
+                            f"{e.message}") from e
 
 
 def promote(name: str, *, from_alias: str = DEFAULT_ALIAS, to_alias: str = CHAMPION_ALIAS,
@@ -145,7 +145,7 @@ def promote(name: str, *, from_alias: str = DEFAULT_ALIAS, to_alias: str = CHAMP
     try:
         version = client.get_model_version_by_alias(name, from_alias).version
     except MlflowException as e:
-        raise RegistryError(f"{name!r} has no alias {from_alias!r}: {e.message}") from None
+        raise RegistryError(f"{name!r} has no alias {from_alias!r}: {e.message}") from e
     set_alias(name, to_alias, str(version), tracking_uri=tracking_uri)
     return str(version)
 
@@ -158,4 +158,4 @@ def load_model(model_uri: str, *, tracking_uri: str = ""):
     try:
         return mlflow.pyfunc.load_model(model_uri)
     except MlflowException as e:
-        raise RegistryError(f"Cannot load {model_uri}: {e.message}") from None
+        raise RegistryError(f"Cannot load {model_uri}: {e.message}") from e

@@ -54,16 +54,16 @@ def decode_request(body: bytes, header_length: str | None) -> tuple[dict, dict, 
     if header_length is not None:
         try:
             json_size = int(header_length)
-        except ValueError:
+        except ValueError as e:
             raise InferenceRequestError(
-                f"Inference-Header-Content-Length {header_length!r} is not an integer.") from None
+                f"Inference-Header-Content-Length {header_length!r} is not an integer.") from e
         if not 0 < json_size <= len(body):
             raise InferenceRequestError(f"Inference-Header-Content-Length {json_size} does not "
                                         f"fit a body of {len(body)} bytes.")
     try:
         request = _loads(body[:json_size])
     except ValueError as e:
-        raise InferenceRequestError(f"Request body is not valid JSON: {e}") from None
+        raise InferenceRequestError(f"Request body is not valid JSON: {e}") from e
     if not isinstance(request, dict):
         raise InferenceRequestError("Request body must be a JSON object with an 'inputs' list.")
     raw_inputs = request.get("inputs")
@@ -109,7 +109,7 @@ def decode_request(body: bytes, header_length: str | None) -> tuple[dict, dict, 
                 arr = np.asarray(item["data"], dtype=dtype)
             except (ValueError, TypeError) as e:
                 raise InferenceRequestError(
-                    f"Input {name!r}: data is not a list of {datatype} values ({e}).") from None
+                    f"Input {name!r}: data is not a list of {datatype} values ({e}).") from e
             if arr.size != count:
                 raise InferenceRequestError(
                     f"Input {name!r}: shape {shape} needs {count} values, data has {arr.size}.")

@@ -9,7 +9,6 @@ one place there (400 bad request, 404 unknown model or version, 503 model not re
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 from kfp_interop.constants import PLATFORM
@@ -157,11 +156,3 @@ class ModelRepository:
     @property
     def ready(self) -> bool:
         return all(m.ready for m in self._models)
-
-    def wait_ready(self, timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.ready or any(m.error for m in self._models):
-                return self.ready
-            time.sleep(0.01)
-        return self.ready

@@ -10,11 +10,13 @@ __all__ = ["log_metrics", "log_training", "epoch_logger", "model_metadata"]
 
 
 def log_metrics(metrics: Any, values: dict[str, Any]) -> None:
-    """``metrics.log_metric`` for every numeric value (``None`` skipped, bools as 0/1)."""
+    """``metrics.log_metric`` for every number in ``values`` (bools as 0/1; text and
+    ``None`` are not metrics and are left out)."""
     for key, value in values.items():
-        if value is None:
-            continue
-        metrics.log_metric(key, float(value) if isinstance(value, bool) else value)
+        if isinstance(value, bool):
+            metrics.log_metric(key, float(value))
+        elif isinstance(value, (int, float)):
+            metrics.log_metric(key, value)
 
 
 def model_metadata(meta: dict[str, Any]) -> dict[str, Any]:

@@ -89,13 +89,14 @@ def read_deployment(out_dir: str) -> dict:
 
 @stage("report_path")
 def smoke_test_step(*, deployment_dir: str, model_dir: str, test_path: str, rows: int = 20,
-                    tolerance: float = DEFAULT_TOLERANCE, report_path: str) -> dict | None:
+                    tolerance: float = DEFAULT_TOLERANCE, report_path: str) -> dict:
     """Compare served metadata with the record and served predictions with local ONNX
     Runtime on held-out rows; on a mismatch, roll the deployment back (what that means is
-    the target's business) and raise. The report goes to ``report_path`` either way.
+    the target's business) and raise. The full report goes to ``report_path`` either way.
 
     Returns:
-        The report, or ``None`` for a dry-run deployment (nothing to test).
+        The report's headline numbers (``passed``, ``max_abs_diff``, ``rows``,
+        ``latency_ms``), or ``{"skipped": True}`` for a dry-run deployment.
 
     Raises:
         SmokeTestError: a check failed (``.report`` holds the report and the rollback).
@@ -108,7 +109,7 @@ def smoke_test_step(*, deployment_dir: str, model_dir: str, test_path: str, rows
 
     info = read_deployment(deployment_dir)
     if info.get("dry_run"):
-        return None
+        return {"skipped": True}
     X = load_split(test_path).X[:max(1, rows)]
     try:
         report = smoke_test(info["endpoint"], find_onnx(model_dir), X, tolerance=tolerance,
@@ -118,7 +119,7 @@ def smoke_test_step(*, deployment_dir: str, model_dir: str, test_path: str, rows
         atomic_write_json(report_path, e.report)
         raise
     atomic_write_json(report_path, report)
-    return report
+    return {key: report[key] for key in ("passed", "max_abs_diff", "rows", "latency_ms")}
 
 
 @stage("out_dir")

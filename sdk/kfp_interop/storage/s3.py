@@ -160,19 +160,19 @@ def _s3_errors(settings: S3Settings, what: str):
             if e.code in _AUTH_CODES:
                 raise StorageAuthError(
                     f"S3 at {settings.endpoint} refused the credentials ({e.code}) while "
-                    f"{what}: check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.") from None
+                    f"{what}: check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.") from e
             if e.code == "NoSuchBucket":
                 raise StorageError(f"Bucket {e.bucket_name!r} does not exist at "
                                    f"{settings.endpoint}: create it first, or pass "
-                                   "create_bucket=True (--create-bucket).") from None
-            raise StorageError(f"S3 error {e.code} while {what}: {e.message}") from None
+                                   "create_bucket=True (--create-bucket).") from e
+            raise StorageError(f"S3 error {e.code} while {what}: {e.message}") from e
         except (urllib3.exceptions.HTTPError, OSError) as e:
             if isinstance(e, StorageError):
                 raise
             raise StorageUnavailableError(
                 f"Cannot reach S3 at {settings.endpoint} while {what} "
                 f"({type(e).__name__}: {str(e)[:200]}). The upload is incomplete (no "
-                "manifest was written); run it again when the endpoint is back.") from None
+                "manifest was written); run it again when the endpoint is back.") from e
 
     return guard()
 

@@ -19,12 +19,7 @@ from kfp_interop.frameworks import NativeModel, TabularFramework, get_framework
 from kfp_interop.training.hyperparameters import parse_hyperparameters
 from kfp_interop.training.metrics import score
 
-__all__ = ["TrainResult", "build_estimator", "train_model", "estimator_names"]
-
-
-def estimator_names(framework: str) -> list[str]:
-    """Named estimators of a tabular framework."""
-    return get_framework(framework, "tabular").estimator_names()
+__all__ = ["TrainResult", "train_model"]
 
 
 @dataclasses.dataclass
@@ -50,16 +45,6 @@ class TrainResult:
     seed: int
     metrics: dict[str, float]
     confusion_matrix: list[list[int]] | None
-
-
-def build_estimator(framework: str, estimator: str, task: str, *,
-                    hyperparameters: dict[str, Any] | None = None, seed: int = DEFAULT_SEED,
-                    scaler: bool = False, impute: bool = False) -> Any:
-    """Create an unfitted estimator from names and settings (see
-    :meth:`TabularFramework.build_estimator`)."""
-    fw: TabularFramework = get_framework(framework, "tabular")
-    return fw.build_estimator(estimator, task, hyperparameters=hyperparameters, seed=seed,
-                              scaler=scaler, impute=impute)
 
 
 def train_model(train: TabularData, test: TabularData, *, framework: str = "sklearn",
