@@ -18,6 +18,7 @@ from kfp import dsl, kubernetes
 from kfp_interop.components import (attach_metadata, deploy, export_onnx, promote,
                                     register_model, smoke_test, upload_model)
 from kfp_interop.constants import DEFAULT_OPSET, DEFAULT_TOLERANCE
+from kfp_interop.errors import InvalidInputError
 
 __all__ = ["SHARED_PARAMETERS", "S3_SECRET", "S3_ENV", "reference_pipeline",
            "export_and_serve"]
@@ -54,7 +55,8 @@ def reference_pipeline(*, name: str, description: str,
     defaults = dict(defaults or {})
     unknown = set(defaults) - {p[0] for p in SHARED_PARAMETERS}
     if unknown:
-        raise ValueError(f"defaults {sorted(unknown)} are not shared parameters")
+        raise InvalidInputError(f"defaults {sorted(unknown)} are not shared parameters; "
+                                f"they are {[p[0] for p in SHARED_PARAMETERS]}.")
 
     def wrap(body: Callable) -> Any:
         own = [p for p in inspect.signature(body).parameters.values() if p.name != "serving"]

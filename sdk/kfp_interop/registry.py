@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Generic, Iterator, TypeVar
 
-from kfp_interop.errors import UnknownNameError
+from kfp_interop.errors import InvalidInputError, UnknownNameError
 
 __all__ = ["Registry"]
 
@@ -39,9 +39,9 @@ class Registry(Generic[T]):
     def register(self, name: str, item: T, *, replace: bool = False) -> T:
         """Add ``item`` under ``name``; refuse a second entry unless ``replace``."""
         if not isinstance(name, str) or not name:
-            raise ValueError(f"A {self.kind} name must be a non-empty string, not {name!r}.")
+            raise InvalidInputError(f"A {self.kind} name must be a non-empty string, not {name!r}.")
         if name in self._items and not replace:
-            raise ValueError(f"{self.kind} {name!r} is already registered; pass replace=True.")
+            raise InvalidInputError(f"{self.kind} {name!r} is already registered; pass replace=True.")
         self._items[name] = item
         return item
 
