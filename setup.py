@@ -82,6 +82,7 @@ setup(
             "pytest-asyncio>=0.23",
             "kubernetes-validate>=1.30",
             "import-linter>=2.16",
+            "schemathesis>=4.30",
         ],
     },
     entry_points={"console_scripts": ["kfp-interop=kfp_interop.cli:main"]},

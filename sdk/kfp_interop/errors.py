@@ -43,6 +43,7 @@ __all__ = [
     "ModelNotFoundError",
     "RouteNotFoundError",
     "MethodNotAllowedError",
+    "PayloadTooLargeError",
     "ModelNotReadyError",
     "HTTP_STATUS",
     "http_status",
@@ -204,12 +205,18 @@ class MethodNotAllowedError(InteropError, ValueError):
     """The route exists, but not for this HTTP method (HTTP 405)."""
 
 
+class PayloadTooLargeError(InferenceRequestError):
+    """The request is larger than the server accepts: body bytes or tensor elements
+    (HTTP 413)."""
+
+
 class ModelNotReadyError(InteropError, RuntimeError):
     """The model is loading or failed to load (HTTP 503)."""
 
 
 #: Error type -> HTTP status; the first matching entry wins (subclasses first).
 HTTP_STATUS: dict[type, int] = {
+    PayloadTooLargeError: 413,
     InferenceRequestError: 400,
     ModelNotFoundError: 404,
     RouteNotFoundError: 404,

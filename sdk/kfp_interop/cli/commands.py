@@ -90,7 +90,8 @@ def cmd_serve(args) -> int:
     from kfp_interop.serving import serve_forever
 
     print(f"Serving {args.model} on http://{args.host}:{args.port} (Ctrl-C to stop)")
-    serve_forever(args.model, name=args.name, host=args.host, port=args.port)
+    serve_forever(args.model, name=args.name, host=args.host, port=args.port,
+                  max_body_mb=args.max_body_mb, max_elements=args.max_elements)
     return 0
 
 

@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--name")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--max-body-mb", type=float, metavar="MB",
+                   help="largest request body accepted (default 32; above: 413)")
+    s.add_argument("--max-elements", type=int, metavar="N",
+                   help="most tensor elements per input (default 16777216; above: 413)")
     s.set_defaults(fn=commands.cmd_serve)
 
     u = sub.add_parser("upload", help="store a model in a serving runtime's layout")

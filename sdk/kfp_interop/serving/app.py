@@ -23,22 +23,30 @@ Routes: ``GET /v2/health/live``, ``/v2/health/ready``, ``/v2``,
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 
 import orjson
 
 from kfp_interop._version import __version__
-from kfp_interop.errors import MethodNotAllowedError, RouteNotFoundError, http_status
-from kfp_interop.serving.codec import decode_request, encode_response
+from kfp_interop.errors import (MethodNotAllowedError, PayloadTooLargeError,
+                                RouteNotFoundError, http_status)
+from kfp_interop.serving.codec import Limits, decode_request, encode_response
 from kfp_interop.serving.runtime import ModelRepository, ServedModel
+from kfp_interop.serving.workers import WorkerPool
 
-__all__ = ["OIPApp", "create_app", "SMALL_BATCH_ROWS"]
+__all__ = ["OIPApp", "create_app", "SMALL_BATCH_ROWS", "SMALL_BODY_BYTES"]
 
 log = logging.getLogger("kfp_interop.serving")
 
-# Requests up to this many rows run on the event loop (a thread hop costs more than the
-# model); larger ones run in a worker thread so the server keeps answering health checks.
+# Small requests run on the event loop (a thread hop costs more than the model): bodies up
+# to SMALL_BODY_BYTES are decoded there (~5 ms for 1 MiB of JSON), and up to
+# SMALL_BATCH_ROWS rows inferred there (more in a thread: ONNX Runtime releases the GIL).
+# Larger bodies go to worker processes (``workers.py`` says why), at most
+# ``large_requests`` at a time: the rest wait before their bodies are read, which bounds
+# memory, while the loop keeps answering health checks.
 SMALL_BATCH_ROWS = 64
+SMALL_BODY_BYTES = 1024 * 1024
 
 _JSON = [(b"content-type", b"application/json")]
 
@@ -46,10 +54,17 @@ _JSON = [(b"content-type", b"application/json")]
 class OIPApp:
     """ASGI application serving a list of :class:`ServedModel`."""
 
-    def __init__(self, models: list[ServedModel], *, load_in_background: bool = True):
+    def __init__(self, models: list[ServedModel], *, load_in_background: bool = True,
+                 limits: Limits = Limits(), large_requests: int = 2):
         self.models = models
         self.repository = ModelRepository(models)
         self.load_in_background = load_in_background
+        self.limits = limits
+        self._large = asyncio.Semaphore(max(1, large_requests))
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max(1, large_requests), thread_name_prefix="oip")
+        # started on the first large request: most servers never see one
+        self._workers = {id(m): WorkerPool(m, large_requests) for m in models}
 
     # -- ASGI -------------------------------------------------------------------------
     async def __call__(self, scope, receive, send) -> None:
@@ -80,15 +95,29 @@ class OIPApp:
                             m.load_in_background()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                for pool in self._workers.values():
+                    pool.close()
+                self._executor.shutdown(wait=False, cancel_futures=True)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    @staticmethod
-    async def _body(receive) -> bytes:
-        chunks = []
+    async def _body(self, receive, declared: int | None) -> bytes:
+        """The request body, refused (413) above the size cap: before reading a byte when
+        ``Content-Length`` declares it, as soon as the cap is passed otherwise."""
+        cap = self.limits.max_body_bytes
+        if declared is not None and declared > cap:
+            raise PayloadTooLargeError(f"Request body of {declared} bytes exceeds this "
+                                       f"server's {cap} (--max-body-mb). Send smaller "
+                                       "batches, or binary tensor data.")
+        chunks, size = [], 0
         while True:
             message = await receive()
-            chunks.append(message.get("body", b""))
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > cap:
+                raise PayloadTooLargeError(f"Request body exceeds this server's {cap} bytes "
+                                           "(--max-body-mb). Send smaller batches.")
+            chunks.append(chunk)
             if not message.get("more_body"):
                 return b"".join(chunks)
 
@@ -137,25 +166,41 @@ class OIPApp:
             raise MethodNotAllowedError(f"{got} is not allowed on {scope['path']!r}; use {want}.")
 
     async def _infer(self, model: ServedModel, scope, receive):
-        body = await self._body(receive)
-        header_length = None
-        for key, value in scope["headers"]:
-            if key == b"inference-header-content-length":
-                header_length = value.decode("latin-1")
-        request, inputs, requested, binary = decode_request(body, header_length)
-        rows = max((arr.shape[0] if arr.ndim else 1) for _, arr in inputs.values())
-        if rows <= SMALL_BATCH_ROWS:
-            results = model.infer(inputs, requested)
-        else:
-            results = await asyncio.get_running_loop().run_in_executor(
-                None, model.infer, inputs, requested)
-        payload, json_size = encode_response(model, request, results, requested, binary)
+        headers = dict(scope["headers"])
+        header_length = headers.get(b"inference-header-content-length")
+        header_length = header_length.decode("latin-1") if header_length is not None else None
+        try:
+            declared = int(headers[b"content-length"]) if b"content-length" in headers else None
+        except ValueError:
+            declared = None  # the server (h11) refuses a malformed Content-Length itself
+        if declared is not None and declared <= SMALL_BODY_BYTES:
+            body = await self._body(receive, declared)
+            request, inputs, requested, binary = decode_request(body, header_length,
+                                                                self.limits)
+            rows = max((arr.shape[0] if arr.ndim else 1) for _, arr in inputs.values())
+            if rows <= SMALL_BATCH_ROWS:
+                results = model.infer(inputs, requested)
+            else:
+                results = await asyncio.get_running_loop().run_in_executor(
+                    self._executor, model.infer, inputs, requested)
+            return self._response(encode_response(model, request, results, requested, binary))
+        async with self._large:
+            body = await self._body(receive, declared)
+            return self._response(await asyncio.get_running_loop().run_in_executor(
+                self._executor, self._workers[id(model)].serve, body, header_length,
+                self.limits))
+
+    @staticmethod
+    def _response(encoded: tuple[bytes, int | None]):
+        payload, json_size = encoded
         if json_size is None:
             return 200, payload, _JSON
         return 200, payload, [(b"content-type", b"application/octet-stream"),
                               (b"inference-header-content-length", str(json_size).encode())]
 
 
-def create_app(models: list[ServedModel], *, load_in_background: bool = True) -> OIPApp:
+def create_app(models: list[ServedModel], *, load_in_background: bool = True,
+               limits: Limits = Limits(), large_requests: int = 2) -> OIPApp:
     """The ASGI application serving ``models`` (loaded in the background by default)."""
-    return OIPApp(models, load_in_background=load_in_background)
+    return OIPApp(models, load_in_background=load_in_background, limits=limits,
+                  large_requests=large_requests)

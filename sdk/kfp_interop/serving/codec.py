@@ -7,46 +7,101 @@ the tensors' raw little-endian bytes follow in input order, each sized by
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from typing import TYPE_CHECKING, Any
 
 from kfp_interop.dtypes import DTYPES
-from kfp_interop.errors import InferenceRequestError
+from kfp_interop.errors import InferenceRequestError, PayloadTooLargeError
 
 if TYPE_CHECKING:  # pragma: no cover
     from kfp_interop.serving.runtime import ServedModel
 
-__all__ = ["decode_request", "encode_response"]
+__all__ = ["Limits", "DEFAULT_MAX_BODY_BYTES", "DEFAULT_MAX_ELEMENTS", "MAX_DIMS",
+           "decode_request", "encode_response"]
 
 # datatypes with a fixed-size binary form: name -> (numpy dtype, element size)
 _NP = {d.oip: (d.numpy, d.size) for d in DTYPES if d.size and d.numpy}
 
 
+#: Default limits (``kfp-interop serve --max-body-mb/--max-elements`` change them).
+DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+DEFAULT_MAX_ELEMENTS = 16 * 1024 * 1024
+#: NumPy's own limit on dimensions; the protocol has none, so we state it.
+MAX_DIMS = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """What one request may ask of the server; above them it answers 413."""
+
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_elements: int = DEFAULT_MAX_ELEMENTS
+
+
 def _loads(data: bytes) -> Any:
     """orjson first (fast); on failure the standard library, which also accepts the
-    ``NaN``/``Infinity`` tokens Python clients write for missing values (JSON has none).
-    Binary tensor data is the portable way to send NaN."""
+    ``NaN``/``Infinity`` tokens Python clients write for missing values (JSON has none;
+    binary tensor data is the portable way to send NaN). Both refuse documents nested
+    deeper than about a thousand levels."""
     import json
 
+    import orjson
+
     try:
-        import orjson
-
         return orjson.loads(data)
-    except ImportError:  # pragma: no cover - orjson comes with the serve extra
-        pass
-    except ValueError:
-        pass
-    return json.loads(data)
+    except orjson.JSONDecodeError as e:
+        if "recursion" in str(e).lower():
+            raise InferenceRequestError("Request JSON is nested too deeply.") from e
+    try:
+        return json.loads(data)
+    except RecursionError as e:
+        raise InferenceRequestError("Request JSON is nested too deeply.") from e
+    except ValueError as e:  # JSONDecodeError, and bytes that are not UTF-8
+        raise InferenceRequestError(f"Request body is not valid JSON: {e}") from e
 
 
-def decode_request(body: bytes, header_length: str | None) -> tuple[dict, dict, list | None, bool]:
-    """Parse an OIP inference request (JSON, or JSON + binary tensors).
+def _object(value: Any, what: str) -> dict:
+    """``value`` when it is a JSON object or absent (``{}``), else a 400."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InferenceRequestError(f"{what} must be a JSON object, not "
+                                    f"{type(value).__name__}.")
+    return value
+
+
+def _shape(name: str, shape: Any, limits: Limits) -> tuple[list[int], int]:
+    """A checked shape and its element count (Python integers: no overflow)."""
+    if (not isinstance(shape, list)
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
+                       for d in shape)):
+        raise InferenceRequestError(f"Input {name!r} needs 'shape' as a list of "
+                                    f"non-negative integers, got {str(shape)[:100]}.")
+    if len(shape) > MAX_DIMS:
+        raise InferenceRequestError(f"Input {name!r} has {len(shape)} dimensions; at most "
+                                    f"{MAX_DIMS} are accepted.")
+    count = math.prod(shape)
+    if count > limits.max_elements:
+        raise PayloadTooLargeError(
+            f"Input {name!r} of shape {shape} has {count} elements; this server accepts at "
+            f"most {limits.max_elements} per input (--max-elements). Send smaller batches.")
+    return shape, count
+
+
+def decode_request(body: bytes, header_length: str | None, limits: Limits = Limits()
+                   ) -> tuple[dict, dict, list | None, bool]:
+    """Parse and check an OIP inference request (JSON, or JSON + binary tensors).
 
     Returns:
         ``(request, inputs, requested_outputs, binary_output_default)`` where ``inputs``
-        maps name -> (datatype, ndarray).
+        maps name -> (datatype, ndarray) and ``requested_outputs`` is a list of
+        ``{"name": str, "parameters": dict}`` or ``None``.
 
     Raises:
-        InferenceRequestError: malformed JSON, missing fields, data not matching shape.
+        InferenceRequestError: malformed JSON, missing or mistyped fields, data not
+            matching its shape (HTTP 400).
+        PayloadTooLargeError: more elements than ``limits`` allow (HTTP 413).
     """
     import numpy as np
 
@@ -60,10 +115,7 @@ def decode_request(body: bytes, header_length: str | None) -> tuple[dict, dict, 
         if not 0 < json_size <= len(body):
             raise InferenceRequestError(f"Inference-Header-Content-Length {json_size} does not "
                                         f"fit a body of {len(body)} bytes.")
-    try:
-        request = _loads(body[:json_size])
-    except ValueError as e:
-        raise InferenceRequestError(f"Request body is not valid JSON: {e}") from e
+    request = _loads(body[:json_size])
     if not isinstance(request, dict):
         raise InferenceRequestError("Request body must be a JSON object with an 'inputs' list.")
     raw_inputs = request.get("inputs")
@@ -74,28 +126,24 @@ def decode_request(body: bytes, header_length: str | None) -> tuple[dict, dict, 
     for i, item in enumerate(raw_inputs):
         if not isinstance(item, dict):
             raise InferenceRequestError(f"inputs[{i}] must be an object.")
-        name, datatype, shape = item.get("name"), item.get("datatype"), item.get("shape")
+        name, datatype = item.get("name"), item.get("datatype")
         if not isinstance(name, str):
             raise InferenceRequestError(f"inputs[{i}] needs a string 'name'.")
         if name in inputs:
             raise InferenceRequestError(f"Input {name!r} is given twice.")
-        if datatype not in _NP:
+        if not isinstance(datatype, str) or datatype not in _NP:
             raise InferenceRequestError(
-                f"Input {name!r} has datatype {datatype!r}; use one of {sorted(_NP)}.")
-        if (not isinstance(shape, list)
-                or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
-                           for d in shape)):
-            raise InferenceRequestError(f"Input {name!r} needs 'shape' as a list of "
-                                        f"non-negative integers, got {shape!r}.")
+                f"Input {name!r} has datatype {str(datatype)[:40]!r}; use one of "
+                f"{sorted(_NP)}.")
+        shape, count = _shape(name, item.get("shape"), limits)
         dtype, size = _NP[datatype]
-        count = int(np.prod(shape)) if shape else 1
-        params = item.get("parameters") or {}
-        nbytes = params.get("binary_data_size") if isinstance(params, dict) else None
+        nbytes = _object(item.get("parameters"), f"Input {name!r} 'parameters'").get(
+            "binary_data_size")
         if nbytes is not None:
-            if not isinstance(nbytes, int) or nbytes != count * size:
+            if not isinstance(nbytes, int) or isinstance(nbytes, bool) or nbytes != count * size:
                 raise InferenceRequestError(
-                    f"Input {name!r}: binary_data_size {nbytes!r} does not match shape "
-                    f"{shape} of {datatype} ({count * size} bytes).")
+                    f"Input {name!r}: binary_data_size {str(nbytes)[:40]} does not match "
+                    f"shape {shape} of {datatype} ({count * size} bytes).")
             if offset + nbytes > len(body):
                 raise InferenceRequestError(f"Input {name!r}: the body ends before its "
                                             f"{nbytes} binary bytes.")
@@ -105,9 +153,13 @@ def decode_request(body: bytes, header_length: str | None) -> tuple[dict, dict, 
             if "data" not in item:
                 raise InferenceRequestError(f"Input {name!r} has no 'data' (and no "
                                             "binary_data_size).")
+            data = item["data"]
+            if not isinstance(data, list):
+                raise InferenceRequestError(f"Input {name!r}: 'data' must be a list of "
+                                            f"{datatype} values.")
             try:
-                arr = np.asarray(item["data"], dtype=dtype)
-            except (ValueError, TypeError) as e:
+                arr = np.asarray(data, dtype=dtype)
+            except (ValueError, TypeError, OverflowError) as e:
                 raise InferenceRequestError(
                     f"Input {name!r}: data is not a list of {datatype} values ({e}).") from e
             if arr.size != count:
@@ -118,11 +170,24 @@ def decode_request(body: bytes, header_length: str | None) -> tuple[dict, dict, 
     if offset != len(body):
         raise InferenceRequestError(f"Request has {len(body) - offset} unexpected trailing bytes.")
     outputs = request.get("outputs")
-    if outputs is not None and (not isinstance(outputs, list)
-                                or not all(isinstance(o, dict) for o in outputs)):
-        raise InferenceRequestError("'outputs' must be a list of objects with a 'name'.")
-    params = request.get("parameters") or {}
-    binary_default = bool(isinstance(params, dict) and params.get("binary_data_output"))
+    if outputs is not None:
+        if not isinstance(outputs, list):
+            raise InferenceRequestError("'outputs' must be a list of objects with a 'name'.")
+        checked = []
+        for i, o in enumerate(outputs):
+            if not isinstance(o, dict) or not isinstance(o.get("name"), str):
+                raise InferenceRequestError(f"outputs[{i}] must be an object with a string "
+                                            "'name'.")
+            checked.append({"name": o["name"],
+                            "parameters": _object(o.get("parameters"),
+                                                  f"outputs[{i}] 'parameters'")})
+        outputs = checked
+    if "id" in request and not isinstance(request["id"], str):
+        raise InferenceRequestError("The request 'id' must be a string.")
+    params = _object(request.get("parameters"), "Request 'parameters'")
+    binary_default = params.get("binary_data_output", False)
+    if not isinstance(binary_default, bool):
+        raise InferenceRequestError("'binary_data_output' must be true or false.")
     return request, inputs, outputs, binary_default
 
 
@@ -149,7 +214,7 @@ def encode_response(model: "ServedModel", request: dict, results: list, requeste
     response: dict[str, Any] = {"model_name": model.name, "model_version": model.version,
                                 "outputs": out}
     if "id" in request:
-        response["id"] = request["id"]
+        response["id"] = request["id"]  # a string: decode_request checked it
     head = orjson.dumps(response, option=orjson.OPT_SERIALIZE_NUMPY)
     if not blobs:
         return head, None

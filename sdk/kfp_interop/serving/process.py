@@ -13,9 +13,10 @@ import urllib.error
 import urllib.request
 
 from kfp_interop.errors import InteropError, InvalidInputError, ServingError
+from kfp_interop.serving.codec import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ELEMENTS, Limits
 
 __all__ = ["ServerHandle", "start_server", "stop_server", "serve_forever", "free_port",
-           "wait_ready"]
+           "wait_ready", "limits"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,12 +43,29 @@ def _check_host(host: str) -> None:
         raise InvalidInputError("host must not be empty; use 127.0.0.1 for a local server.")
 
 
+def limits(max_body_mb: float | None = None, max_elements: int | None = None) -> Limits:
+    """Request limits from the command-line units (``None``: the default).
+
+    Raises:
+        InvalidInputError: a limit that is not positive.
+    """
+    body = DEFAULT_MAX_BODY_BYTES if max_body_mb is None else int(max_body_mb * 1024 * 1024)
+    elements = DEFAULT_MAX_ELEMENTS if max_elements is None else int(max_elements)
+    if body < 1 or elements < 1:
+        raise InvalidInputError(f"max_body_mb={max_body_mb} and max_elements={max_elements} "
+                                "must be positive.")
+    return Limits(max_body_bytes=body, max_elements=elements)
+
+
 def serve_forever(model_path: str, *, name: str | None = None, host: str = "127.0.0.1",
-                  port: int = 8080, log_level: str = "warning") -> None:
+                  port: int = 8080, log_level: str = "warning",
+                  max_body_mb: float | None = None, max_elements: int | None = None) -> None:
     """Validate the model, then run the server in this process until interrupted.
 
     The model is loaded once in the foreground first, so a corrupt or non-ONNX file
     fails here with a clear error rather than as a server that never gets ready.
+    Requests above ``max_body_mb`` (default 32) or with more than ``max_elements``
+    tensor elements (default 16 Mi) are answered 413.
     """
     import uvicorn
 
@@ -55,8 +73,9 @@ def serve_forever(model_path: str, *, name: str | None = None, host: str = "127.
     from kfp_interop.serving.runtime import ServedModel
 
     _check_host(host)
+    request_limits = limits(max_body_mb, max_elements)
     model = ServedModel(model_path, name).load()
-    app = create_app([model], load_in_background=False)
+    app = create_app([model], load_in_background=False, limits=request_limits)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
                 timeout_graceful_shutdown=5, lifespan="on")
 
@@ -87,8 +106,9 @@ def wait_ready(endpoint: str, *, timeout: float = 30.0, proc: subprocess.Popen |
 
 
 def start_server(model_path: str, *, name: str | None = None, host: str = "127.0.0.1",
-                 port: int = 0, log_path: str | None = None,
-                 timeout: float = 60.0) -> ServerHandle:
+                 port: int = 0, log_path: str | None = None, timeout: float = 60.0,
+                 max_body_mb: float | None = None,
+                 max_elements: int | None = None) -> ServerHandle:
     """Start a detached server process for ``model_path`` and wait until it is ready.
 
     Args:
@@ -103,12 +123,17 @@ def start_server(model_path: str, *, name: str | None = None, host: str = "127.0
     from kfp_interop.onnx_model import read_onnx
 
     _check_host(host)
+    limits(max_body_mb, max_elements)  # refuse bad limits here, not in the child
     read_onnx(model_path)  # fail fast, with a clear error, on a missing or corrupt file
     port = port or free_port(host)
     cmd = [sys.executable, "-m", "kfp_interop.serving", model_path, "--host", host,
            "--port", str(port)]
     if name:
         cmd += ["--name", name]
+    if max_body_mb is not None:
+        cmd += ["--max-body-mb", str(max_body_mb)]
+    if max_elements is not None:
+        cmd += ["--max-elements", str(max_elements)]
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL
     try:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
