@@ -1,7 +1,13 @@
 """What every reference pipeline shares, declared once: the export, record and serving
-parameters (:data:`SHARED_PARAMETERS`) and the tail that uses them (export with the
-parity gate -> attach the record -> store -> register -> deploy -> smoke-test ->
-promote).
+parameters (:data:`SHARED_PARAMETERS`), the tail that uses them (export with the parity
+gate -> attach the record -> store -> register -> deploy -> smoke-test -> promote), and
+loading data so that KFP's cache follows its content (:func:`load_data_by_content`).
+
+Caching and retries: tasks whose effects live outside the pipeline (upload, register,
+deploy, smoke test, promote) never come from KFP's cache, since a cached "passed smoke
+test" says nothing about the cluster now; those that talk to S3, MLflow or Kubernetes
+retry transient failures with backoff (:data:`RETRY`), on top of the retries the clients
+do themselves. Everything else is pure given its inputs and stays cached.
 
 KFP reads a pipeline's parameters from its function's signature, so
 :func:`reference_pipeline` builds that signature: the pipeline's own parameters, then
@@ -15,13 +21,14 @@ from typing import Any, Callable
 
 from kfp import dsl, kubernetes
 
-from kfp_interop.components import (attach_metadata, deploy, export_onnx, promote,
-                                    register_model, smoke_test, upload_model)
+from kfp_interop.components import (attach_metadata, deploy, export_onnx, fingerprint_data,
+                                    load_data, promote, register_model, smoke_test,
+                                    upload_model)
 from kfp_interop.constants import DEFAULT_OPSET, DEFAULT_TOLERANCE
 from kfp_interop.errors import InvalidInputError
 
-__all__ = ["SHARED_PARAMETERS", "S3_SECRET", "S3_ENV", "reference_pipeline",
-           "export_and_serve"]
+__all__ = ["SHARED_PARAMETERS", "S3_SECRET", "S3_ENV", "MLFLOW_SECRET", "MLFLOW_ENV", "RETRY",
+           "reference_pipeline", "export_and_serve", "load_data_by_content"]
 
 # S3 credentials reach the tasks that need them as environment variables from this
 # Secret (manifests/s3-secret.yaml), never as parameters. Optional: local runs and
@@ -29,6 +36,14 @@ __all__ = ["SHARED_PARAMETERS", "S3_SECRET", "S3_ENV", "reference_pipeline",
 S3_SECRET = "kfp-interop-s3"
 S3_ENV = {key: key for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "S3_ENDPOINT",
                                "S3_USE_HTTPS", "AWS_REGION")}
+# MLflow credentials the same way (manifests/mlflow-secret.yaml): basic auth or a token,
+# read by the MLflow client from these variables; never in the tracking URI.
+MLFLOW_SECRET = "kfp-interop-mlflow"
+MLFLOW_ENV = {key: key for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD",
+                                   "MLFLOW_TRACKING_TOKEN")}
+#: KFP retry policy of the tasks that talk to S3, MLflow or Kubernetes.
+RETRY = {"num_retries": 3, "backoff_duration": "30s", "backoff_factor": 2.0,
+         "backoff_max_duration": "300s"}
 
 #: (name, type, default) of the parameters every reference pipeline takes.
 SHARED_PARAMETERS: tuple[tuple[str, type, Any], ...] = (
@@ -80,6 +95,22 @@ def reference_pipeline(*, name: str, description: str,
     return wrap
 
 
+def load_data_by_content(dataset, **options):
+    """fingerprint_data (never cached) -> load_data(source_fingerprint=...): load_data's
+    cache key changes exactly when the data set's content does."""
+    fingerprint = fingerprint_data(dataset=dataset)
+    fingerprint.set_caching_options(False)
+    return load_data(dataset=dataset, source_fingerprint=fingerprint.output, **options)
+
+
+def _outside_effects(task, *, retry: bool = True):
+    """A task whose effects live outside the pipeline: never cached, retried."""
+    task.set_caching_options(False)
+    if retry:
+        task.set_retry(**RETRY)
+    return task
+
+
 def export_and_serve(model, test_data, serving: dict):
     """export_onnx -> attach_metadata -> upload_model -> register_model -> deploy ->
     smoke_test -> promote; returns the deploy task."""
@@ -91,17 +122,23 @@ def export_and_serve(model, test_data, serving: dict):
     final = attached.outputs["model"]
     stored = upload_model(model=final, storage_uri=serving["storage_uri"],
                           name=serving["model_name"], dry_run=serving["dry_run"])
-    kubernetes.use_secret_as_env(stored, S3_SECRET, S3_ENV, optional=True)
+    kubernetes.use_secret_as_env(_outside_effects(stored), S3_SECRET, S3_ENV, optional=True)
     registered = register_model(model=final, register=serving["register"],
                                 tracking_uri=serving["tracking_uri"],
                                 name=serving["model_name"])
+    kubernetes.use_secret_as_env(_outside_effects(registered), MLFLOW_SECRET, MLFLOW_ENV,
+                                 optional=True)
     deployed = deploy(model=final, target=serving["deploy_target"], name=serving["model_name"],
                       namespace=serving["namespace"], storage_uri=stored.outputs["Output"],
                       canary_percent=serving["canary_percent"], dry_run=serving["dry_run"])
-    smoked = smoke_test(deployment=deployed.outputs["deployment"], model=final,
-                        test_data=test_data, rows=serving["smoke_rows"],
-                        tolerance=serving["parity_tolerance"])
-    promote(deployment=deployed.outputs["deployment"],
-            registration=registered.outputs["registration"],
-            tracking_uri=serving["tracking_uri"]).after(smoked)
+    _outside_effects(deployed)
+    # a failed smoke test is an answer, not a transient fault: no retry
+    smoked = _outside_effects(smoke_test(deployment=deployed.outputs["deployment"], model=final,
+                                         test_data=test_data, rows=serving["smoke_rows"],
+                                         tolerance=serving["parity_tolerance"]), retry=False)
+    promoted = promote(deployment=deployed.outputs["deployment"],
+                       registration=registered.outputs["registration"],
+                       tracking_uri=serving["tracking_uri"]).after(smoked)
+    kubernetes.use_secret_as_env(_outside_effects(promoted), MLFLOW_SECRET, MLFLOW_ENV,
+                                 optional=True)
     return deployed

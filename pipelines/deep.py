@@ -1,8 +1,9 @@
 """The ``deep`` reference pipeline: a PyTorch or Keras classifier on the 8x8 digits ->
 ONNX (parity gate) -> metadata record -> store, register, deploy, smoke test, promote."""
 
-from kfp_interop.components import load_data, train_deep
-from kfp_interop.pipelines.common import export_and_serve, reference_pipeline
+from kfp_interop.components import train_deep
+from kfp_interop.pipelines.common import (export_and_serve, load_data_by_content,
+                                         reference_pipeline)
 
 
 @reference_pipeline(
@@ -26,7 +27,7 @@ def deep(
     *,
     serving,
 ):
-    data = load_data(dataset=dataset, test_size=test_size, seed=seed)
+    data = load_data_by_content(dataset, test_size=test_size, seed=seed)
     trained = train_deep(train_data=data.outputs["train_data"],
                          test_data=data.outputs["test_data"], framework=framework,
                          architecture=architecture, init_args=init_args, epochs=epochs,

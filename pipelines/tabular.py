@@ -2,8 +2,9 @@
 store and register -> deploy -> smoke test -> promote. It only composes components; the
 logic lives in the library."""
 
-from kfp_interop.components import load_data, train
-from kfp_interop.pipelines.common import export_and_serve, reference_pipeline
+from kfp_interop.components import train
+from kfp_interop.pipelines.common import (export_and_serve, load_data_by_content,
+                                         reference_pipeline)
 
 
 @reference_pipeline(
@@ -27,8 +28,8 @@ def tabular(
     *,
     serving,
 ):
-    data = load_data(dataset=dataset, target_column=target_column, task=task,
-                     test_size=test_size, seed=seed, nan_policy=nan_policy)
+    data = load_data_by_content(dataset, target_column=target_column, task=task,
+                                test_size=test_size, seed=seed, nan_policy=nan_policy)
     data.set_display_name("load data")
     trained = train(train_data=data.outputs["train_data"], test_data=data.outputs["test_data"],
                     framework=framework, estimator=estimator,

@@ -4,8 +4,9 @@ on the newer rows alone is the baseline; both are compared on the same held-out 
 and the continued model is exported, recorded (with lineage), stored, registered,
 served and smoke-tested."""
 
-from kfp_interop.components import compare_transfer, load_data, split_rows, train, warm_start
-from kfp_interop.pipelines.common import export_and_serve, reference_pipeline
+from kfp_interop.components import compare_transfer, split_rows, train, warm_start
+from kfp_interop.pipelines.common import (export_and_serve, load_data_by_content,
+                                         reference_pipeline)
 
 
 @reference_pipeline(
@@ -23,7 +24,7 @@ def warm_start_pipeline(
     *,
     serving,
 ):
-    data = load_data(dataset=dataset, target_column=target_column, seed=seed)
+    data = load_data_by_content(dataset, target_column=target_column, seed=seed)
     rows = split_rows(data=data.outputs["train_data"], fraction=old_fraction, seed=seed)
     base = train(train_data=rows.outputs["first"], test_data=data.outputs["test_data"],
                  framework="xgboost", estimator="", seed=seed,

@@ -28,7 +28,7 @@ def test_compile_writes_kfp_ir(tmp_path, capsys):
     assert {"dataset", "target_column", "framework", "estimator", "hyperparameters",
             "parity_tolerance"} <= set(params)
     assert params["parity_tolerance"]["defaultValue"] == 1e-4
-    assert len(spec["deploymentSpec"]["executors"]) == 9
+    assert len(spec["deploymentSpec"]["executors"]) == 10
     assert {"storage_uri", "register", "deploy_target", "dry_run", "canary_percent"} <= \
         set(params)
     # credentials are mounted from a Secret, never parameters
@@ -117,3 +117,48 @@ def test_upload_and_register_commands(iris_onnx, tmp_path, capsys, s3_env, monke
     assert main(["register", iris_onnx, "--tracking-uri", mlflow_url, "--name",
                  "iris-cli", "--alias", "staging"]) == 0
     assert json.loads(capsys.readouterr().out)["model_uri"] == "models:/iris-cli@staging"
+
+
+@pytest.mark.parametrize("name", ["tabular", "deep", "transfer-learning", "warm-start"])
+def test_compiled_pipelines_cache_only_what_is_pure(name, tmp_path):
+    """Side effects are never served from KFP's cache; tasks that talk to S3, MLflow or
+    Kubernetes retry with backoff; load_data's cache key follows the data's content."""
+    out = tmp_path / "p.yaml"
+    assert main(["compile", name, "-o", str(out)]) == 0
+    spec, platform = yaml.safe_load_all(out.read_text())
+    tasks = spec["root"]["dag"]["tasks"]
+    cached = {t: bool(v.get("cachingOptions", {}).get("enableCache")) for t, v in tasks.items()}
+    side_effects = {"upload-model", "register-model", "deploy", "smoke-test", "promote"}
+    assert not any(cached[t] for t in side_effects | ({"fingerprint-data"} & set(tasks)))
+    assert all(cached[t] for t in set(tasks) - side_effects - {"fingerprint-data"})
+    retried = {t for t, v in tasks.items() if v.get("retryPolicy")}
+    assert retried == {"upload-model", "register-model", "deploy", "promote"}
+    assert tasks["deploy"]["retryPolicy"]["maxRetryCount"] == 3
+    if "load-data" in tasks:
+        fp = tasks["load-data"]["inputs"]["parameters"]["source_fingerprint"]
+        assert fp["taskOutputParameter"]["producerTask"] == "fingerprint-data"
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert {s["secretName"] for s in executors["exec-register-model"]["secretAsEnv"]} == \
+        {"kfp-interop-mlflow"}
+    assert all(s["optional"] for e in executors.values() for s in e["secretAsEnv"])
+
+
+def test_load_data_refuses_a_file_changed_after_its_fingerprint(tmp_path):
+    import pandas as pd
+
+    from kfp_interop.data import source_fingerprint
+    from kfp_interop.errors import DatasetError
+    from kfp_interop.steps import load_data_step
+
+    csv = tmp_path / "d.csv"
+    pd.DataFrame({"a": [1.0, 2, 3, 4] * 5, "y": [0, 1] * 10}).to_csv(csv, index=False)
+    before = source_fingerprint(str(csv))
+    assert before.startswith("sha256:") and source_fingerprint("iris").startswith("bundled:iris")
+    load_data_step(dataset=str(csv), target_column="y", source_fingerprint=before,
+                   train_path=str(tmp_path / "tr"), test_path=str(tmp_path / "te"))
+    csv.write_text(csv.read_text().replace("4.0", "5.0"))
+    assert source_fingerprint(str(csv)) != before
+    with pytest.raises(DatasetError, match="changed after it was fingerprinted"):
+        load_data_step(dataset=str(csv), target_column="y", source_fingerprint=before,
+                       train_path=str(tmp_path / "tr2"), test_path=str(tmp_path / "te2"))
+    assert not (tmp_path / "tr2").exists()

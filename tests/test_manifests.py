@@ -47,7 +47,7 @@ def test_every_object_passes_strict_kubernetes_validation(objects):
     version = kubernetes_validate.latest_version()
     for obj in objects.values():
         kubernetes_validate.validate(obj, version, strict=True)
-    assert len(objects) == 6
+    assert len(objects) == 7
 
 
 def test_role_grants_exactly_the_deployers_verbs_and_resources(objects):
@@ -80,5 +80,13 @@ def test_s3_secret_and_service_account_line_up_with_the_deploy_specs(objects):
     for kind, name in objects:
         if kind == "Secret":
             for key, value in objects[(kind, name)]["stringData"].items():
-                if "SECRET" in key or "ACCESS_KEY" in key:
+                if any(w in key for w in ("SECRET", "ACCESS_KEY", "PASSWORD", "TOKEN",
+                                          "USERNAME")):
                     assert value == "CHANGE-ME"
+
+
+def test_the_mlflow_secret_carries_what_the_pipelines_mount(objects):
+    from kfp_interop.pipelines.common import MLFLOW_ENV, MLFLOW_SECRET
+
+    secret = objects[("Secret", MLFLOW_SECRET)]
+    assert set(MLFLOW_ENV) == set(secret["stringData"])

@@ -59,3 +59,45 @@ def test_local_sqlite_default(iris_onnx, tmp_path, monkeypatch):
     reg = register_model(iris_onnx, local_dir=str(tmp_path), name="iris-local")
     assert reg["tracking_uri"].startswith("sqlite:///") and (tmp_path / "mlflow.db").exists()
     assert (tmp_path / "mlartifacts").is_dir()
+
+
+def test_credentials_in_a_tracking_uri_never_come_back(iris_onnx, mlflow_url):
+    """User info in the tracking URI goes to MLflow's own variables; what kfp-interop
+    returns and says carries none of it."""
+    import os
+
+    from services import free_port_block
+
+    saved = {k: os.environ.pop(k, None) for k in ("MLFLOW_TRACKING_USERNAME",
+                                                  "MLFLOW_TRACKING_PASSWORD")}
+    try:
+        with_secret = mlflow_url.replace("http://", "http://alice:s3cret%2Fpw@")
+        reg = register_model(iris_onnx, tracking_uri=with_secret,
+                             name=f"iris-{uuid.uuid4().hex[:6]}")
+        assert reg["tracking_uri"] == mlflow_url and "s3cret" not in json.dumps(reg)
+        assert os.environ["MLFLOW_TRACKING_USERNAME"] == "alice"
+        assert os.environ["MLFLOW_TRACKING_PASSWORD"] == "s3cret/pw"
+        down = f"http://bob:hunter2@127.0.0.1:{free_port_block(1)}"
+        with pytest.raises(RegistryUnavailableError) as info:
+            register_model(iris_onnx, tracking_uri=down)
+        assert "hunter2" not in str(info.value) and "bob" not in str(info.value)
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key, None)
+            if value is not None:
+                os.environ[key] = value
+
+
+def test_redaction_of_uris_in_text():
+    from kfp_interop.errors import InteropError, error_record
+    from kfp_interop.redaction import redact, redact_all, split_userinfo
+
+    text = "at http://u:p@h:5000/x and s3://key:secret@bucket/k, not mailto:a@b or a@b"
+    assert redact(text) == ("at http://***@h:5000/x and s3://***@bucket/k, not mailto:a@b "
+                            "or a@b")
+    assert redact_all({"a": ["https://t0ken@host"], "b": 3}) == {"a": ["https://***@host"],
+                                                                 "b": 3}
+    assert split_userinfo("https://u:p%40ss@h:1/p?q=1") == ("https://h:1/p?q=1", "u", "p@ss")
+    assert split_userinfo("sqlite:////tmp/x.db") == ("sqlite:////tmp/x.db", None, None)
+    assert "p@ss" not in str(InteropError("failed at https://u:p@ss@h"))
+    assert error_record(ValueError("http://u:pw@h"))["message"] == "http://***@h"

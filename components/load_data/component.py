@@ -16,6 +16,7 @@ def load_data(
     test_size: float = 0.25,
     seed: int = 42,
     nan_policy: str = "error",
+    source_fingerprint: str = "",
 ):
     """Load, check and split a tabular data set (Parquet outputs; schema in metadata).
 
@@ -26,11 +27,14 @@ def load_data(
         test_size: fraction of rows held out (stratified for classification).
         seed: split seed.
         nan_policy: error (refuse NaNs) or impute (median imputer inside the model).
+        source_fingerprint: fingerprint_data's output; the data set must still match it
+            (so KFP's cache, keyed by parameters, follows the content, not the path).
     """
     from kfp_interop.steps import load_data_step
 
     meta = load_data_step(dataset=dataset, target_column=target_column, task=task,
                           test_size=test_size, seed=seed, nan_policy=nan_policy,
+                          source_fingerprint=source_fingerprint,
                           train_path=train_data.path, test_path=test_data.path)
     train_data.metadata.update(meta, split="train", format="parquet")
     test_data.metadata.update(meta, split="test", format="parquet")

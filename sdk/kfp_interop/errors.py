@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kfp_interop.redaction import redact
+
 __all__ = [
     "InteropError",
     "InvalidInputError",
@@ -64,7 +66,7 @@ class InteropError(Exception):
     detail_type: type = dict
 
     def __init__(self, message: str = "", detail: Any = None):
-        super().__init__(message)
+        super().__init__(redact(message))  # no credentials from a URI in any message
         if self.detail_name:
             setattr(self, self.detail_name, detail if detail is not None else self.detail_type())
 
@@ -241,4 +243,4 @@ def error_record(exc: BaseException) -> dict:
     """What a failed step writes to :data:`ERROR_FILE`: the error's type and message."""
     cls = type(exc)
     return {"type": f"{cls.__module__}.{cls.__qualname__}", "name": cls.__name__,
-            "message": str(exc), "typed": isinstance(exc, InteropError)}
+            "message": redact(str(exc)), "typed": isinstance(exc, InteropError)}

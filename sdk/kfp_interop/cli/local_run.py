@@ -16,6 +16,7 @@ from typing import Any
 
 from kfp_interop.cli.summary import build_summary
 from kfp_interop.files import atomic_write_json
+from kfp_interop.redaction import redact_all
 
 __all__ = ["run_local"]
 
@@ -99,6 +100,7 @@ def run_local(name: str, params: dict[str, Any], out_dir: str, *, keep_serving: 
     new = sorted(set(os.listdir(runs_root)) - before)
     run_dir = os.path.join(runs_root, new[-1]) if new else None
     summary = build_summary(name, run_dir, out_dir, status, params, seconds, log_path)
+    summary = redact_all(summary)  # no credentials from a URI parameter in the summary
     dep = summary.get("deployment")
     if dep and not DEPLOY_TARGETS.get(dep["target"]).stops_with_local_run:
         dep = None  # a cluster deployment stays: that is what it is for

@@ -4,8 +4,9 @@ and self-describing Parquet splits on disk (:mod:`.splits`)."""
 from kfp_interop.data.splits import (SPLIT_METADATA_KEY, load_split, read_split_metadata,
                                      save_split, split_dataset, split_metadata)
 from kfp_interop.data.tabular import (BUNDLED_DATASETS, NAN_POLICIES, TASKS, TabularData,
-                                      load_dataset)
+                                      load_dataset, source_fingerprint)
 
 __all__ = ["BUNDLED_DATASETS", "NAN_POLICIES", "TASKS", "TabularData", "load_dataset",
+           "source_fingerprint",
            "SPLIT_METADATA_KEY", "split_dataset", "save_split", "split_metadata", "load_split",
            "read_split_metadata"]

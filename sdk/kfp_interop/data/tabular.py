@@ -29,7 +29,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import pandas as pd
 
-__all__ = ["BUNDLED_DATASETS", "NAN_POLICIES", "TASKS", "TabularData", "load_dataset"]
+__all__ = ["BUNDLED_DATASETS", "NAN_POLICIES", "TASKS", "TabularData", "load_dataset",
+           "source_fingerprint"]
 
 NAN_POLICIES = ("error", "impute")
 
@@ -208,6 +209,36 @@ def _from_frame(df: "pd.DataFrame", target_column: str, task: str, source: str,
                        labels, source)
 
 
+def _check_source(source: str) -> None:
+    if not source:
+        raise UnknownDatasetError(
+            f"No data set given: use one of {sorted(BUNDLED_DATASETS)} or a CSV/Parquet path.")
+    if source not in BUNDLED_DATASETS and not os.path.isfile(source):
+        raise UnknownDatasetError(
+            f"Unknown data set {source!r}: it is not a bundled data set "
+            f"({', '.join(sorted(BUNDLED_DATASETS))}) and no file exists at that path."
+        )
+
+
+def source_fingerprint(source: str) -> str:
+    """What a data set's content is, cheaply: ``sha256:<hex>`` of a file's bytes, or
+    ``bundled:<name>:scikit-learn-<version>`` for a bundled set (its rows come with the
+    library). Pipelines pass it to ``load_data`` so that a file changed at the same path
+    is not served from KFP's cache.
+
+    Raises:
+        UnknownDatasetError: neither a bundled name nor an existing file.
+    """
+    _check_source(source)
+    if source in BUNDLED_DATASETS:
+        import importlib.metadata
+
+        return f"bundled:{source}:scikit-learn-{importlib.metadata.version('scikit-learn')}"
+    from kfp_interop.files import sha256_file
+
+    return f"sha256:{sha256_file(source)}"
+
+
 def load_dataset(source: str, *, target_column: str | None = None, task: str = "auto",
                  nan_policy: str = "error") -> TabularData:
     """Load a bundled data set by name, or a CSV/Parquet file by path.
@@ -237,18 +268,11 @@ def load_dataset(source: str, *, target_column: str | None = None, task: str = "
     if nan_policy not in NAN_POLICIES:
         raise InvalidInputError(
             f"Unknown nan_policy {nan_policy!r}: use one of {list(NAN_POLICIES)}.")
-    if not source:
-        raise UnknownDatasetError(
-            f"No data set given: use one of {sorted(BUNDLED_DATASETS)} or a CSV/Parquet path.")
+    _check_source(source)
     if source in BUNDLED_DATASETS:
         data = _load_bundled(source)
         if task != "auto" and task != data.task:
             raise InvalidInputError(f"Data set {source!r} is a {data.task} data set, "
                                     f"not {task}: leave task='auto'.")
         return data
-    if not os.path.exists(source):
-        raise UnknownDatasetError(
-            f"Unknown data set {source!r}: it is not a bundled data set "
-            f"({', '.join(sorted(BUNDLED_DATASETS))}) and no file exists at that path."
-        )
     return _from_frame(_read_file(source), target_column or "", task, source, nan_policy)

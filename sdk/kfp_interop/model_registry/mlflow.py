@@ -27,10 +27,21 @@ CHAMPION_ALIAS = "champion"
 
 
 def resolve_tracking_uri(tracking_uri: str = "", *, local_dir: str = ".") -> str:
+    """The tracking URI to use: the argument, ``$MLFLOW_TRACKING_URI``, else a SQLite file
+    in ``local_dir``. User info in it (``http://user:secret@host``) is moved to MLflow's
+    own ``MLFLOW_TRACKING_USERNAME``/``PASSWORD`` variables (unless they are set), so the
+    URI that MLflow prints and kfp-interop returns carries no credentials."""
+    from kfp_interop.redaction import split_userinfo
+
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
     if not uri:
         os.makedirs(local_dir, exist_ok=True)
         uri = f"sqlite:///{os.path.abspath(os.path.join(local_dir, 'mlflow.db'))}"
+    uri, user, password = split_userinfo(uri)
+    if user:
+        os.environ.setdefault("MLFLOW_TRACKING_USERNAME", user)
+    if password:
+        os.environ.setdefault("MLFLOW_TRACKING_PASSWORD", password)
     return uri
 
 
@@ -39,13 +50,15 @@ def _check_reachable(uri: str, timeout: float = 5.0) -> None:
         return
     try:
         with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as r:
-            if r.status == 200:
-                return
-            raise RegistryUnavailableError(f"MLflow at {uri} is unhealthy (HTTP {r.status}).")
+            status = r.status
+    except urllib.error.HTTPError as e:
+        status = e.code
     except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as e:
         raise RegistryUnavailableError(
             f"Cannot reach the MLflow tracking server at {uri} ({e}). Start it, fix "
             "MLFLOW_TRACKING_URI, or run without register.") from e
+    if status != 200:
+        raise RegistryUnavailableError(f"MLflow at {uri} is unhealthy (HTTP {status}).")
 
 
 def _client(tracking_uri: str):

@@ -17,12 +17,12 @@ from kfp_interop.steps.export import attach_metadata_step, export_step
 from kfp_interop.steps.model_dir import model_meta, read_model_meta, write_model_meta
 from kfp_interop.steps.serving import (deploy_step, promote_step, register_step,
                                        smoke_test_step, upload_step)
-from kfp_interop.steps.tabular import load_data_step, run_tabular, train_step
+from kfp_interop.steps.tabular import fingerprint_step, load_data_step, run_tabular, train_step
 from kfp_interop.steps.transfer import (compare_transfer_step, finetune_step, parse_classes,
                                         prepare_transfer_data_step)
 from kfp_interop.steps.warm_start import split_rows_step, warm_start_step
 
-__all__ = ["load_data_step", "train_step", "run_tabular", "export_step",
+__all__ = ["fingerprint_step", "load_data_step", "train_step", "run_tabular", "export_step",
            "attach_metadata_step", "train_deep_step", "prepare_transfer_data_step",
            "finetune_step", "compare_transfer_step", "parse_classes", "split_rows_step",
            "warm_start_step", "upload_step", "register_step", "deploy_step",

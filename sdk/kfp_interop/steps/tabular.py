@@ -7,24 +7,42 @@ import os
 from typing import Any
 
 from kfp_interop.constants import DEFAULT_OPSET, DEFAULT_SEED, DEFAULT_TEST_SIZE, DEFAULT_TOLERANCE
+from kfp_interop.errors import DatasetError
 from kfp_interop.steps.model_dir import model_meta, write_model_meta
 from kfp_interop.steps.stage import stage
 
-__all__ = ["load_data_step", "train_step", "run_tabular"]
+__all__ = ["fingerprint_step", "load_data_step", "train_step", "run_tabular"]
+
+
+def fingerprint_step(*, dataset: str) -> str:
+    """The content fingerprint of a data set (see
+    :func:`kfp_interop.data.source_fingerprint`)."""
+    from kfp_interop.data import source_fingerprint
+
+    return source_fingerprint(dataset)
 
 
 @stage("train_path")
 def load_data_step(*, dataset: str, target_column: str = "", task: str = "auto",
                    test_size: float = DEFAULT_TEST_SIZE, seed: int = DEFAULT_SEED,
-                   nan_policy: str = "error", train_path: str, test_path: str) -> dict[str, Any]:
+                   nan_policy: str = "error", source_fingerprint: str = "",
+                   train_path: str, test_path: str) -> dict[str, Any]:
     """Load, check, fingerprint and split; write both splits as Parquet.
+
+    Args:
+        source_fingerprint: what ``fingerprint_step`` saw; when given, the data set must
+            still be that (a file changed in between is refused, not split).
 
     Returns:
         The metadata shared by both splits (plus ``rows`` of each under
         ``train_rows``/``test_rows``).
     """
     from kfp_interop.data import load_dataset, save_split, split_dataset, split_metadata
+    from kfp_interop.data import source_fingerprint as fingerprint
 
+    if source_fingerprint and fingerprint(dataset) != source_fingerprint:
+        raise DatasetError(f"Data set {dataset!r} changed after it was fingerprinted "
+                           f"({source_fingerprint}): run the pipeline again.")
     data = load_dataset(dataset, target_column=target_column or None, task=task,
                         nan_policy=nan_policy)
     train, test = split_dataset(data, test_size=test_size, seed=seed)
