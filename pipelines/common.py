@@ -100,7 +100,8 @@ def load_data_by_content(dataset, **options):
     cache key changes exactly when the data set's content does."""
     fingerprint = fingerprint_data(dataset=dataset)
     fingerprint.set_caching_options(False)
-    return load_data(dataset=dataset, source_fingerprint=fingerprint.output, **options)
+    return load_data(dataset=dataset, source_fingerprint=fingerprint.outputs["Output"],
+                     **options)
 
 
 def _outside_effects(task, *, retry: bool = True):

@@ -2,13 +2,15 @@
 for the same content."""
 
 from kfp import dsl
+from kfp.dsl import Artifact, Output
 
 from kfp_interop.components._common import COMPONENT_OPTIONS
 
 
 @dsl.component(**COMPONENT_OPTIONS)
-def fingerprint_data(dataset: str) -> str:
-    """Return ``sha256:<hex>`` of a file's bytes, or ``bundled:<name>:scikit-learn-<v>``.
+def fingerprint_data(dataset: str, fingerprint: Output[Artifact]) -> str:
+    """Return ``sha256:<hex>`` of a file's bytes, or ``bundled:<name>:scikit-learn-<v>``
+    (also the artifact's metadata and content).
 
     Run it with caching off and pass its output to load_data's ``source_fingerprint``:
     KFP caches load_data by its parameters, and a file changed at the same path then
@@ -19,4 +21,6 @@ def fingerprint_data(dataset: str) -> str:
     """
     from kfp_interop.steps import fingerprint_step
 
-    return fingerprint_step(dataset=dataset)
+    value = fingerprint_step(dataset=dataset, out_path=fingerprint.path)
+    fingerprint.metadata.update(dataset=dataset, fingerprint=value)
+    return value

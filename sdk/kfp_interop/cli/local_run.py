@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 import sys
 import time
 import warnings
@@ -16,14 +17,16 @@ from typing import Any
 
 from kfp_interop.cli.summary import build_summary
 from kfp_interop.files import atomic_write_json
-from kfp_interop.redaction import redact_all
+from kfp_interop.redaction import redact, redact_all
 
 __all__ = ["run_local"]
 
 
 class _Progress:
     """stdout stand-in during a local run: everything goes to the run log; task and
-    pipeline status lines also go to the terminal (all of it with --verbose)."""
+    pipeline status lines also go to the terminal (all of it with --verbose). Whole lines
+    are passed on, with the user info of any URI redacted (kfp.local prints every task's
+    parameters, and a tracking URI may carry credentials)."""
 
     KEYS = ("Executing task", "finished with status", "Pipeline '", "Pipeline \x1b")
 
@@ -31,21 +34,28 @@ class _Progress:
         self.log, self.terminal, self.verbose = log, terminal, verbose
         self._buf = ""
 
+    def _line(self, line: str) -> None:
+        line = redact(line)
+        self.log.write(line)
+        if self.verbose or (any(k in line for k in self.KEYS) and not line.startswith(" ")):
+            self.terminal.write(line)
+
     def write(self, text: str) -> int:
-        self.log.write(text)
-        if self.verbose:
-            self.terminal.write(text)
-            return len(text)
         self._buf += text
         while "\n" in self._buf:
             line, self._buf = self._buf.split("\n", 1)
-            if any(k in line for k in self.KEYS) and not line.startswith(" "):
-                self.terminal.write(line + "\n")
+            self._line(line + "\n")
         return len(text)
 
     def flush(self) -> None:
         self.log.flush()
         self.terminal.flush()
+
+    def close(self) -> None:
+        if self._buf:
+            self._line(self._buf)
+            self._buf = ""
+        self.flush()
 
     def isatty(self) -> bool:
         return False
@@ -82,7 +92,7 @@ def run_local(name: str, params: dict[str, Any], out_dir: str, *, keep_serving: 
                raise_on_error=True)
     print(f"Running pipeline {name!r} locally (log: {log_path})")
     start = time.monotonic()
-    status = "succeeded"
+    status, failure = "succeeded", ""
     real_stdout = sys.stdout
     with open(log_path, "w") as log, warnings.catch_warnings():
         # kfp.local warns that our image is not a plain Python image and that display
@@ -93,13 +103,21 @@ def run_local(name: str, params: dict[str, Any], out_dir: str, *, keep_serving: 
             func(**params)
         except Exception as e:  # noqa: BLE001 - kfp.local raises RuntimeError on failure
             status = "failed"
-            log.write(f"\n{type(e).__name__}: {e}\n")
+            failure = str(e)
+            log.write(redact(f"\n{type(e).__name__}: {e}\n"))
         finally:
+            sys.stdout.close()
             sys.stdout = real_stdout
     seconds = time.monotonic() - start
     new = sorted(set(os.listdir(runs_root)) - before)
     run_dir = os.path.join(runs_root, new[-1]) if new else None
     summary = build_summary(name, run_dir, out_dir, status, params, seconds, log_path)
+    if status == "failed" and not summary.get("failed_task"):
+        # the run failed before any task wrote its folder: kfp.local names the task
+        match = re.search(r"Inner task failed: '([^']+)'", re.sub(r"\x1b\[[0-9;]*m", "",
+                                                                    failure))
+        if match:
+            summary["failed_task"] = match.group(1)
     summary = redact_all(summary)  # no credentials from a URI parameter in the summary
     dep = summary.get("deployment")
     if dep and not DEPLOY_TARGETS.get(dep["target"]).stops_with_local_run:

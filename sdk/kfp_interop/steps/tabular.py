@@ -14,12 +14,17 @@ from kfp_interop.steps.stage import stage
 __all__ = ["fingerprint_step", "load_data_step", "train_step", "run_tabular"]
 
 
-def fingerprint_step(*, dataset: str) -> str:
+@stage("out_path")
+def fingerprint_step(*, dataset: str, out_path: str | None = None) -> str:
     """The content fingerprint of a data set (see
-    :func:`kfp_interop.data.source_fingerprint`)."""
+    :func:`kfp_interop.data.source_fingerprint`), also written as JSON to ``out_path``."""
     from kfp_interop.data import source_fingerprint
+    from kfp_interop.files import atomic_write_json
 
-    return source_fingerprint(dataset)
+    value = source_fingerprint(dataset)
+    if out_path:
+        atomic_write_json(out_path, {"dataset": dataset, "fingerprint": value})
+    return value
 
 
 @stage("train_path")
