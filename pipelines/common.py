@@ -112,11 +112,14 @@ def _outside_effects(task, *, retry: bool = True):
     return task
 
 
-def export_and_serve(model, test_data, serving: dict):
+def export_and_serve(trained, test_data, serving: dict):
     """export_onnx -> attach_metadata -> upload_model -> register_model -> deploy ->
-    smoke_test -> promote; returns the deploy task."""
-    exported = export_onnx(model=model, test_data=test_data, opset=serving["opset"],
-                           parity_tolerance=serving["parity_tolerance"])
+    smoke_test -> promote, for the model of the training task ``trained`` (its ``model``
+    output, and its sha256 output, which travels beside the artifact so the export step
+    can tell a changed artifact from the one trained); returns the deploy task."""
+    exported = export_onnx(model=trained.outputs["model"], test_data=test_data,
+                           opset=serving["opset"], parity_tolerance=serving["parity_tolerance"],
+                           native_sha256=trained.outputs["Output"])
     attached = attach_metadata(onnx_model=exported.outputs["onnx_model"],
                                model_name=serving["model_name"],
                                model_version=serving["model_version"])

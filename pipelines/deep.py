@@ -33,4 +33,4 @@ def deep(
                          architecture=architecture, init_args=init_args, epochs=epochs,
                          batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
                          keras_backend=keras_backend)
-    export_and_serve(trained.outputs["model"], data.outputs["test_data"], serving)
+    export_and_serve(trained, data.outputs["test_data"], serving)

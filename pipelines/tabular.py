@@ -34,4 +34,4 @@ def tabular(
     trained = train(train_data=data.outputs["train_data"], test_data=data.outputs["test_data"],
                     framework=framework, estimator=estimator,
                     hyperparameters=hyperparameters, seed=seed, scaler=scaler)
-    export_and_serve(trained.outputs["model"], data.outputs["test_data"], serving)
+    export_and_serve(trained, data.outputs["test_data"], serving)

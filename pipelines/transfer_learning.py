@@ -49,4 +49,4 @@ def transfer_learning(
                          lr=lr, seed=seed)
     scratch.set_display_name("from scratch (target task)")
     compare_transfer(finetuned=tuned.outputs["model"], scratch=scratch.outputs["model"])
-    export_and_serve(tuned.outputs["model"], data.outputs["target_test"], serving)
+    export_and_serve(tuned, data.outputs["target_test"], serving)

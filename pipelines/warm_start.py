@@ -37,4 +37,4 @@ def warm_start_pipeline(
                     hyperparameters=hyperparameters)
     scratch.set_display_name("newer rows only")
     compare_transfer(finetuned=continued.outputs["model"], scratch=scratch.outputs["model"])
-    export_and_serve(continued.outputs["model"], data.outputs["test_data"], serving)
+    export_and_serve(continued, data.outputs["test_data"], serving)

@@ -7,6 +7,9 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The tests' own PyTorch modules (deep_models.py), allowed as an operator allows theirs:
+# by the environment of the process that imports them (inherited by pipeline tasks).
+os.environ.setdefault("KFP_INTEROP_ALLOWED_MODULES", "deep_models")
 REFDATA = os.environ.get("KFP_INTEROP_REFDATA",
                          os.path.join(os.path.dirname(ROOT), "shared", "refdata"))
 

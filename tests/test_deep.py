@@ -78,7 +78,9 @@ def test_keras_on_torch_backend_export_parity(architecture, digits, tmp_path):
 
 
 @pytest.mark.parametrize("architecture,args,message", [
-    ("nope_module:Net", {}, "Cannot import model class 'nope_module:Net'"),
+    ("nope_module:Net", {}, "module 'nope_module' is not allowed.*KFP_INTEROP_ALLOWED_MODULES"),
+    ("os:system", {}, "module 'os' is not allowed"),
+    ("deep_models:Missing", {}, "Cannot import model class 'deep_models:Missing'"),
     ("deep_models:NotAModule", {}, "is not a torch.nn.Module"),
     ("deep_models:TinyNet", {"depth": 3}, r"do not fit TinyNet.*depth"),
     ("transformer", {}, "Unknown architecture 'transformer'"),

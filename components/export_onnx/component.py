@@ -14,6 +14,8 @@ def export_onnx(
     parity: Output[Metrics],
     opset: int = 17,
     parity_tolerance: float = 1e-4,
+    native_sha256: str = "",
+    trusted_types: str = "",
 ):
     """Convert to ONNX (dynamic batch, plain tensors), then prove parity on held-out rows.
 
@@ -24,11 +26,16 @@ def export_onnx(
     Args:
         opset: highest default-domain ONNX opset the model may use.
         parity_tolerance: the gate's tolerance.
+        native_sha256: the training step's output: the native file must have this
+            sha256 ('' = only the hash inside the model folder is checked).
+        trusted_types: exact type names to trust in a scikit-learn file beyond the
+            built-in list, comma-separated (see docs/security.md).
     """
     from kfp_interop.steps import export_step
     from kfp_interop.steps.artifacts import log_metrics
 
     meta = export_step(model_dir=model.path, test_path=test_data.path, opset=opset,
-                       tolerance=parity_tolerance, out_dir=onnx_model.path)
+                       tolerance=parity_tolerance, native_sha256=native_sha256,
+                       trusted_types=trusted_types, out_dir=onnx_model.path)
     onnx_model.metadata.update(meta)
     log_metrics(parity, meta["parity"])

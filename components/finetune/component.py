@@ -20,7 +20,7 @@ def finetune(
     lr: float = 0.001,
     unfreeze_lr: float = 0.0001,
     seed: int = 42,
-):
+) -> str:
     """New head, frozen backbone for `epochs`; then optionally everything unfrozen for
     `unfreeze_epochs` at `unfreeze_lr`. The model's lineage (base sha256, source task)
     goes into its metadata and later into the inference-metadata record.
@@ -34,3 +34,4 @@ def finetune(
                              unfreeze_lr=unfreeze_lr, seed=seed, model_dir=model.path,
                              on_epoch=epoch_logger(metrics, ("loss", "val_accuracy")))
     log_training(model, metrics, classification_metrics, meta, cm)
+    return meta["native_sha256"]

@@ -19,7 +19,7 @@ def train(
     hyperparameters: str = "{}",
     seed: int = 42,
     scaler: bool = False,
-):
+) -> str:
     """Train on train_data, score on test_data, save the model in its native safe format.
 
     Args:
@@ -39,3 +39,4 @@ def train(
                           hyperparameters=hyperparameters, seed=seed, scaler=scaler,
                           model_dir=model.path)
     log_training(model, metrics, classification_metrics, meta, cm)
+    return meta["native_sha256"]

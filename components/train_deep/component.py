@@ -23,7 +23,7 @@ def train_deep(
     optimizer: str = "adam",
     seed: int = 42,
     keras_backend: str = "torch",
-):
+) -> str:
     """Train; per-epoch loss and accuracy are logged as metrics.
 
     Args:
@@ -43,3 +43,4 @@ def train_deep(
                                optimizer=optimizer, seed=seed, backend=keras_backend,
                                model_dir=model.path, on_epoch=epoch_logger(metrics))
     log_training(model, metrics, classification_metrics, meta, cm)
+    return meta["native_sha256"]

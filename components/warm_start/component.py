@@ -15,7 +15,7 @@ def warm_start(
     metrics: Output[Metrics],
     classification_metrics: Output[ClassificationMetrics],
     n_estimators: int = 50,
-):
+) -> str:
     """Add `n_estimators` boosting rounds on `train_data` to the base booster; the
     model's lineage (base sha256, base data) goes into the record."""
     from kfp_interop.steps import warm_start_step
@@ -25,3 +25,4 @@ def warm_start(
                                test_path=test_data.path, n_estimators=n_estimators,
                                model_dir=model.path)
     log_training(model, metrics, classification_metrics, meta, cm)
+    return meta["native_sha256"]

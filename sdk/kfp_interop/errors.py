@@ -41,6 +41,8 @@ __all__ = [
     "RegistryError",
     "RegistryUnavailableError",
     "UnsupportedOperationError",
+    "UntrustedCodeError",
+    "UntrustedModelError",
     "InferenceRequestError",
     "ModelNotFoundError",
     "RouteNotFoundError",
@@ -184,6 +186,15 @@ class RegistryError(InteropError, RuntimeError):
 
 class RegistryUnavailableError(RegistryError, ConnectionError):
     """The MLflow tracking server cannot be reached."""
+
+
+class UntrustedCodeError(InvalidInputError, PermissionError):
+    """A parameter or a file names code kfp-interop does not run: a module outside the
+    allowlist, a type outside the trusted list (see ``docs/security.md``)."""
+
+
+class UntrustedModelError(ModelFileError, UntrustedCodeError):
+    """A model file holds types kfp-interop does not trust; nothing was built from it."""
 
 
 class UnsupportedOperationError(InvalidInputError):

@@ -8,29 +8,13 @@ the registry (:data:`kfp_interop.frameworks.FRAMEWORKS`), never ``if framework =
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
 from typing import Any, Callable, ClassVar
 
 from kfp_interop.errors import InvalidInputError, UnknownNameError
+from kfp_interop.trust import import_class
 
-__all__ = ["Framework", "TabularFramework", "DeepFramework", "import_object", "both_tasks"]
-
-
-def import_object(path: str, what: str = "object") -> Any:
-    """``"module:Name"`` -> the object.
-
-    Raises:
-        InvalidInputError: the path is malformed or does not import.
-    """
-    module, _, name = str(path).partition(":")
-    if not module or not name:
-        raise InvalidInputError(f"{what} {path!r} must look like 'module:Class'.")
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as e:
-        raise InvalidInputError(f"Cannot import {what} {path!r}: {e}. Check the module "
-                                "and class names, and that the package is installed.") from e
+__all__ = ["Framework", "TabularFramework", "DeepFramework", "both_tasks"]
 
 
 def both_tasks(classifier: str, regressor: str) -> dict[str, str]:
@@ -67,8 +51,10 @@ class Framework:
         """Write ``model`` in the native format to ``path`` (atomically)."""
         raise NotImplementedError
 
-    def load(self, path: str, *, task: str) -> tuple[Any, Any]:
-        """Read a model saved by :meth:`save`; returns ``(model, spec)``.
+    def load(self, path: str, *, task: str, trusted_types: Any = None) -> tuple[Any, Any]:
+        """Read a model saved by :meth:`save`, as data (no code from the file runs);
+        returns ``(model, spec)``. ``trusted_types`` are exact type names the caller
+        trusts beyond the framework's own (formats that can name types only).
 
         Raises:
             ModelFileError: the file is unreadable or refused (untrusted content).
@@ -116,7 +102,15 @@ class TabularFramework(Framework):
             raise InvalidInputError(
                 f"Estimator {estimator!r} does not do {task}; for {task} use one of "
                 f"{self.estimator_names(task)}.")
-        return import_object(paths[task], "estimator")
+        return import_class(paths[task], base=self.estimator_base(), what="estimator",
+                            base_name="scikit-learn estimator")
+
+    @staticmethod
+    def estimator_base() -> type:
+        """What every estimator class must derive from (scikit-learn's estimator API)."""
+        from sklearn.base import BaseEstimator
+
+        return BaseEstimator
 
     def check_preprocessing(self, *, scaler: bool, impute: bool) -> None:
         """Refuse preprocessing the framework does not put in front of its models."""

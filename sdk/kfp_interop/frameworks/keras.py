@@ -122,7 +122,7 @@ class KerasFramework(DeepFramework):
         with atomic_path(path, suffix=".keras") as tmp:  # Keras wants the extension
             model.save(tmp)
 
-    def load(self, path: str, *, task: str) -> tuple[Any, Any]:
+    def load(self, path: str, *, task: str, trusted_types: Any = None) -> tuple[Any, Any]:
         keras = keras_backend(os.environ.get("KERAS_BACKEND", "torch"))
         return keras.saving.load_model(path, safe_mode=True), None
 

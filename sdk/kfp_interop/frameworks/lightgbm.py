@@ -29,7 +29,7 @@ class LightGBMFramework(TabularFramework):
         with atomic_path(path) as tmp:
             booster_of(model).save_model(tmp)
 
-    def load(self, path: str, *, task: str) -> tuple[Any, Any]:
+    def load(self, path: str, *, task: str, trusted_types: Any = None) -> tuple[Any, Any]:
         import lightgbm
 
         return lightgbm.Booster(model_file=path), None

@@ -57,13 +57,19 @@ def save_native(native: NativeModel, directory: str) -> dict[str, str]:
 
 
 def load_native(directory: str, *, framework: str, task: str,
-                expected_sha256: str | None = None) -> NativeModel:
-    """Load a model saved by :func:`save_native` (a folder, or the native file itself).
+                expected_sha256: str | None = None, trusted_types: Any = None) -> NativeModel:
+    """Load a model saved by :func:`save_native` (a folder, or the native file itself),
+    as data: no code from the file runs (see :mod:`kfp_interop.trust`).
+
+    Args:
+        expected_sha256: the file must have this sha256 (pass one that travelled beside
+            the artifact, e.g. the training step's output, not only the one inside it).
+        trusted_types: exact type names trusted beyond the framework's own list.
 
     Raises:
         UnknownNameError: no such framework.
         ModelFileError: the file is missing, its checksum differs, or the framework
-            refuses its content.
+            refuses its content (:class:`UntrustedModelError`).
     """
     fw = FRAMEWORKS.get(framework)
     path = os.path.join(directory, fw.native_file) if os.path.isdir(directory) else directory
@@ -72,5 +78,5 @@ def load_native(directory: str, *, framework: str, task: str,
     if expected_sha256 and sha256_file(path) != expected_sha256:
         raise ModelFileError(f"Model file {path!r} does not match its recorded sha256 "
                              f"{expected_sha256}: it changed after training.")
-    model, spec = fw.load(path, task=task)
+    model, spec = fw.load(path, task=task, trusted_types=trusted_types)
     return NativeModel(model, framework, task, spec)

@@ -1,17 +1,27 @@
-"""scikit-learn: named estimators or any ``module:Class`` estimator, a median imputer and
-a StandardScaler in front when asked (both exported into the ONNX graph), saved with
-``skops`` (loading refuses any type outside scikit-learn and NumPy)."""
+"""scikit-learn: named estimators or a ``module:Class`` estimator from an allowed module
+(:mod:`kfp_interop.trust`), a median imputer and a StandardScaler in front when asked
+(both exported into the ONNX graph), saved with ``skops``.
+
+skops loads only the types it trusts itself (scikit-learn's estimators, NumPy arrays)
+and those it is told to trust. We tell it an exact list: :data:`SKOPS_TRUSTED_TYPES`
+(what our trainers' models also hold; a test trains every built-in estimator and checks
+the list covers it), plus exact names from ``$KFP_INTEROP_TRUSTED_TYPES`` or the
+caller. Any other type is refused, named, before anything is built from the file."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from kfp_interop.errors import InvalidInputError, ModelFileError
+from kfp_interop.errors import InvalidInputError, ModelFileError, UntrustedModelError
 from kfp_interop.files import atomic_writer
-from kfp_interop.frameworks.base import TabularFramework, both_tasks, import_object
+from kfp_interop.frameworks.base import TabularFramework, both_tasks
 from kfp_interop.frameworks.registry import register_framework
+from kfp_interop.trust import TRUSTED_TYPES_ENV, import_class, trusted_types
 
-__all__ = ["SklearnFramework"]
+__all__ = ["SklearnFramework", "SKOPS_TRUSTED_TYPES"]
+
+#: Types skops does not trust by default that kfp-interop's scikit-learn models hold.
+SKOPS_TRUSTED_TYPES = frozenset({"numpy.dtype", "sklearn.tree._tree.Tree"})
 
 
 class SklearnFramework(TabularFramework):
@@ -34,7 +44,8 @@ class SklearnFramework(TabularFramework):
             return super().estimator_class(estimator, task)
         from sklearn.base import is_classifier, is_regressor
 
-        cls = import_object(estimator, "estimator")
+        cls = import_class(estimator, base=self.estimator_base(), what="estimator",
+                           base_name="scikit-learn estimator")
         try:
             probe = cls()
         except TypeError as e:
@@ -70,15 +81,27 @@ class SklearnFramework(TabularFramework):
         with atomic_writer(path) as f:
             f.write(skops.io.dumps(model))
 
-    def load(self, path: str, *, task: str) -> tuple[Any, Any]:
+    def load(self, path: str, *, task: str, trusted_types: Any = None) -> tuple[Any, Any]:
+        extra_trusted = trusted_types
+        return self._load(path, extra_trusted)
+
+    @staticmethod
+    def _load(path: str, extra_trusted: Any) -> tuple[Any, Any]:
         import skops.io
 
-        untrusted = skops.io.get_untrusted_types(file=path)
-        foreign = [t for t in untrusted if not t.startswith(("sklearn.", "numpy."))]
+        trusted = SKOPS_TRUSTED_TYPES | trusted_types(extra_trusted)
+        try:
+            untrusted = skops.io.get_untrusted_types(file=path)
+        except Exception as e:  # noqa: BLE001 - skops raises many types on a bad file
+            raise ModelFileError(f"{path!r} is not a readable skops model file: {e}") from e
+        foreign = sorted(t for t in untrusted if t not in trusted)
         if foreign:
-            raise ModelFileError(f"Model file {path!r} holds types outside scikit-learn "
-                                 f"and NumPy ({foreign}); refusing to load it.")
-        return skops.io.load(path, trusted=untrusted), None
+            raise UntrustedModelError(
+                f"Model file {path!r} holds types kfp-interop does not trust: {foreign}. "
+                "Loading would build them from the file. If you trust this file, list "
+                f"these exact names in ${TRUSTED_TYPES_ENV} (comma-separated) or the "
+                "step's trusted_types.")
+        return skops.io.load(path, trusted=sorted(untrusted)), None
 
 
 register_framework(SklearnFramework())

@@ -20,8 +20,9 @@ from typing import Any, Callable
 
 from kfp_interop.errors import InvalidInputError, ModelFileError
 from kfp_interop.files import atomic_write_json, atomic_writer
-from kfp_interop.frameworks.base import DeepFramework, import_object
+from kfp_interop.frameworks.base import DeepFramework
 from kfp_interop.frameworks.registry import register_framework
+from kfp_interop.trust import import_class
 
 __all__ = ["TorchFramework", "TorchSpec", "build_torch_model", "train_torch",
            "torch_predict_proba", "freeze_prefixes", "replace_head", "SPEC_FILE"]
@@ -93,10 +94,9 @@ def build_torch_model(spec: TorchSpec):
     torch, builtin = _builtin_modules()
     if spec.architecture in builtin:
         cls = builtin[spec.architecture]
-    elif ":" in spec.architecture:
-        cls = import_object(spec.architecture, "model class")
-        if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
-            raise InvalidInputError(f"{spec.architecture!r} is not a torch.nn.Module class.")
+    elif ":" in spec.architecture:  # from a parameter or a checkpoint's spec: checked
+        cls = import_class(spec.architecture, base=torch.nn.Module, what="model class",
+                           base_name="torch.nn.Module")
     else:
         raise InvalidInputError(f"Unknown architecture {spec.architecture!r}; use one of "
                                 f"{sorted(builtin)} or an importable 'module:Class'.")
@@ -228,7 +228,8 @@ class TorchFramework(DeepFramework):
         atomic_write_json(os.path.join(os.path.dirname(path), SPEC_FILE), spec.to_dict(),
                           sort_keys=False)
 
-    def load(self, path: str, *, task: str, spec: TorchSpec | None = None) -> tuple[Any, Any]:
+    def load(self, path: str, *, task: str, trusted_types: Any = None,
+             spec: TorchSpec | None = None) -> tuple[Any, Any]:
         """Rebuild the module from its spec and load its weights (``weights_only=True``).
 
         Raises:

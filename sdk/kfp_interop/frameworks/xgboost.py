@@ -29,7 +29,7 @@ class XGBoostFramework(TabularFramework):
         with atomic_path(path, suffix=".json") as tmp:  # xgboost picks the format by extension
             model.save_model(tmp)
 
-    def load(self, path: str, *, task: str) -> tuple[Any, Any]:
+    def load(self, path: str, *, task: str, trusted_types: Any = None) -> tuple[Any, Any]:
         model = self._class(task)()
         model.load_model(path)
         return model, None

@@ -8,7 +8,7 @@ import os
 from typing import Any
 
 from kfp_interop.constants import DEFAULT_OPSET, DEFAULT_TOLERANCE, ONNX_FILENAME
-from kfp_interop.errors import InvalidInputError
+from kfp_interop.errors import InvalidInputError, ModelFileError
 from kfp_interop.steps.model_dir import read_model_meta, write_model_meta
 from kfp_interop.steps.stage import stage
 
@@ -17,13 +17,24 @@ __all__ = ["export_step", "attach_metadata_step"]
 
 @stage("out_dir")
 def export_step(*, model_dir: str, test_path: str, opset: int = DEFAULT_OPSET,
-                tolerance: float = DEFAULT_TOLERANCE, out_dir: str) -> dict[str, Any]:
+                tolerance: float = DEFAULT_TOLERANCE, native_sha256: str = "",
+                trusted_types: str = "", out_dir: str) -> dict[str, Any]:
     """Export to ONNX, run the parity gate, and only then write ``out_dir/model.onnx``.
+
+    Args:
+        native_sha256: the native file's sha256 as the training step returned it (in a
+            pipeline: its output parameter, which travels beside the artifact, so
+            whoever can rewrite the artifact cannot also rewrite the hash). When empty,
+            only the hash inside the model folder is checked.
+        trusted_types: exact type names to trust in the native file beyond the
+            framework's own list (comma-separated; see docs/security.md).
 
     Returns:
         ``model_meta`` plus ``opset``, ``opsets``, ``parity`` and ``format: "onnx"``.
 
     Raises:
+        ModelFileError: the native file is not the one trained (sha256), or holds
+            untrusted types.
         ParityError: the gate failed (nothing is written).
     """
     from kfp_interop.data import load_split
@@ -32,8 +43,14 @@ def export_step(*, model_dir: str, test_path: str, opset: int = DEFAULT_OPSET,
     from kfp_interop.onnx_model import model_opsets, save_onnx
 
     model_meta = read_model_meta(model_dir)
+    inside = model_meta.get("native_sha256")
+    if native_sha256 and inside and native_sha256 != inside:
+        raise ModelFileError(f"The model folder {model_dir!r} says its file has sha256 "
+                             f"{inside}, the training step returned {native_sha256}: the "
+                             "artifact was changed after training. Train again.")
     native = load_native(model_dir, framework=model_meta["framework"],
-                         task=model_meta["task"], expected_sha256=model_meta.get("native_sha256"))
+                         task=model_meta["task"], expected_sha256=native_sha256 or inside,
+                         trusted_types=trusted_types)
     test = load_split(test_path)
     onnx_model = export_onnx(native, n_features=len(model_meta["feature_names"]), opset=opset)
     parity = enforce_parity(check_parity(native, onnx_model, test.X, tolerance=tolerance))

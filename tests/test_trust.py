@@ -1,0 +1,157 @@
+"""Trust boundaries: a model file is data, a parameter is not code, a changed artifact
+is caught by the hash that travelled beside it."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from kfp_interop.errors import (InvalidInputError, ModelFileError, UntrustedCodeError,
+                                UntrustedModelError)
+
+
+def test_every_builtin_estimator_loads_with_the_exact_type_list(tmp_path):
+    """What our trainers produce needs no type beyond SKOPS_TRUSTED_TYPES (drift check:
+    a scikit-learn or skops upgrade that adds one fails here, not in a user's run)."""
+    import skops.io
+
+    from kfp_interop.data import load_dataset, split_dataset
+    from kfp_interop.frameworks import NativeModel, load_native, save_native
+    from kfp_interop.frameworks.sklearn import SKOPS_TRUSTED_TYPES
+    from kfp_interop.training import train_model
+
+    seen = set()
+    for dataset in ("iris", "diabetes"):
+        train, test = split_dataset(load_dataset(dataset))
+        for est in ("random_forest", "gradient_boosting", "logistic_regression",
+                    "linear_regression"):
+            try:
+                result = train_model(train, test, estimator=est, scaler=True,
+                                     hyperparameters={"n_estimators": 5} if "o" in est[:3]
+                                     or est == "random_forest" else None)
+            except InvalidInputError:
+                continue  # the estimator does not do this task
+            folder = tmp_path / f"{dataset}-{est}"
+            save_native(NativeModel(result.model, "sklearn", train.task), str(folder))
+            seen |= set(skops.io.get_untrusted_types(file=str(folder / "model.skops")))
+            load_native(str(folder), framework="sklearn", task=train.task)
+    assert seen <= SKOPS_TRUSTED_TYPES
+
+
+def test_a_model_file_naming_other_callables_is_refused_not_built(tmp_path, monkeypatch):
+    """numpy.testing's runstring is exec: a name under numpy is not a trusted type."""
+    import numpy.testing._private.utils as np_utils
+    import skops.io
+    from sklearn.preprocessing import FunctionTransformer
+
+    from kfp_interop.frameworks import load_native
+
+    skops.io.dump(FunctionTransformer(func=np_utils.runstring), str(tmp_path / "model.skops"))
+    monkeypatch.delenv("KFP_INTEROP_TRUSTED_TYPES", raising=False)
+    with pytest.raises(UntrustedModelError, match=r"numpy\.testing\._private\.utils\."
+                                                  r"runstring.*KFP_INTEROP_TRUSTED_TYPES"):
+        load_native(str(tmp_path), framework="sklearn", task="classification")
+    # listed exactly by the operator, it loads (a prefix would not do)
+    monkeypatch.setenv("KFP_INTEROP_TRUSTED_TYPES", "numpy.testing")
+    with pytest.raises(UntrustedModelError):
+        load_native(str(tmp_path), framework="sklearn", task="classification")
+    monkeypatch.setenv("KFP_INTEROP_TRUSTED_TYPES", "numpy.testing._private.utils.runstring")
+    native = load_native(str(tmp_path), framework="sklearn", task="classification")
+    assert native.model.func is np_utils.runstring
+    monkeypatch.delenv("KFP_INTEROP_TRUSTED_TYPES")
+    assert load_native(str(tmp_path), framework="sklearn", task="classification",
+                       trusted_types="numpy.testing._private.utils.runstring").model
+
+
+def test_an_unreadable_skops_file_is_a_model_file_error(tmp_path):
+    from kfp_interop.frameworks import load_native
+
+    (tmp_path / "model.skops").write_bytes(b"PK\x03\x04 not a zip")
+    with pytest.raises(ModelFileError, match="not a readable skops model file"):
+        load_native(str(tmp_path), framework="sklearn", task="classification")
+
+
+@pytest.mark.parametrize("estimator,error,message", [
+    ("os:abort", UntrustedCodeError, "module 'os' is not allowed"),
+    ("this:s", UntrustedCodeError, "module 'this' is not allowed"),
+    ("subprocess:Popen", UntrustedCodeError, "module 'subprocess' is not allowed"),
+    ("sklearn.utils:Bunch", InvalidInputError, "is not a scikit-learn estimator class"),
+    ("sklearn.base:clone", InvalidInputError, "is not a scikit-learn estimator class"),
+    ("sklearn:svm.SVC", InvalidInputError, "must look like 'module:Class'"),
+])
+def test_a_parameter_names_no_code_outside_the_allowlist(estimator, error, message):
+    """Refused before anything is imported or called (``this`` prints at import,
+    ``os.abort`` kills the process)."""
+    code = ("import sys\nfrom kfp_interop.data import load_dataset, split_dataset\n"
+            "from kfp_interop.training import train_model\n"
+            "tr, te = split_dataset(load_dataset('iris'))\n"
+            f"try:\n    train_model(tr, te, estimator={estimator!r})\n"
+            "except Exception as e:\n"
+            "    print(type(e).__name__, '|', e, '|', 'this' in sys.modules)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    name, text, imported = proc.stdout.strip().split(" | ")
+    assert issubclass(getattr(sys.modules["kfp_interop.errors"], name), error)
+    assert message in text and imported == "False"
+    assert "Zen of Python" not in proc.stdout + proc.stderr
+
+
+def test_allowed_modules_come_from_the_operator_setting(monkeypatch):
+    from sklearn.base import BaseEstimator
+
+    from kfp_interop.trust import allowed_modules, import_class
+
+    monkeypatch.setenv("KFP_INTEROP_ALLOWED_MODULES", "json, deep_models")
+    assert allowed_modules()[-2:] == ("json", "deep_models")
+    with pytest.raises(InvalidInputError, match="is not a scikit-learn"):
+        import_class("json:JSONDecoder", base=BaseEstimator, base_name="scikit-learn")
+    monkeypatch.setenv("KFP_INTEROP_ALLOWED_MODULES", "")
+    with pytest.raises(UntrustedCodeError):
+        import_class("json:JSONDecoder", base=object)
+    # "sklearnx" is not inside "sklearn"
+    with pytest.raises(UntrustedCodeError):
+        import_class("sklearnx.evil:Model", base=object)
+
+
+def test_a_checkpoint_spec_cannot_name_code_either(tmp_path, monkeypatch):
+    from kfp_interop.frameworks import NativeModel, load_native, save_native
+    from kfp_interop.frameworks.torch import TorchSpec, build_torch_model
+
+    spec = TorchSpec("mlp", 4, 3)
+    save_native(NativeModel(build_torch_model(spec), "torch", "classification", spec),
+                str(tmp_path))
+    spec_file = tmp_path / "architecture.json"
+    spec_file.write_text(json.dumps({**json.loads(spec_file.read_text()),
+                                     "architecture": "subprocess:Popen"}))
+    with pytest.raises(UntrustedCodeError, match="'subprocess' is not allowed"):
+        load_native(str(tmp_path), framework="torch", task="classification")
+
+
+def test_a_changed_artifact_is_caught_by_the_hash_that_travelled_beside_it(iris_model,
+                                                                           tmp_path):
+    """The attacker rewrites the model file and the hash inside the folder; the hash the
+    training step returned (an output parameter) still catches it."""
+    import shutil
+
+    from kfp_interop.files import atomic_write_json, sha256_file
+    from kfp_interop.steps import export_step, train_step
+
+    _, _, test_path = iris_model
+    train_path = os.path.join(os.path.dirname(test_path), "train.parquet")
+    meta, _ = train_step(train_path=train_path, test_path=test_path,
+                         model_dir=str(tmp_path / "a"))
+    returned = meta["native_sha256"]
+    export_step(model_dir=str(tmp_path / "a"), test_path=test_path, native_sha256=returned,
+                out_dir=str(tmp_path / "ok"))
+    other, _ = train_step(train_path=train_path, test_path=test_path, seed=7,
+                          hyperparameters='{"n_estimators": 3}', model_dir=str(tmp_path / "b"))
+    shutil.copy(tmp_path / "b" / "model.skops", tmp_path / "a" / "model.skops")
+    atomic_write_json(tmp_path / "a" / "model_meta.json",
+                      {**meta, "native_sha256": sha256_file(tmp_path / "a" / "model.skops")})
+    with pytest.raises(ModelFileError, match="changed after training"):
+        export_step(model_dir=str(tmp_path / "a"), test_path=test_path,
+                    native_sha256=returned, out_dir=str(tmp_path / "bad"))
+    assert not (tmp_path / "bad" / "model.onnx").exists()
