@@ -155,3 +155,110 @@ def test_a_changed_artifact_is_caught_by_the_hash_that_travelled_beside_it(iris_
         export_step(model_dir=str(tmp_path / "a"), test_path=test_path,
                     native_sha256=returned, out_dir=str(tmp_path / "bad"))
     assert not (tmp_path / "bad" / "model.onnx").exists()
+
+
+# -- paths stay inside -------------------------------------------------------------------
+def _tamper_manifest(path, **objects):
+    manifest = json.loads(open(path).read())
+    manifest["objects"].update(objects)
+    open(path, "w").write(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("key", ["iris/../../escaped.txt", "../escaped.txt",
+                                 "iris//escaped.txt", "/etc/escaped.txt",
+                                 "other/escaped.txt", "iris/..\\escaped.txt"])
+def test_a_manifest_cannot_write_outside_the_download_folder(iris_onnx, tmp_path, key):
+    from kfp_interop.errors import StorageIntegrityError
+    from kfp_interop.storage import download, upload
+
+    repo = tmp_path / "repo"
+    result = upload(iris_onnx, str(repo))
+    _tamper_manifest(repo / "iris" / "kfp-interop-manifest.json", **{key: {"sha256": "0"}})
+    dest = tmp_path / "deep" / "dest"
+    with pytest.raises(StorageIntegrityError, match="outside the model folder"):
+        download(result["model_uri"], str(dest))
+    assert not list(tmp_path.rglob("escaped.txt"))
+
+
+def test_a_manifest_in_s3_cannot_either(iris_onnx, s3_env, tmp_path):
+    import io
+    import uuid
+
+    from kfp_interop.errors import StorageIntegrityError
+    from kfp_interop.storage import S3Settings, download, upload
+
+    settings = S3Settings.from_env(s3_env)
+    bucket = f"trust-{uuid.uuid4().hex[:8]}"
+    client = settings.client()
+    client.make_bucket(bucket)
+    result = upload(iris_onnx, f"s3://{bucket}/repo", settings=settings)
+    key = "repo/iris/kfp-interop-manifest.json"
+    manifest = json.loads(client.get_object(bucket, key).read())
+    manifest["objects"]["iris/../../escaped.txt"] = manifest["objects"]["iris/config.pbtxt"]
+    body = json.dumps(manifest).encode()
+    client.put_object(bucket, key, io.BytesIO(body), len(body))
+    with pytest.raises(StorageIntegrityError, match="outside the model folder"):
+        download(result["model_uri"], str(tmp_path / "dest"), settings=settings)
+    assert not list(tmp_path.rglob("escaped.txt"))
+
+
+def test_a_symlink_in_a_folder_store_cannot_lead_out(iris_onnx, tmp_path):
+    from kfp_interop.storage import download, upload
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    repo = tmp_path / "repo"
+    result = upload(iris_onnx, str(repo))
+    os.symlink(outside, repo / "iris" / "link")
+    _tamper_manifest(repo / "iris" / "kfp-interop-manifest.json",
+                     **{"iris/link/secret.txt": {"sha256": "0"}})
+    (outside / "secret.txt").write_text("not yours")
+    with pytest.raises(InvalidInputError, match="resolves outside"):
+        download(result["model_uri"], str(tmp_path / "dest"))
+    assert not (tmp_path / "dest" / "link").exists()
+
+
+def test_a_version_cannot_name_a_path(iris_onnx, tmp_path):
+    from kfp_interop.storage import upload
+
+    with pytest.raises(InvalidInputError, match="would leave its folder"):
+        upload(iris_onnx, str(tmp_path / "repo"), version="../../x")
+    assert not list(tmp_path.rglob("model.onnx"))
+
+
+def test_onnx_files_with_external_data_or_an_invalid_graph_are_refused(iris_onnx, tmp_path):
+    import onnx
+
+    from kfp_interop.metadata import load_metadata
+    from kfp_interop.onnx_model import ort_session, read_onnx
+    from kfp_interop.serving import start_server
+
+    from onnx import TensorProto, helper, numpy_helper
+
+    import numpy as np
+
+    weights = numpy_helper.from_array(np.ones((4, 3), np.float32), "weights")
+    model = helper.make_model(helper.make_graph(
+        [helper.make_node("MatMul", ["input", "weights"], ["scores"])], "g",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 3])], [weights]),
+        opset_imports=[helper.make_opsetid("", 17)])
+    (tmp_path / "sub").mkdir()
+    onnx.save_model(model, str(tmp_path / "sub" / "ext.onnx"), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location="weights.bin", size_threshold=0)
+    # and one whose external data points out of its folder, written by hand (onnx's own
+    # writer refuses such a location; an attacker's does not)
+    hostile = onnx.load(str(tmp_path / "sub" / "ext.onnx"), load_external_data=False)
+    for entry in hostile.graph.initializer[0].external_data:
+        if entry.key == "location":
+            entry.value = "../../../../etc/passwd"
+    (tmp_path / "sub" / "hostile.onnx").write_bytes(hostile.SerializeToString())
+    for name in ("ext.onnx", "hostile.onnx"):
+        for call in (read_onnx, load_metadata, ort_session, start_server):
+            with pytest.raises(ModelFileError, match="external files"):
+                call(str(tmp_path / "sub" / name))
+    broken = onnx.load(iris_onnx)
+    broken.graph.node[0].input[0] = "no_such_tensor"
+    onnx.save(broken, str(tmp_path / "broken.onnx"))
+    with pytest.raises(ModelFileError, match="not a valid ONNX model"):
+        read_onnx(str(tmp_path / "broken.onnx"))

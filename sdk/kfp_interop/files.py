@@ -19,7 +19,7 @@ import tempfile
 from typing import IO, Any, Callable, Iterator
 
 __all__ = ["atomic_path", "atomic_write", "atomic_writer", "atomic_write_json", "atomic_copy",
-           "sha256_file", "sha256_bytes"]
+           "move", "sha256_file", "sha256_bytes"]
 
 _CHUNK = 1 << 20
 
@@ -86,6 +86,14 @@ def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> str:
     """Copy the file ``src`` to ``dst`` atomically; return ``dst``."""
     with open(src, "rb") as fin, atomic_writer(dst, "wb") as fout:
         shutil.copyfileobj(fin, fout, _CHUNK)
+    return os.fspath(dst)
+
+
+def move(src: str | os.PathLike, dst: str | os.PathLike) -> str:
+    """Move a complete file into place (atomic when both are on one file system, e.g. a
+    staging folder beside the destination); creates the destination's folder."""
+    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
+    os.replace(src, dst)
     return os.fspath(dst)
 
 

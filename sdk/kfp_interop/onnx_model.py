@@ -37,21 +37,59 @@ def find_onnx(model: str) -> str:
 
 
 def read_onnx(path: str) -> "onnx.ModelProto":
-    """Load an ONNX file, turning a missing, corrupt or non-ONNX file into ModelFileError."""
+    """Load and check an ONNX file as data.
+
+    A file that names external data (tensors in other files, found by a path the file
+    itself gives) is refused: what we load and serve is one self-contained file, and
+    such a path could point anywhere. The model must pass ``onnx.checker``.
+
+    Raises:
+        ModelFileError: missing, corrupt, not ONNX, external data, or failing the checker.
+    """
     import onnx
     from google.protobuf.message import DecodeError
 
     if not os.path.isfile(path):
         raise ModelFileError(f"No ONNX file at {path!r}.")
     try:
-        model = onnx.load(path)
+        model = onnx.load(path, load_external_data=False)
     except (DecodeError, ValueError, RuntimeError, OSError) as e:
         raise ModelFileError(f"{path!r} is not a readable ONNX model ({e}); export the model "
                              "again or pass the right file.") from e
     if not model.graph.node and not model.graph.output:
         raise ModelFileError(f"{path!r} parses but holds no ONNX graph: it is not an ONNX "
                              "model (or is empty).")
+    external = [t.name for t in _tensors(model)
+                if t.data_location == onnx.TensorProto.EXTERNAL]
+    if external:
+        raise ModelFileError(f"{path!r} keeps tensor(s) {external[:5]} in external files; "
+                             "kfp-interop loads self-contained ONNX files only (save the "
+                             "model with all tensors inside it).")
+    try:
+        onnx.checker.check_model(model)
+    except (onnx.checker.ValidationError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelFileError(f"{path!r} is not a valid ONNX model: {first}") from e
     return model
+
+
+def _tensors(model: "onnx.ModelProto"):
+    """Every tensor stored in the model: initializers and Constant values, subgraphs too."""
+    import onnx
+
+    def graph_tensors(graph):
+        yield from graph.initializer
+        for node in graph.node:
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.TENSOR:
+                    yield attr.t
+                elif attr.type == onnx.AttributeProto.GRAPH:
+                    yield from graph_tensors(attr.g)
+                elif attr.type == onnx.AttributeProto.GRAPHS:
+                    for g in attr.graphs:
+                        yield from graph_tensors(g)
+
+    return graph_tensors(model.graph)
 
 
 def save_onnx(model: "onnx.ModelProto", path: str) -> str:
@@ -97,11 +135,15 @@ def rename_tensor(model: "onnx.ModelProto", old: str, new: str) -> None:
 def ort_session(model: Any, *, threads: int = 1):
     """An ONNX Runtime CPU session for a path, bytes or ``onnx.ModelProto``.
 
-    One intra-op thread by default: the parity gate and the smoke test compare numbers,
-    and a served model answers one request per core.
+    A path is read through :func:`read_onnx` first (checked, no external data), and the
+    session is made from the bytes, so ONNX Runtime never opens other files. One
+    intra-op thread by default: the parity gate and the smoke test compare numbers, and
+    a served model answers one request per core.
     """
     import onnxruntime as ort
 
+    if isinstance(model, (str, os.PathLike)):
+        model = read_onnx(os.fspath(model))
     if hasattr(model, "SerializeToString"):
         model = model.SerializeToString()
     opts = ort.SessionOptions()

@@ -68,7 +68,7 @@ class ServedModel:
             self.metadata = {"name": self.name, "versions": [self.version],
                              "platform": PLATFORM, "inputs": inputs,
                              "outputs": outputs, "properties": {}}
-        self._session = ort_session(self.path, threads=self.threads)
+        self._session = ort_session(model, threads=self.threads)
         self._inputs = {t["name"]: t for t in inputs}
         self._output_names = [t["name"] for t in outputs]
         self._outputs = {t["name"]: t for t in outputs}

@@ -7,9 +7,26 @@ from __future__ import annotations
 import contextlib
 from typing import Any, ClassVar, ContextManager
 
+from kfp_interop.errors import InvalidInputError
 from kfp_interop.registry import Registry
 
-__all__ = ["Store", "SCHEMES", "register_scheme"]
+__all__ = ["Store", "SCHEMES", "register_scheme", "check_key"]
+
+
+def check_key(key: str) -> str:
+    """An object key that stays inside its root: relative, ``/``-separated, no empty,
+    ``.`` or ``..`` part, no backslash or NUL. Every key a store reads or writes passes
+    here, whoever wrote it (a layout, a manifest from storage).
+
+    Raises:
+        InvalidInputError: naming the key.
+    """
+    parts = key.split("/") if isinstance(key, str) else []
+    if (not parts or key.startswith("/") or "\\" in key or "\x00" in key
+            or any(p in ("", ".", "..") for p in parts)):
+        raise InvalidInputError(f"Object key {key!r} would leave its folder (an absolute "
+                                "path, an empty, '.' or '..' part, a backslash): refused.")
+    return key
 
 
 class Store:

@@ -7,7 +7,8 @@ import os
 from typing import Any, ClassVar
 
 from kfp_interop.files import atomic_copy, atomic_write, sha256_file
-from kfp_interop.storage.base import Store, register_scheme
+from kfp_interop.errors import InvalidInputError
+from kfp_interop.storage.base import Store, check_key, register_scheme
 
 __all__ = ["FolderStore"]
 
@@ -23,7 +24,17 @@ class FolderStore(Store):
         return self.root
 
     def _path(self, key: str) -> str:
-        return os.path.join(self.root, key)
+        """The file of ``key``, which must resolve inside the root (symlinks included).
+
+        Raises:
+            InvalidInputError: the key, or a symlink on its way, leads outside the root.
+        """
+        path = os.path.join(self.root, check_key(key))
+        root = os.path.realpath(self.root)
+        if os.path.commonpath([root, os.path.realpath(path)]) != root:
+            raise InvalidInputError(f"Object key {key!r} resolves outside {self.root!r} "
+                                    "(through a symlink): refused.")
+        return path
 
     def stored_sha256(self, key: str) -> str | None:
         path = self._path(key)

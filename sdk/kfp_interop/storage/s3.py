@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Mapping
 
 from kfp_interop.errors import (InvalidInputError, StorageAuthError, StorageError,
                                 StorageUnavailableError)
-from kfp_interop.storage.base import Store, register_scheme
+from kfp_interop.storage.base import Store, check_key, register_scheme
 
 __all__ = ["S3Settings", "S3Store"]
 
@@ -87,6 +87,7 @@ class S3Store(Store):
         return f"s3://{self.bucket}/{self.root}".rstrip("/") + f" at {self.settings.endpoint}"
 
     def _key(self, key: str) -> str:
+        check_key(key)
         return f"{self.root}/{key}" if self.root else key
 
     def guard(self, what: str):
@@ -142,7 +143,10 @@ class S3Store(Store):
             resp.release_conn()
 
     def fetch(self, key: str, dest: str) -> None:
-        self._client.fget_object(self.bucket, self._key(key), dest)
+        from kfp_interop.files import atomic_path
+
+        with atomic_path(dest) as tmp:
+            self._client.fget_object(self.bucket, self._key(key), tmp)
 
 
 def _s3_errors(settings: S3Settings, what: str):

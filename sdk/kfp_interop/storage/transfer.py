@@ -18,8 +18,8 @@ import tempfile
 from typing import Any, Mapping
 
 from kfp_interop.errors import InvalidInputError, StorageIntegrityError
-from kfp_interop.files import atomic_write, sha256_bytes, sha256_file
-from kfp_interop.storage.base import SCHEMES, Store
+from kfp_interop.files import atomic_write, move, sha256_bytes, sha256_file
+from kfp_interop.storage.base import SCHEMES, Store, check_key
 from kfp_interop.storage.layouts import LAYOUTS
 
 __all__ = ["MANIFEST_NAME", "RECORD_FILE", "parse_uri", "open_store", "layout_files",
@@ -70,7 +70,7 @@ def layout_files(model: str, layout: str, workdir: str, *, name: str = "",
     else:
         atomic_write(record_file, record.to_json(indent=2))
     files = {RECORD_FILE: record_file, **make(record, onnx_path, workdir, name, version)}
-    return name, {f"{name}/{key}": path for key, path in files.items()}, record
+    return name, {check_key(f"{name}/{key}"): path for key, path in files.items()}, record
 
 
 def upload_tree(files: Mapping[str, str], uri: str, *, settings: Any = None,
@@ -127,36 +127,61 @@ def upload(model: str, uri: str, *, layout: str = "triton", name: str = "",
     return result
 
 
+def _manifest(raw: bytes, uri: str, name: str) -> dict[str, Any]:
+    """The manifest, checked: JSON, our format, every key a safe key inside
+    ``<name>/`` with a sha256 (a manifest is data from storage, not to be trusted)."""
+    try:
+        manifest = json.loads(raw)
+        objects = manifest["objects"]
+        for key, meta in objects.items():
+            check_key(key)
+            if not key.startswith(f"{name}/") or not isinstance(meta.get("sha256"), str):
+                raise InvalidInputError(f"{key!r} is not a file of {name!r} with a sha256")
+    except (ValueError, TypeError, KeyError, AttributeError) as e:  # incl. InvalidInputError
+        raise StorageIntegrityError(f"The manifest of {uri} is not a kfp-interop manifest "
+                                    f"or names an object outside the model folder ({e}); "
+                                    "upload the model again.") from e
+    return manifest
+
+
 def download(uri: str, dest: str, *, settings: Any = None) -> dict[str, Any]:
     """Download the model folder at ``uri`` (``<root>/<name>``) into ``dest`` and verify
     every object against the manifest.
 
+    Objects are fetched into a staging folder beside ``dest`` and moved into ``dest``
+    only when every one of them is verified: a refused or failed download leaves
+    ``dest`` as it was. Every key stays inside ``dest`` (see :func:`check_key`).
+
     Raises:
-        StorageIntegrityError: no manifest (an incomplete upload) or a sha256 mismatch
-            (the bad file is removed).
+        StorageIntegrityError: no manifest (an incomplete upload), a manifest naming an
+            object outside the model folder, or a sha256 mismatch.
     """
     scheme, bucket, prefix = parse_uri(uri)
     parent, _, name = prefix.rstrip("/").rpartition("/")
     if scheme == "file":
         parent, name = os.path.dirname(prefix), os.path.basename(prefix)
     store = SCHEMES.get(scheme)(bucket, parent, settings=settings)
-    os.makedirs(dest, exist_ok=True)
     with store.guard(f"downloading {uri}"):
         raw = store.read_bytes(f"{name}/{MANIFEST_NAME}")
     if raw is None:
         raise StorageIntegrityError(f"{uri} has no {MANIFEST_NAME}: the upload is incomplete "
                                     "(or this is not a kfp-interop model); upload it again.")
-    manifest = json.loads(raw)
+    manifest = _manifest(raw, uri, name)
+    dest = os.path.abspath(dest)
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
     verified = {}
-    for key, meta in manifest["objects"].items():
-        out = os.path.join(dest, key.split("/", 1)[1] if "/" in key else key)
-        os.makedirs(os.path.dirname(out), exist_ok=True)
-        with store.guard(f"downloading {key}"):
-            store.fetch(key, out)
-        actual = sha256_file(out)
-        if actual != meta["sha256"]:
-            os.remove(out)
-            raise StorageIntegrityError(f"{key} at {uri}: sha256 {actual} differs from the "
-                                        f"manifest's {meta['sha256']}: the object is corrupt.")
-        verified[key] = actual
+    with tempfile.TemporaryDirectory(prefix=".download-", dir=os.path.dirname(dest)) as stage:
+        for key, meta in manifest["objects"].items():
+            out = os.path.join(stage, key[len(name) + 1:])
+            os.makedirs(os.path.dirname(out), exist_ok=True)
+            with store.guard(f"downloading {key}"):
+                store.fetch(key, out)
+            actual = sha256_file(out)
+            if actual != meta["sha256"]:
+                raise StorageIntegrityError(
+                    f"{key} at {uri}: sha256 {actual} differs from the manifest's "
+                    f"{meta['sha256']}: the object is corrupt.")
+            verified[key] = actual
+        for key in verified:  # all verified: move them into place
+            move(os.path.join(stage, key[len(name) + 1:]), os.path.join(dest, key[len(name) + 1:]))
     return {"uri": uri, "dest": dest, "objects": verified, "manifest": manifest}
