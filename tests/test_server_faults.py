@@ -201,3 +201,13 @@ def test_schemathesis_finds_no_server_error_and_no_spec_violation(server, tmp_pa
     generated = int(counts.split("generated")[0].split()[-1])
     assert generated >= 300 and "passed" in counts and "fail" not in counts, counts
     assert call("GET", server.endpoint + "/v2/health/live")[0] == 200
+
+
+def test_unknown_routes_and_methods(server):
+    for path in ("/", "/v1/models/iris:predict", "/v2/models/iris/explain", "/v2/models"):
+        status, resp = call("GET", server.endpoint + path)
+        assert status == 404 and "No route" in resp["error"], path
+    status, resp = call("GET", server.endpoint + INFER)
+    assert status == 405 and "use POST" in resp["error"]
+    status, resp = call("POST", server.endpoint + "/v2/health/live", {})
+    assert status == 405 and "use GET" in resp["error"]
