@@ -195,7 +195,7 @@ def test_schemathesis_finds_no_server_error_and_no_spec_violation(server, tmp_pa
          "not_a_server_error,response_schema_conformance,content_type_conformance",
          "--phases", "examples,coverage,fuzzing", "--max-examples", "60", "--seed", "42",
          "--generation-database", "none", "--no-color"],
-        capture_output=True, text=True, timeout=600)
+        capture_output=True, text=True, timeout=600, cwd=tmp_path)  # its cache goes there
     assert proc.returncode == 0, proc.stdout[-4000:]
     counts = proc.stdout[proc.stdout.rindex("Test cases:"):]
     generated = int(counts.split("generated")[0].split()[-1])
