@@ -25,7 +25,23 @@ def record(iris_onnx):
 
 def test_schema_is_a_valid_draft7_schema_and_versioned():
     jsonschema.Draft7Validator.check_schema(schema())
-    assert schema()["properties"]["schema_version"] == {"const": "1"}
+    assert schema()["properties"]["schema_version"] == {"const": "2"}
+    jsonschema.Draft7Validator.check_schema(schema("1"))
+    assert schema("1")["properties"]["schema_version"] == {"const": "1"}
+
+
+def test_a_version_1_record_is_read_and_upgraded(record):
+    """Records written before v2 (in ONNX files out there) still read: origin trained."""
+    v1 = record.to_dict()
+    del v1["origin"]
+    v1["schema_version"] = "1"
+    upgraded = InferenceMetadata.from_dict(v1)
+    assert upgraded.schema_version == "2" and upgraded.origin == {"kind": "trained",
+                                                                  "source": "kfp-interop"}
+    assert upgraded.training == record.training and upgraded.inputs == record.inputs
+    broken = {**v1, "training": None}  # v1 required training
+    with pytest.raises(MetadataValidationError, match="fails schema v1"):
+        InferenceMetadata.from_dict(broken)
 
 
 def test_record_reads_the_same_from_onnx_and_sidecar(iris_onnx, record):
@@ -55,8 +71,8 @@ def test_invalid_records_list_the_failing_fields(record):
     assert any("model/name" in e for e in info.value.errors)
     assert any("inputs/0/datatype" in e for e in info.value.errors)
     data = record.to_dict()
-    data["schema_version"] = "2"
-    with pytest.raises(MetadataValidationError, match="schema_version '2'"):
+    data["schema_version"] = "3"
+    with pytest.raises(MetadataValidationError, match="schema_version '3'"):
         InferenceMetadata.from_dict(data)
     data = record.to_dict()
     data["class_labels"] = ["a", "b"]  # probabilities has 3 columns
@@ -99,10 +115,10 @@ def test_schema_failure_in_embedded_record(iris_onnx, tmp_path):
     for p in model.metadata_props:
         if p.key == METADATA_KEY:
             data = json.loads(p.value)
-            del data["parity"]
+            del data["origin"]
             p.value = json.dumps(data)
     onnx.save(model, str(tmp_path / "m.onnx"))
-    with pytest.raises(MetadataValidationError, match="'parity' is a required property"):
+    with pytest.raises(MetadataValidationError, match="'origin' is a required property"):
         load_metadata(str(tmp_path / "m.onnx"))
 
 

@@ -121,7 +121,9 @@ def register_model(model: str, *, tracking_uri: str = "", name: str = "",
                 signature=ModelSignature.from_dict(to_mlflow_signature(record)))
             mlflow.log_dict(record.to_dict(), "inference_metadata.json")
             mlflow.set_tags(tags)
-            mlflow.log_metrics({k: float(v) for k, v in record.training["metrics"].items()})
+            if record.training:
+                mlflow.log_metrics({k: float(v)
+                                    for k, v in record.training["metrics"].items()})
         version = mlflow.register_model(info.model_uri, name, tags=tags)
     except MlflowException as e:
         raise RegistryError(f"MLflow at {uri} refused to log or register {name!r}: "

@@ -20,22 +20,23 @@ RENDERERS: Registry[Renderer] = Registry(
 
 
 def properties(record: InferenceMetadata) -> dict[str, str]:
-    """Key facts as a flat string map (OIP ``properties``, Seldon ``custom``, tags)."""
+    """Key facts as a flat string map (OIP ``properties``, Seldon ``custom``, tags);
+    facts the record does not have are left out."""
     m, fw, tr, par = record.model, record.framework, record.training, record.parity
-    out = {
+    facts: dict[str, Any] = {
         "kfp_interop.schema_version": record.schema_version,
         "task": m["task"],
+        "origin": record.origin["kind"],
         "framework": fw["name"],
         "framework_version": fw["version"],
         "estimator": fw["estimator"],
-        "onnx_opset": str(m["onnx_opset"]),
-        "onnx_sha256": m["onnx_sha256"],
-        "data_sha256": tr["data_sha256"],
-        "feature_names": json.dumps(record.feature_names),
-        "parity_max_abs_diff": repr(par["max_abs_diff"]),
-        "parity_passed": str(par["passed"]).lower(),
+        "onnx_opset": m.get("onnx_opset"),
+        "onnx_sha256": m.get("onnx_sha256"),
+        "data_sha256": tr and tr["data_sha256"],
+        "feature_names": record.feature_names and json.dumps(record.feature_names),
+        "parity_max_abs_diff": par and repr(par["max_abs_diff"]),
+        "parity_passed": par and str(par["passed"]).lower(),
+        "class_labels": record.class_labels and json.dumps(record.class_labels),
         "kfp_interop_version": record.producer["version"],
     }
-    if record.class_labels is not None:
-        out["class_labels"] = json.dumps(record.class_labels)
-    return out
+    return {k: str(v) for k, v in facts.items() if v is not None}

@@ -19,12 +19,13 @@ def to_kfp_metadata(record: InferenceMetadata) -> dict[str, Any]:
         "framework": record.framework["name"],
         "task": m["task"],
         "runtime": m["platform"],
-        "onnx_opset": m["onnx_opset"],
-        "onnx_sha256": m["onnx_sha256"],
+        "origin": record.origin["kind"],
+        "onnx_opset": m.get("onnx_opset"),
+        "onnx_sha256": m.get("onnx_sha256"),
         "inputs": record.inputs,
         "outputs": record.outputs,
-        "parity_passed": record.parity["passed"],
-        "parity_max_abs_diff": record.parity["max_abs_diff"],
+        "parity_passed": record.parity["passed"] if record.parity else None,
+        "parity_max_abs_diff": record.parity["max_abs_diff"] if record.parity else None,
         "inference_metadata": record.to_dict(),
     }
 

@@ -9,48 +9,64 @@ from kfp_interop.metadata.render.base import RENDERERS
 
 __all__ = ["to_model_card"]
 
+_ORIGINS = {"trained": "trained by a kfp-interop pipeline",
+            "exported": "trained elsewhere, converted to ONNX and checked by kfp-interop",
+            "adopted": "an ONNX file made elsewhere, checked and described by kfp-interop",
+            "imported": "described from another system's metadata"}
+
+
+def _rows(items) -> str:
+    return "\n".join(f"| {k} | {v} |" for k, v in items if v is not None)
+
+
+def _tensors(tensors: list[dict]) -> str:
+    return "\n".join(f"| `{t['name']}` | {t['datatype']} | {t['shape']} |" for t in tensors)
+
 
 def to_model_card(record: InferenceMetadata) -> str:
-    """A Markdown model card (what the Kubeflow UI shows for a Markdown artifact)."""
+    """A Markdown model card: what the model takes and returns, where it came from, how
+    it was checked; sections the record has nothing for are left out."""
     m, fw, tr, par = record.model, record.framework, record.training, record.parity
-    rows = lambda items: "\n".join(f"| {k} | {v} |" for k, v in items)  # noqa: E731
-    tensors = lambda ts: "\n".join(  # noqa: E731
-        f"| `{t['name']}` | {t['datatype']} | {t['shape']} |" for t in ts)
-    metrics = "\n".join(f"| {k} | {v:.4f} |" for k, v in sorted(tr["metrics"].items()))
-    labels = ", ".join(record.class_labels) if record.class_labels else "(regression)"
-    return f"""# Model card: {m['name']} v{m['version']}
-
-| field | value |
-|---|---|
-{rows([("task", m["task"]), ("framework", f"{fw['name']} {fw['version']} ({fw['estimator']})"),
-       ("platform", m["platform"]), ("ONNX opset", m["onnx_opset"]),
-       ("ONNX sha256", f"`{m['onnx_sha256']}`"), ("data set", tr["dataset"]),
-       ("data sha256", f"`{tr['data_sha256']}`"), ("rows", tr["rows"]), ("seed", tr["seed"]),
-       ("hyperparameters", f"`{json.dumps(tr['hyperparameters'], sort_keys=True)}`"),
-       ("classes", labels)])}
-
-## Inputs
-| name | datatype | shape |
-|---|---|---|
-{tensors(record.inputs)}
-
-Features, in order: {", ".join(f"`{f}`" for f in record.feature_names)}
-
-## Outputs
-| name | datatype | shape |
-|---|---|---|
-{tensors(record.outputs)}
-
-## Held-out metrics
-| metric | value |
-|---|---|
-{metrics}
-
-## Parity (native vs ONNX Runtime)
-{"passed" if par["passed"] else "FAILED"} on {par["n_rows"]} rows: max abs diff {par["max_abs_diff"]:.3g}, label agreement {par["label_agreement"]}, tolerance {par["tolerance"]:g}.
-
-Produced by kfp-interop {record.producer["version"]}, record schema v{record.schema_version}.
-"""
+    origin = record.origin
+    labels = ", ".join(record.class_labels) if record.class_labels else None
+    producer = origin.get("onnx_producer") or {}
+    head = [("task", m["task"]), ("origin", _ORIGINS[origin["kind"]]),
+            ("source", origin.get("source")),
+            ("framework", f"{fw['name']} {fw['version']} ({fw['estimator']})"),
+            ("ONNX producer", f"{producer.get('name')} {producer.get('version', '')}".strip()
+             if producer else None),
+            ("platform", m["platform"]), ("ONNX opset", m.get("onnx_opset")),
+            ("ONNX sha256", f"`{m['onnx_sha256']}`" if m.get("onnx_sha256") else None),
+            ("classes", labels)]
+    if tr:
+        head += [("data set", tr["dataset"]), ("data sha256", f"`{tr['data_sha256']}`"),
+                 ("rows", tr["rows"]), ("seed", tr["seed"]),
+                 ("hyperparameters", f"`{json.dumps(tr['hyperparameters'], sort_keys=True)}`")]
+    parts = [f"# Model card: {m['name']} v{m['version']}\n\n| field | value |\n|---|---|\n"
+             + _rows(head),
+             "## Inputs\n| name | datatype | shape |\n|---|---|---|\n" + _tensors(record.inputs)]
+    if record.feature_names:
+        parts.append("Features, in order: "
+                     + ", ".join(f"`{f}`" for f in record.feature_names))
+    parts.append("## Outputs\n| name | datatype | shape |\n|---|---|---|\n"
+                 + _tensors(record.outputs))
+    if tr:
+        parts.append("## Held-out metrics\n| metric | value |\n|---|---|\n" + "\n".join(
+            f"| {k} | {v:.4f} |" for k, v in sorted(tr["metrics"].items())))
+    if par:
+        against = ("native vs ONNX Runtime" if origin["kind"] in ("trained", "exported")
+                   else "ONNX Runtime vs the expected outputs given")
+        parts.append(f"## Parity ({against})\n"
+                     f"{'passed' if par['passed'] else 'FAILED'} on {par['n_rows']} rows: max "
+                     f"abs diff {par['max_abs_diff']:.3g}, label agreement "
+                     f"{par['label_agreement']}, tolerance {par['tolerance']:g}.")
+    if record.checks:
+        c = record.checks
+        parts.append("## Checks\n" + ", ".join(
+            f"{k.replace('_', ' ')}: {v}" for k, v in sorted(c.items())) + ".")
+    parts.append(f"Produced by kfp-interop {record.producer['version']}, record schema "
+                 f"v{record.schema_version}.")
+    return "\n\n".join(parts) + "\n"
 
 
 RENDERERS.register("markdown", to_model_card)

@@ -27,10 +27,21 @@ def to_seldon(record: InferenceMetadata) -> dict[str, Any]:
         "name": record.name,
         "versions": [record.version],
         "platform": "seldon",
-        "inputs": [tensor(i, record.feature_names) for i in record.inputs],
+        "inputs": [tensor(i, _names(record, i, n)) for n, i in enumerate(record.inputs)],
         "outputs": outputs,
         "custom": properties(record),
     }
 
 
 RENDERERS.register("seldon", to_seldon)
+
+
+def _names(record: InferenceMetadata, tensor: dict, index: int) -> list[str] | None:
+    """The column names of an input: every feature of a single feature-matrix input, the
+    input's own column when the model takes one input per column."""
+    names = record.feature_names
+    if not names:
+        return None
+    if len(record.inputs) == 1:
+        return names
+    return [names[index]] if len(names) == len(record.inputs) else None
