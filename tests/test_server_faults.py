@@ -49,7 +49,9 @@ def tensor(**fields):
     (tensor(data=[1e400] * 4), 400, None),  # Infinity is a float: the model decides
     (tensor(shape=[1, "4"]), 400, "non-negative integers"),
     (tensor(shape=[1, -4]), 400, "non-negative integers"),
-    (tensor(datatype="BYTES"), 400, "datatype"),
+    (tensor(datatype="BYTES"), 400, "BYTES data must be strings"),
+    (tensor(datatype="BYTES", data=["a", "b", "c", "d"]), 400, "expects 'FP32'"),
+    (tensor(datatype="FP8"), 400, "datatype"),
     ({"inputs": [{"name": 7}]}, 400, "string 'name'"),
     ({"inputs": {}}, 400, "non-empty 'inputs' list"),
     ([1, 2, 3], 400, "JSON object"),

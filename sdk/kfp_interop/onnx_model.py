@@ -101,12 +101,25 @@ def tensor_specs(model: "onnx.ModelProto") -> tuple[list[dict], list[dict]]:
     """The graph's inputs and outputs as ``{"name", "datatype", "shape"}`` (OIP terms).
 
     Dynamic dimensions are -1; initializers listed as inputs are left out.
+
+    Raises:
+        ModelFileError: an input or output that is not a tensor (a sequence or a map, as
+            scikit-learn's ZipMap returns): the Open Inference Protocol carries tensors.
     """
 
     def spec(vi) -> dict:
+        if vi.type.WhichOneof("value") != "tensor_type":
+            raise ModelFileError(
+                f"Graph input/output {vi.name!r} is a {vi.type.WhichOneof('value') or 'typeless'}"
+                ", not a tensor; the Open Inference Protocol carries tensors only. Export "
+                "without it (for scikit-learn classifiers: options zipmap=False).")
         t = vi.type.tensor_type
         shape = [d.dim_value if d.HasField("dim_value") else -1 for d in t.shape.dim]
-        return {"name": vi.name, "datatype": by_onnx(t.elem_type).oip, "shape": shape}
+        try:
+            datatype = by_onnx(t.elem_type).oip
+        except InvalidInputError as e:
+            raise ModelFileError(f"Tensor {vi.name!r}: {e}") from e
+        return {"name": vi.name, "datatype": datatype, "shape": shape}
 
     inits = {i.name for i in model.graph.initializer}
     return ([spec(v) for v in model.graph.input if v.name not in inits],

@@ -22,6 +22,8 @@ __all__ = ["Limits", "DEFAULT_MAX_BODY_BYTES", "DEFAULT_MAX_ELEMENTS", "MAX_DIMS
 
 # datatypes with a fixed-size binary form: name -> (numpy dtype, element size)
 _NP = {d.oip: (d.numpy, d.size) for d in DTYPES if d.size and d.numpy}
+# what a request may send: those, and BYTES (strings; length-prefixed when binary)
+_DATATYPES = {*_NP, "BYTES"}
 
 
 #: Default limits (``kfp-interop serve --max-body-mb/--max-elements`` change them).
@@ -89,6 +91,82 @@ def _shape(name: str, shape: Any, limits: Limits) -> tuple[list[int], int]:
     return shape, count
 
 
+def _from_binary(name: str, datatype: str, shape: list[int], count: int, raw) -> Any:
+    """A tensor from binary tensor data: raw little-endian values, or for BYTES each
+    element as a 4-byte little-endian length and its bytes (Triton's encoding)."""
+    import numpy as np
+
+    if datatype != "BYTES":
+        dtype, size = _NP[datatype]
+        if len(raw) != count * size:
+            raise InferenceRequestError(
+                f"Input {name!r}: binary_data_size {len(raw)} does not match shape {shape} "
+                f"of {datatype} ({count * size} bytes).")
+        return np.frombuffer(raw, dtype=dtype, count=count).reshape(shape)
+    items, pos = [], 0
+    while pos < len(raw) and len(items) <= count:
+        if pos + 4 > len(raw):
+            break
+        size = int.from_bytes(raw[pos:pos + 4], "little")
+        if pos + 4 + size > len(raw):
+            break
+        items.append(_text(name, bytes(raw[pos + 4:pos + 4 + size])))
+        pos += 4 + size
+    if pos != len(raw) or len(items) != count:
+        raise InferenceRequestError(
+            f"Input {name!r}: the BYTES data is not {count} length-prefixed strings of "
+            f"{len(raw)} bytes in all (shape {shape}).")
+    return np.array(items, dtype=object).reshape(shape)
+
+
+def _text(name: str, value: bytes) -> str:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InferenceRequestError(f"Input {name!r}: a BYTES element is not UTF-8 text "
+                                    f"({e}).") from e
+
+
+def _from_json(name: str, datatype: str, shape: list[int], count: int, data: Any) -> Any:
+    """A tensor from JSON ``data`` (a flat or nested list of the datatype's values)."""
+    import numpy as np
+
+    if not isinstance(data, list):
+        raise InferenceRequestError(f"Input {name!r}: 'data' must be a list of "
+                                    f"{datatype} values.")
+    if datatype == "BYTES":
+        flat = _flatten(name, data, count)
+        if not all(isinstance(v, str) for v in flat):
+            raise InferenceRequestError(f"Input {name!r}: BYTES data must be strings.")
+        arr = np.array(flat, dtype=object)
+    else:
+        try:
+            arr = np.asarray(data, dtype=_NP[datatype][0])
+        except (ValueError, TypeError, OverflowError) as e:
+            raise InferenceRequestError(
+                f"Input {name!r}: data is not a list of {datatype} values ({e}).") from e
+    if arr.size != count:
+        raise InferenceRequestError(
+            f"Input {name!r}: shape {shape} needs {count} values, data has {arr.size}.")
+    return arr.reshape(shape)
+
+
+def _flatten(name: str, data: list, count: int) -> list:
+    out, stack = [], [iter(data)]
+    while stack:
+        for v in stack[-1]:
+            if isinstance(v, list):
+                stack.append(iter(v))
+                break
+            out.append(v)
+            if len(out) > count:
+                raise InferenceRequestError(f"Input {name!r}: data has more than the "
+                                            f"{count} values its shape needs.")
+        else:
+            stack.pop()
+    return out
+
+
 def decode_request(body: bytes, header_length: str | None, limits: Limits = Limits()
                    ) -> tuple[dict, dict, list | None, bool]:
     """Parse and check an OIP inference request (JSON, or JSON + binary tensors).
@@ -131,41 +209,28 @@ def decode_request(body: bytes, header_length: str | None, limits: Limits = Limi
             raise InferenceRequestError(f"inputs[{i}] needs a string 'name'.")
         if name in inputs:
             raise InferenceRequestError(f"Input {name!r} is given twice.")
-        if not isinstance(datatype, str) or datatype not in _NP:
+        if not isinstance(datatype, str) or datatype not in _DATATYPES:
             raise InferenceRequestError(
                 f"Input {name!r} has datatype {str(datatype)[:40]!r}; use one of "
-                f"{sorted(_NP)}.")
+                f"{sorted(_DATATYPES)}.")
         shape, count = _shape(name, item.get("shape"), limits)
-        dtype, size = _NP[datatype]
         nbytes = _object(item.get("parameters"), f"Input {name!r} 'parameters'").get(
             "binary_data_size")
         if nbytes is not None:
-            if not isinstance(nbytes, int) or isinstance(nbytes, bool) or nbytes != count * size:
-                raise InferenceRequestError(
-                    f"Input {name!r}: binary_data_size {str(nbytes)[:40]} does not match "
-                    f"shape {shape} of {datatype} ({count * size} bytes).")
+            if not isinstance(nbytes, int) or isinstance(nbytes, bool) or nbytes < 0:
+                raise InferenceRequestError(f"Input {name!r}: binary_data_size "
+                                            f"{str(nbytes)[:40]} is not a byte count.")
             if offset + nbytes > len(body):
                 raise InferenceRequestError(f"Input {name!r}: the body ends before its "
                                             f"{nbytes} binary bytes.")
-            arr = np.frombuffer(body, dtype=dtype, count=count, offset=offset).reshape(shape)
+            arr = _from_binary(name, datatype, shape, count,
+                               memoryview(body)[offset:offset + nbytes])
             offset += nbytes
         else:
             if "data" not in item:
                 raise InferenceRequestError(f"Input {name!r} has no 'data' (and no "
                                             "binary_data_size).")
-            data = item["data"]
-            if not isinstance(data, list):
-                raise InferenceRequestError(f"Input {name!r}: 'data' must be a list of "
-                                            f"{datatype} values.")
-            try:
-                arr = np.asarray(data, dtype=dtype)
-            except (ValueError, TypeError, OverflowError) as e:
-                raise InferenceRequestError(
-                    f"Input {name!r}: data is not a list of {datatype} values ({e}).") from e
-            if arr.size != count:
-                raise InferenceRequestError(
-                    f"Input {name!r}: shape {shape} needs {count} values, data has {arr.size}.")
-            arr = arr.reshape(shape)
+            arr = _from_json(name, datatype, shape, count, item["data"])
         inputs[name] = (datatype, arr)
     if offset != len(body):
         raise InferenceRequestError(f"Request has {len(body) - offset} unexpected trailing bytes.")
@@ -191,6 +256,18 @@ def decode_request(body: bytes, header_length: str | None, limits: Limits = Limi
     return request, inputs, outputs, binary_default
 
 
+def _to_binary(datatype: str, arr: Any) -> bytes:
+    import numpy as np
+
+    if datatype != "BYTES":
+        return np.ascontiguousarray(arr, dtype=_NP[datatype][0]).tobytes()
+    parts = []
+    for v in arr.reshape(-1).tolist():
+        raw = v if isinstance(v, bytes) else str(v).encode("utf-8")
+        parts.append(len(raw).to_bytes(4, "little") + raw)
+    return b"".join(parts)
+
+
 def encode_response(model: "ServedModel", request: dict, results: list, requested: list | None,
                     binary_default: bool) -> tuple[bytes, int | None]:
     """Build the response body; returns ``(body, json_size or None)``."""
@@ -205,9 +282,12 @@ def encode_response(model: "ServedModel", request: dict, results: list, requeste
     for spec, arr in results:
         entry = {"name": spec["name"], "datatype": spec["datatype"], "shape": list(arr.shape)}
         if binary_for.get(spec["name"], binary_default):
-            raw = np.ascontiguousarray(arr, dtype=_NP[spec["datatype"]][0]).tobytes()
+            raw = _to_binary(spec["datatype"], arr)
             entry["parameters"] = {"binary_data_size": len(raw)}
             blobs.append(raw)
+        elif spec["datatype"] == "BYTES":
+            entry["data"] = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+                             for v in arr.reshape(-1).tolist()]
         else:
             entry["data"] = arr.reshape(-1)
         out.append(entry)
