@@ -22,6 +22,10 @@ PIPELINES.register("deep", ("kfp_interop.pipelines.deep:deep",
 PIPELINES.register("transfer-learning", (
     "kfp_interop.pipelines.transfer_learning:transfer_learning",
     "pretrain on digits 0-4, fine-tune k-shot on 5-9 vs from scratch -> ONNX -> serve"))
+PIPELINES.register("onnx-import", (
+    "kfp_interop.pipelines.onnx_import:onnx_import",
+    "an ONNX file from any exporter -> checked, described (record) -> store/register -> "
+    "serve -> smoke test"))
 PIPELINES.register("warm-start", (
     "kfp_interop.pipelines.warm_start:warm_start_pipeline",
     "XGBoost continued on newer rows vs newer rows only -> ONNX -> serve"))

@@ -28,7 +28,7 @@ from kfp_interop.constants import DEFAULT_OPSET, DEFAULT_TOLERANCE
 from kfp_interop.errors import InvalidInputError
 
 __all__ = ["SHARED_PARAMETERS", "S3_SECRET", "S3_ENV", "MLFLOW_SECRET", "MLFLOW_ENV", "RETRY",
-           "reference_pipeline", "export_and_serve", "load_data_by_content"]
+           "reference_pipeline", "export_and_serve", "serve_model", "load_data_by_content"]
 
 # S3 credentials reach the tasks that need them as environment variables from this
 # Secret (manifests/s3-secret.yaml), never as parameters. Optional: local runs and
@@ -63,12 +63,13 @@ SHARED_PARAMETERS: tuple[tuple[str, type, Any], ...] = (
 
 
 def reference_pipeline(*, name: str, description: str,
-                       defaults: dict[str, Any] | None = None) -> Callable:
+                       defaults: dict[str, Any] | None = None,
+                       without: tuple[str, ...] = ()) -> Callable:
     """``@dsl.pipeline`` for a body ``f(own parameters..., *, serving)``: the compiled
     pipeline takes the body's parameters plus :data:`SHARED_PARAMETERS` (with
-    ``defaults`` overriding theirs)."""
+    ``defaults`` overriding theirs, and leaving out those named in ``without``)."""
     defaults = dict(defaults or {})
-    unknown = set(defaults) - {p[0] for p in SHARED_PARAMETERS}
+    unknown = (set(defaults) | set(without)) - {p[0] for p in SHARED_PARAMETERS}
     if unknown:
         raise InvalidInputError(f"defaults {sorted(unknown)} are not shared parameters; "
                                 f"they are {[p[0] for p in SHARED_PARAMETERS]}.")
@@ -77,7 +78,7 @@ def reference_pipeline(*, name: str, description: str,
         own = [p for p in inspect.signature(body).parameters.values() if p.name != "serving"]
         shared = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD,
                                     default=defaults.get(n, d), annotation=t)
-                  for n, t, d in SHARED_PARAMETERS]
+                  for n, t, d in SHARED_PARAMETERS if n not in without]
         signature = inspect.Signature(own + shared)
         own_names = [p.name for p in own]
 
@@ -113,17 +114,23 @@ def _outside_effects(task, *, retry: bool = True):
 
 
 def export_and_serve(trained, test_data, serving: dict):
-    """export_onnx -> attach_metadata -> upload_model -> register_model -> deploy ->
-    smoke_test -> promote, for the model of the training task ``trained`` (its ``model``
-    output, and its sha256 output, which travels beside the artifact so the export step
-    can tell a changed artifact from the one trained); returns the deploy task."""
+    """export_onnx -> attach_metadata -> :func:`serve_model`, for the model of the
+    training task ``trained`` (its ``model`` output, and its sha256 output, which travels
+    beside the artifact so the export step can tell a changed artifact from the one
+    trained); returns the deploy task."""
     exported = export_onnx(model=trained.outputs["model"], test_data=test_data,
                            opset=serving["opset"], parity_tolerance=serving["parity_tolerance"],
                            native_sha256=trained.outputs["Output"])
     attached = attach_metadata(onnx_model=exported.outputs["onnx_model"],
                                model_name=serving["model_name"],
                                model_version=serving["model_version"])
-    final = attached.outputs["model"]
+    return serve_model(attached.outputs["model"], test_data, serving)
+
+
+def serve_model(final, test_data, serving: dict):
+    """upload_model -> register_model -> deploy -> smoke_test -> promote, for a model
+    folder with its record (``test_data`` None: the smoke test sends the model's own
+    sample); returns the deploy task."""
     stored = upload_model(model=final, storage_uri=serving["storage_uri"],
                           name=serving["model_name"], dry_run=serving["dry_run"])
     kubernetes.use_secret_as_env(_outside_effects(stored), S3_SECRET, S3_ENV, optional=True)
@@ -137,9 +144,11 @@ def export_and_serve(trained, test_data, serving: dict):
                       canary_percent=serving["canary_percent"], dry_run=serving["dry_run"])
     _outside_effects(deployed)
     # a failed smoke test is an answer, not a transient fault: no retry
+    smoke_inputs = {"test_data": test_data} if test_data is not None else {}
     smoked = _outside_effects(smoke_test(deployment=deployed.outputs["deployment"], model=final,
-                                         test_data=test_data, rows=serving["smoke_rows"],
-                                         tolerance=serving["parity_tolerance"]), retry=False)
+                                         rows=serving["smoke_rows"],
+                                         tolerance=serving["parity_tolerance"],
+                                         **smoke_inputs), retry=False)
     promoted = promote(deployment=deployed.outputs["deployment"],
                        registration=registered.outputs["registration"],
                        tracking_uri=serving["tracking_uri"]).after(smoked)

@@ -13,7 +13,7 @@ from kfp_interop.cli import main
 def test_pipelines_lists_the_reference_pipelines(capsys):
     assert main(["pipelines"]) == 0
     names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
-    assert names == ["deep", "tabular", "transfer-learning", "warm-start"]
+    assert names == ["deep", "onnx-import", "tabular", "transfer-learning", "warm-start"]
 
 
 def test_compile_writes_kfp_ir(tmp_path, capsys):
@@ -39,9 +39,8 @@ def test_compile_writes_kfp_ir(tmp_path, capsys):
 
 def test_compile_unknown_pipeline(capsys):
     assert main(["compile", "tabulr"]) == 2
-    assert "Unknown pipeline 'tabulr'; known: deep, tabular, transfer-learning, " \
-        "warm-start" in \
-        capsys.readouterr().err
+    assert "Unknown pipeline 'tabulr'; known: deep, onnx-import, tabular, " \
+        "transfer-learning, warm-start" in capsys.readouterr().err
 
 
 def test_metadata_show_validate_render(iris_onnx, capsys):
@@ -119,7 +118,8 @@ def test_upload_and_register_commands(iris_onnx, tmp_path, capsys, s3_env, monke
     assert json.loads(capsys.readouterr().out)["model_uri"] == "models:/iris-cli@staging"
 
 
-@pytest.mark.parametrize("name", ["tabular", "deep", "transfer-learning", "warm-start"])
+@pytest.mark.parametrize("name", ["tabular", "deep", "transfer-learning", "warm-start",
+                                  "onnx-import"])
 def test_compiled_pipelines_cache_only_what_is_pure(name, tmp_path):
     """Side effects are never served from KFP's cache; tasks that talk to S3, MLflow or
     Kubernetes retry with backoff; load_data's cache key follows the data's content."""
@@ -130,7 +130,7 @@ def test_compiled_pipelines_cache_only_what_is_pure(name, tmp_path):
     cached = {t: bool(v.get("cachingOptions", {}).get("enableCache")) for t, v in tasks.items()}
     side_effects = {"upload-model", "register-model", "deploy", "smoke-test", "promote"}
     assert not any(cached[t] for t in side_effects | ({"fingerprint-data"} & set(tasks)))
-    assert all(cached[t] for t in set(tasks) - side_effects - {"fingerprint-data"})
+    assert all(cached[t] for t in set(tasks) - side_effects - {"fingerprint-data", "importer"})
     retried = {t for t, v in tasks.items() if v.get("retryPolicy")}
     assert retried == {"upload-model", "register-model", "deploy", "promote"}
     assert tasks["deploy"]["retryPolicy"]["maxRetryCount"] == 3

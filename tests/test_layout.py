@@ -108,11 +108,13 @@ def test_component_and_pipeline_defaults_come_from_the_library():
     assert FRAMEWORKS.get(d["train_deep"]["framework"]).family == "deep"
     assert d["deploy"]["target"] in DEPLOY_TARGETS
     assert d["upload_model"]["layout"] in LAYOUTS
+    expected = {"opset": c.DEFAULT_OPSET, "parity_tolerance": c.DEFAULT_TOLERANCE,
+                "seed": c.DEFAULT_SEED}
     for name in PIPELINES.names():
         params = inspect.signature(load(name).pipeline_func).parameters
-        assert params["opset"].default == c.DEFAULT_OPSET
+        for key, value in expected.items():
+            assert key not in params or params[key].default == value, (name, key)
         assert params["parity_tolerance"].default == c.DEFAULT_TOLERANCE
-        assert params["seed"].default == c.DEFAULT_SEED
         assert params["deploy_target"].default in DEPLOY_TARGETS
 
 

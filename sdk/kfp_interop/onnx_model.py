@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from kfp_interop.constants import ONNX_FILENAME
-from kfp_interop.dtypes import by_onnx
+from kfp_interop.constants import LABEL_OUTPUT, ONNX_FILENAME
+from kfp_interop.dtypes import by_oip, by_onnx
 from kfp_interop.errors import InvalidInputError, ModelFileError
 from kfp_interop.files import atomic_write
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import onnx
 
 __all__ = ["find_onnx", "read_onnx", "save_onnx", "tensor_specs", "model_opsets",
-           "rename_tensor", "ort_session"]
+           "rename_tensor", "ort_session", "sample_inputs", "compare_outputs"]
 
 
 def find_onnx(model: str) -> str:
@@ -164,3 +164,63 @@ def ort_session(model: Any, *, threads: int = 1):
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3  # converters declare static shapes ORT warns about
     return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def sample_inputs(X: Any, specs: list[dict]) -> dict[str, Any]:
+    """The sample as ``{input name: array}`` in each input's datatype.
+
+    Raises:
+        InvalidInputError: a missing or unknown input, an empty sample.
+    """
+    import numpy as np
+
+    if not isinstance(X, dict):
+        if len(specs) != 1:
+            raise InvalidInputError(f"The model takes {len(specs)} inputs "
+                                    f"({[s['name'] for s in specs]}): give the sample as a "
+                                    "dict of arrays by input name.")
+        X = {specs[0]["name"]: X}
+    names = [s["name"] for s in specs]
+    if sorted(X) != sorted(names):
+        raise InvalidInputError(f"The sample has inputs {sorted(X)}; the model takes "
+                                f"{sorted(names)}.")
+    out = {}
+    for spec in specs:
+        dtype = object if spec["datatype"] == "BYTES" else by_oip(spec["datatype"]).numpy
+        arr = np.ascontiguousarray(X[spec["name"]], dtype=dtype)
+        if arr.size == 0:
+            raise InvalidInputError(f"The sample of input {spec['name']!r} is empty.")
+        out[spec["name"]] = arr
+    return out
+
+
+def compare_outputs(expected: dict[str, Any], served: dict[str, Any], specs: list[dict]
+                    ) -> tuple[float, list[str]]:
+    """``(max absolute difference of float outputs, problems)``: integer, boolean and
+    BYTES outputs must be equal, float ones within the caller's tolerance."""
+    import numpy as np
+
+    max_diff, problems = 0.0, []
+    for spec in specs:
+        name = spec["name"]
+        exp, got = np.asarray(expected[name]), served.get(name)
+        if got is None or list(np.shape(got)) != list(exp.shape):
+            problems.append(f"output {name!r} shape "
+                            f"{None if got is None else list(np.shape(got))} != {list(exp.shape)}")
+            continue
+        if spec["datatype"] == "BYTES" or exp.dtype.kind not in "fc":
+            same = np.asarray(got, dtype=object if spec["datatype"] == "BYTES" else exp.dtype)
+            unequal = int(np.sum(same.astype(str) != exp.astype(str)) if spec["datatype"]
+                          == "BYTES" else np.sum(same != exp))
+            if unequal:
+                what = "labels differ" if name == LABEL_OUTPUT else f"output {name!r} differs"
+                problems.append(f"{what} on {unequal} value(s)")
+            continue
+        got = np.asarray(got, dtype=np.float64)
+        exp = exp.astype(np.float64)
+        both_nan = np.isnan(got) & np.isnan(exp)
+        diff = np.where(both_nan, 0.0, np.abs(got - exp))
+        max_diff = max(max_diff, float(np.nanmax(diff, initial=0.0)) if diff.size else 0.0)
+        if np.isnan(diff).any():
+            problems.append(f"output {name!r} is NaN where it should not be")
+    return max_diff, problems

@@ -12,6 +12,7 @@ from typing import Any
 from kfp_interop.errors import InvalidInputError
 
 __all__ = ["cmd_pipelines", "cmd_frameworks", "cmd_targets", "cmd_compile", "cmd_run",
+           "cmd_adopt",
            "cmd_serve", "cmd_metadata", "cmd_upload", "cmd_register", "cmd_deploy",
            "cmd_delete"]
 
@@ -84,6 +85,20 @@ def cmd_run(args) -> int:
         print(f"Serving at {summary['endpoint']} (pid {summary['deployment']['pid']}); "
               f"stop it with: kill {summary['deployment']['pid']}")
     return 0 if summary["status"] == "succeeded" else 1
+
+
+def cmd_adopt(args) -> int:
+    from kfp_interop.steps import adopt_step
+
+    record = adopt_step(model_path=args.model, name=args.name, version=args.version,
+                        task=args.task, labels=args.labels, sample_path=args.sample,
+                        expected_path=args.expected, tolerance=args.tolerance,
+                        out_dir=args.output_dir)
+    print(json.dumps({"model": os.path.join(args.output_dir, "model.onnx"),
+                      "name": record.name, "task": record.task,
+                      "inputs": record.inputs, "outputs": record.outputs,
+                      "checks": record.checks, "parity": record.parity}, indent=2))
+    return 0
 
 
 def cmd_serve(args) -> int:

@@ -37,4 +37,9 @@ def parse_params(func, pairs: list[str]) -> dict[str, Any]:
         except ValueError:
             raise InvalidInputError(f"--param {key}={value!r} is not a valid "
                                     f"{getattr(kind, '__name__', kind)}.") from None
+    missing = [n for n, p in sig.parameters.items()
+               if p.default is inspect.Parameter.empty and n not in params]
+    if missing:
+        raise InvalidInputError(f"Pipeline parameter(s) {missing} have no default: give them "
+                                "with --param " + " ".join(f"{n}=..." for n in missing) + ".")
     return params

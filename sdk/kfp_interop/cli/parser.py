@@ -15,6 +15,8 @@ USAGE = """\
     kfp-interop pipelines | frameworks | targets
     kfp-interop compile NAME [-o FILE]
     kfp-interop run NAME --local [--param KEY=VALUE ...] [--output-dir DIR] [--keep-serving]
+    kfp-interop adopt MODEL.onnx [--name N] [--task T] [--labels a,b] [--sample S.npz]
+        [--expected E.npz] [--output-dir DIR]
     kfp-interop serve MODEL.onnx [--name N] [--host 127.0.0.1] [--port 8080]
     kfp-interop upload MODEL.onnx --to URI [--layout LAYOUT] [--name N]
     kfp-interop register MODEL.onnx --tracking-uri URI --name N [--alias A]
@@ -63,6 +65,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave the local server running after the run")
     r.add_argument("-v", "--verbose", action="store_true", help="show every task's output")
     r.set_defaults(fn=commands.cmd_run)
+
+    a = sub.add_parser("adopt", help="check and describe an ONNX file made elsewhere")
+    a.add_argument("model", help="the ONNX file")
+    a.add_argument("--name", default="", help="serving name (default: from the file name)")
+    a.add_argument("--version", default="1")
+    a.add_argument("--task", default="auto", choices=["auto", "classification", "regression",
+                                                      "other"])
+    a.add_argument("--labels", default="", help="class labels in output order: a,b,c")
+    a.add_argument("--sample", default="", help="inputs to run, .npz by input name (or .npy)")
+    a.add_argument("--expected", default="", help="outputs the model should give on the "
+                                                  "sample, .npz by output name")
+    a.add_argument("--tolerance", type=float, default=1e-4)
+    a.add_argument("--output-dir", default="adopted")
+    a.set_defaults(fn=commands.cmd_adopt)
 
     s = sub.add_parser("serve", help="serve an ONNX model on a local OIP endpoint "
                                      "(foreground)")

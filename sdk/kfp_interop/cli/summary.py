@@ -79,7 +79,9 @@ def build_summary(name: str, run_dir: str | None, out_dir: str, status: str,
         p = dict((onnx.get("metadata") or {}).get("parity") or {})
         p.pop("task", None)
         summary["parity"] = p
-    model = _artifact(run_dir, "attach-metadata", "model")
+    # the served model: attached to a trained one, or an adopted ONNX file
+    model = _artifact(run_dir, "attach-metadata", "model") or _artifact(run_dir, "adopt-onnx",
+                                                                        "model")
     if model:
         dst = atomic_copy(os.path.join(model["uri"], ONNX_FILENAME),
                           os.path.join(out_dir, ONNX_FILENAME))

@@ -15,12 +15,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from kfp_interop.constants import DEFAULT_TOLERANCE, LABEL_OUTPUT
+from kfp_interop.constants import DEFAULT_TOLERANCE
 from kfp_interop.dtypes import by_oip
-from kfp_interop.errors import InvalidInputError, SmokeTestError
+from kfp_interop.errors import SmokeTestError
+from kfp_interop.onnx_model import compare_outputs, sample_inputs
 from kfp_interop.serving.client import http_json, metadata_mismatches
 
-__all__ = ["smoke_test", "sample_inputs", "request_tensors", "compare_outputs"]
+__all__ = ["smoke_test", "request_tensors"]
 
 
 def request_tensors(inputs: dict[str, Any], specs: list[dict]) -> tuple[list[dict], bytes | None]:
@@ -43,38 +44,6 @@ def request_tensors(inputs: dict[str, Any], specs: list[dict]) -> tuple[list[dic
             tensor["data"] = arr.reshape(-1).tolist()
         tensors.append(tensor)
     return tensors, (b"".join(blobs) if blobs else None)
-
-
-def compare_outputs(expected: dict[str, Any], served: dict[str, Any], specs: list[dict]
-                    ) -> tuple[float, list[str]]:
-    """``(max absolute difference of float outputs, problems)``: integer, boolean and
-    BYTES outputs must be equal, float ones within the caller's tolerance."""
-    import numpy as np
-
-    max_diff, problems = 0.0, []
-    for spec in specs:
-        name = spec["name"]
-        exp, got = np.asarray(expected[name]), served.get(name)
-        if got is None or list(np.shape(got)) != list(exp.shape):
-            problems.append(f"output {name!r} shape "
-                            f"{None if got is None else list(np.shape(got))} != {list(exp.shape)}")
-            continue
-        if spec["datatype"] == "BYTES" or exp.dtype.kind not in "fc":
-            same = np.asarray(got, dtype=object if spec["datatype"] == "BYTES" else exp.dtype)
-            unequal = int(np.sum(same.astype(str) != exp.astype(str)) if spec["datatype"]
-                          == "BYTES" else np.sum(same != exp))
-            if unequal:
-                what = "labels differ" if name == LABEL_OUTPUT else f"output {name!r} differs"
-                problems.append(f"{what} on {unequal} value(s)")
-            continue
-        got = np.asarray(got, dtype=np.float64)
-        exp = exp.astype(np.float64)
-        both_nan = np.isnan(got) & np.isnan(exp)
-        diff = np.where(both_nan, 0.0, np.abs(got - exp))
-        max_diff = max(max_diff, float(np.nanmax(diff, initial=0.0)) if diff.size else 0.0)
-        if np.isnan(diff).any():
-            problems.append(f"output {name!r} is NaN where it should not be")
-    return max_diff, problems
 
 
 def smoke_test(endpoint: str, model_path: str, X, *, tolerance: float = DEFAULT_TOLERANCE,
@@ -147,31 +116,3 @@ def smoke_test(endpoint: str, model_path: str, X, *, tolerance: float = DEFAULT_
         fail("; ".join(problems) or f"max difference {max_diff:.3g} exceeds {tolerance:g}")
     report["passed"] = True
     return report
-
-
-def sample_inputs(X: Any, specs: list[dict]) -> dict[str, Any]:
-    """The sample as ``{input name: array}`` in each input's datatype.
-
-    Raises:
-        InvalidInputError: a missing or unknown input, an empty sample.
-    """
-    import numpy as np
-
-    if not isinstance(X, dict):
-        if len(specs) != 1:
-            raise InvalidInputError(f"The model takes {len(specs)} inputs "
-                                    f"({[s['name'] for s in specs]}): give the sample as a "
-                                    "dict of arrays by input name.")
-        X = {specs[0]["name"]: X}
-    names = [s["name"] for s in specs]
-    if sorted(X) != sorted(names):
-        raise InvalidInputError(f"The sample has inputs {sorted(X)}; the model takes "
-                                f"{sorted(names)}.")
-    out = {}
-    for spec in specs:
-        dtype = object if spec["datatype"] == "BYTES" else by_oip(spec["datatype"]).numpy
-        arr = np.ascontiguousarray(X[spec["name"]], dtype=dtype)
-        if arr.size == 0:
-            raise InvalidInputError(f"The sample of input {spec['name']!r} is empty.")
-        out[spec["name"]] = arr
-    return out

@@ -88,11 +88,14 @@ def read_deployment(out_dir: str) -> dict:
 
 
 @stage("report_path")
-def smoke_test_step(*, deployment_dir: str, model_dir: str, test_path: str, rows: int = 20,
-                    tolerance: float = DEFAULT_TOLERANCE, report_path: str) -> dict:
+def smoke_test_step(*, deployment_dir: str, model_dir: str, test_path: str | None = None,
+                    rows: int = 20, tolerance: float = DEFAULT_TOLERANCE,
+                    report_path: str) -> dict:
     """Compare served metadata with the record and served predictions with local ONNX
-    Runtime on held-out rows; on a mismatch, roll the deployment back (what that means is
-    the target's business) and raise. The full report goes to ``report_path`` either way.
+    Runtime on held-out rows (``test_path``, a split), or on the sample an adopted model
+    was run on (``sample.npz`` in its folder); on a mismatch, roll the deployment back
+    (what that means is the target's business) and raise. The full report goes to
+    ``report_path`` either way.
 
     Returns:
         The report's headline numbers (``passed``, ``max_abs_diff``, ``rows``,
@@ -103,6 +106,7 @@ def smoke_test_step(*, deployment_dir: str, model_dir: str, test_path: str, rows
     """
     from kfp_interop.data import load_split
     from kfp_interop.deploy import rollback
+    from kfp_interop.export.adopt import SAMPLE_FILE, load_tensors
     from kfp_interop.errors import SmokeTestError
     from kfp_interop.onnx_model import find_onnx
     from kfp_interop.serving.smoke import smoke_test
@@ -110,7 +114,9 @@ def smoke_test_step(*, deployment_dir: str, model_dir: str, test_path: str, rows
     info = read_deployment(deployment_dir)
     if info.get("dry_run"):
         return {"skipped": True}
-    X = load_split(test_path).X[:max(1, rows)]
+    X = (load_split(test_path).X[:max(1, rows)] if test_path
+         else {k: v[:max(1, rows)] for k, v in load_tensors(
+             os.path.join(model_dir, SAMPLE_FILE)).items()})
     try:
         report = smoke_test(info["endpoint"], find_onnx(model_dir), X, tolerance=tolerance,
                             model_name=info.get("model_name"))

@@ -1,0 +1,35 @@
+"""The adopt stage: an ONNX file made elsewhere becomes a model folder like ours (the
+file with its record embedded, the record beside it, and the sample it was run on, which
+the smoke test sends)."""
+
+from __future__ import annotations
+
+import os
+
+from kfp_interop.constants import DEFAULT_TOLERANCE, ONNX_FILENAME
+from kfp_interop.steps.stage import stage
+
+__all__ = ["adopt_step"]
+
+
+@stage("out_dir")
+def adopt_step(*, model_path: str, name: str = "", version: str = "1", task: str = "auto",
+               labels: str = "", sample_path: str = "", expected_path: str = "",
+               tolerance: float = DEFAULT_TOLERANCE, out_dir: str):
+    """Adopt ``model_path`` (an ONNX file, or a folder holding ``model.onnx``) into
+    ``out_dir``. See :func:`kfp_interop.export.adopt_onnx`.
+
+    Returns:
+        The record.
+    """
+    from kfp_interop.export.adopt import SAMPLE_FILE, adopt_onnx, save_tensors
+    from kfp_interop.metadata import save_metadata
+    from kfp_interop.onnx_model import find_onnx
+
+    result = adopt_onnx(find_onnx(model_path), name=name, version=version, task=task,
+                        labels=labels or None, sample=sample_path or None,
+                        expected=expected_path or None, tolerance=tolerance)
+    os.makedirs(out_dir, exist_ok=True)
+    save_tensors(os.path.join(out_dir, SAMPLE_FILE), result.sample)
+    save_metadata(result.record, result.model, os.path.join(out_dir, ONNX_FILENAME))
+    return result.record
