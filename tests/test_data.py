@@ -67,11 +67,22 @@ def test_file_without_target_column_is_refused(tmp_path):
         load_dataset(str(tmp_path / "d.csv"))
 
 
-def test_non_numeric_feature_is_refused_with_the_column(tmp_path):
-    pd.DataFrame({"a": [1.0, 2.0], "color": ["red", "blue"], "y": [0, 1]}).to_csv(
-        tmp_path / "d.csv", index=False)
-    with pytest.raises(DatasetError, match=r"\['color'\].*not numeric.*Encode"):
+def test_text_columns_are_kept_as_text_and_refused_where_they_cannot_go(tmp_path):
+    """A text feature is a category: kept (scikit-learn encodes it inside the ONNX graph);
+    a framework that takes numbers only names the columns and says what to do."""
+    from kfp_interop.training import train_model
+
+    pd.DataFrame({"a": [1.0, 2.0] * 6, "color": ["red", "blue", None] * 4,
+                  "y": [0, 1, 1] * 4}).to_csv(tmp_path / "d.csv", index=False)
+    with pytest.raises(DatasetError, match=r"'color': 4.*nan_policy='impute'"):
         load_dataset(str(tmp_path / "d.csv"), target_column="y")
+    data = load_dataset(str(tmp_path / "d.csv"), target_column="y", nan_policy="impute")
+    assert data.text_columns == ["color"] and list(data.X["color"][:3]) == ["red", "blue", ""]
+    train, test = split_dataset(data, test_size=0.34)
+    with pytest.raises(InvalidInputError, match=r"Text column\(s\) \['color'\].*"
+                                                r"framework='sklearn'"):
+        train_model(train, test, framework="lightgbm")
+    assert train_model(train, test, framework="sklearn").metrics["accuracy"] >= 0
 
 
 def test_nans_refused_by_default_with_counts(tmp_path):

@@ -19,6 +19,11 @@ def export_onnx(
 ):
     """Convert to ONNX (dynamic batch, plain tensors), then prove parity on held-out rows.
 
+    The model comes from kfp-interop's training components, or from your own: a Model
+    artifact holding the native file, whose metadata says framework, task,
+    feature_names and class_labels (docs/model-artifact.md). test_data is a split from
+    load_data or any CSV/Parquet file with the model's feature columns.
+
     The task fails (and writes no ONNX model) when the max difference of probabilities
     (regression: relative difference of values) exceeds parity_tolerance or any label
     differs.
@@ -36,6 +41,7 @@ def export_onnx(
 
     meta = export_step(model_dir=model.path, test_path=test_data.path, opset=opset,
                        tolerance=parity_tolerance, native_sha256=native_sha256,
-                       trusted_types=trusted_types, out_dir=onnx_model.path)
+                       trusted_types=trusted_types, artifact_metadata=dict(model.metadata),
+                       out_dir=onnx_model.path)
     onnx_model.metadata.update(meta)
     log_metrics(parity, meta["parity"])

@@ -15,7 +15,7 @@ from kfp_interop.errors import DatasetError, InvalidInputError
 from kfp_interop.files import atomic_writer
 
 __all__ = ["SPLIT_METADATA_KEY", "split_dataset", "save_split", "split_metadata",
-           "load_split", "read_split_metadata"]
+           "load_split", "read_split_metadata", "read_features"]
 
 
 def split_dataset(data: TabularData, *, test_size: float = DEFAULT_TEST_SIZE,
@@ -64,7 +64,9 @@ def save_split(data: TabularData, path: str, extra: dict[str, Any] | None = None
     import pyarrow.parquet as pq
 
     meta = {**split_metadata(data), **(extra or {})}
-    columns = {name: data.X[:, i] for i, name in enumerate(data.feature_names)}
+    columns = ({name: data.X[name].to_numpy() for name in data.feature_names}
+               if data.text_columns else
+               {name: data.X[:, i] for i, name in enumerate(data.feature_names)})
     columns[data.target_name] = data.y
     table = pa.table(columns)
     table = table.replace_schema_metadata({SPLIT_METADATA_KEY: json.dumps(meta).encode()})
@@ -74,7 +76,7 @@ def save_split(data: TabularData, path: str, extra: dict[str, Any] | None = None
 
 
 def split_metadata(data: TabularData) -> dict[str, Any]:
-    return {
+    meta = {
         "source": data.source,
         "task": data.task,
         "feature_names": list(data.feature_names),
@@ -82,6 +84,9 @@ def split_metadata(data: TabularData) -> dict[str, Any]:
         "class_labels": data.class_labels,
         "rows": data.n_rows,
     }
+    if data.text_columns:
+        meta["text_columns"] = list(data.text_columns)
+    return meta
 
 
 def read_split_metadata(path: str) -> dict[str, Any]:
@@ -108,12 +113,56 @@ def load_split(path: str, metadata: dict[str, Any] | None = None) -> TabularData
     target = metadata["target_name"]
     y = table.column(target).to_numpy()
     y = y.astype(np.int64) if metadata["task"] == "classification" else y.astype(np.float64)
-    X = np.column_stack([table.column(f).to_numpy().astype(np.float64)
-                         for f in metadata["feature_names"]])
+    text = list(metadata.get("text_columns") or [])
+    if text:
+        import pandas as pd
+
+        X = pd.DataFrame({f: (table.column(f).to_numpy(zero_copy_only=False).astype(object)
+                              if f in text else table.column(f).to_numpy().astype(np.float64))
+                          for f in metadata["feature_names"]})
+    else:
+        X = np.column_stack([table.column(f).to_numpy().astype(np.float64)
+                             for f in metadata["feature_names"]])
     return TabularData(
         X=X, y=y,
         feature_names=list(metadata["feature_names"]), target_name=target,
         task=metadata["task"], class_labels=metadata.get("class_labels"),
-        source=metadata.get("source", path),
+        source=metadata.get("source", path), text_columns=text,
     )
 
+
+
+def read_features(path: str, feature_names: list[str], text_columns: list[str] = ()
+                  ) -> Any:
+    """A model's feature columns from a split written by :func:`save_split`, or from any
+    CSV/Parquet file that has them (a data set from your own component): a float64
+    matrix, or a DataFrame when there are text columns.
+
+    Raises:
+        DatasetError: unreadable, or the columns are not there (named).
+    """
+    import numpy as np
+
+    try:
+        metadata = read_split_metadata(path)
+    except DatasetError:
+        metadata = None
+    if metadata is not None and metadata["feature_names"] == list(feature_names):
+        return load_split(path, metadata).X
+    from kfp_interop.data.tabular import read_file
+
+    frame = read_file(path)
+    missing = [c for c in feature_names if c not in frame.columns]
+    if missing:
+        raise DatasetError(f"{path!r} lacks the model's feature column(s) {missing}; its "
+                           f"columns are {list(map(str, frame.columns))}.")
+    if not text_columns:
+        try:
+            return frame[list(feature_names)].to_numpy(dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise DatasetError(f"{path!r}: the model's features must be numbers ({e}).") from e
+    import pandas as pd
+
+    return pd.DataFrame({c: (frame[c].fillna("").astype(str).to_numpy(dtype=object)
+                             if c in text_columns else frame[c].to_numpy(dtype=np.float64))
+                         for c in feature_names})

@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 __all__ = ["BUNDLED_DATASETS", "NAN_POLICIES", "TASKS", "TabularData", "load_dataset",
-           "source_fingerprint"]
+           "source_fingerprint", "model_inputs"]
 
 NAN_POLICIES = ("error", "impute")
 
@@ -49,7 +49,9 @@ class TabularData:
     """Features, target and what is known about them.
 
     Attributes:
-        X: float64 feature matrix, shape (rows, features).
+        X: float64 feature matrix, shape (rows, features); when the data has text
+            columns, a pandas DataFrame instead (numeric columns float64, text columns
+            strings), which scikit-learn models take as is.
         y: target; int64 class indices (0..k-1) for classification, float64 for regression.
         feature_names: column names of ``X``.
         target_name: name of the target column.
@@ -57,41 +59,75 @@ class TabularData:
         class_labels: the original class values as strings, index i is class i
             (``None`` for regression).
         source: the data set name or file path it came from.
+        text_columns: the feature columns holding text (categories), in column order.
     """
 
-    X: "np.ndarray"
+    X: "np.ndarray | pd.DataFrame"
     y: "np.ndarray"
     feature_names: list[str]
     target_name: str
     task: str
     class_labels: list[str] | None
     source: str
+    text_columns: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def n_rows(self) -> int:
         return int(self.X.shape[0])
 
+    def numeric(self) -> "np.ndarray":
+        """The numeric features as a float64 matrix (all of ``X`` when there is no text)."""
+        import numpy as np
+
+        if not self.text_columns:
+            return np.asarray(self.X, dtype=np.float64)
+        return self.X[[c for c in self.feature_names if c not in self.text_columns]
+                      ].to_numpy(dtype=np.float64)
+
     def fingerprint(self) -> str:
         """sha256 over the column names, the feature values and the target, in order.
 
         NaNs hash consistently (as their IEEE bit pattern after normalisation), so
-        the same file always yields the same fingerprint.
+        the same file always yields the same fingerprint; text columns hash their
+        values as JSON.
         """
         import numpy as np
 
         h = hashlib.sha256()
-        h.update(json.dumps({"features": self.feature_names, "target": self.target_name,
-                             "task": self.task, "classes": self.class_labels}).encode())
-        X = np.ascontiguousarray(self.X, dtype="<f8")
+        header = {"features": self.feature_names, "target": self.target_name,
+                  "task": self.task, "classes": self.class_labels}
+        if self.text_columns:
+            header["text_columns"] = self.text_columns
+        h.update(json.dumps(header).encode())
+        X = np.ascontiguousarray(self.numeric(), dtype="<f8")
         X = np.where(np.isnan(X), np.nan, X)  # canonical NaN
         h.update(X.tobytes())
+        for column in self.text_columns:
+            h.update(json.dumps(self.X[column].tolist()).encode())
         h.update(np.ascontiguousarray(self.y, dtype="<f8").tobytes())
         return h.hexdigest()
 
     def has_missing(self) -> bool:
         import numpy as np
 
-        return bool(np.isnan(self.X).any())
+        return bool(np.isnan(self.numeric()).any())
+
+    def onnx_inputs(self, rows: int | None = None) -> "np.ndarray | dict":
+        """The features as a model of kfp-interop takes them: the FP32 matrix, or with
+        text columns one ``[rows, 1]`` tensor per column (FP32 or strings) by name."""
+        return model_inputs(self.X[:rows] if rows else self.X, self.text_columns)
+
+
+def model_inputs(X, text_columns: list[str]) -> "np.ndarray | dict":
+    """``X`` (a matrix, or a DataFrame with ``text_columns``) as model inputs: the FP32
+    matrix, or one ``[rows, 1]`` tensor per column by name (FP32, or strings)."""
+    import numpy as np
+
+    if not text_columns:
+        return np.ascontiguousarray(X, dtype=np.float32)
+    return {str(c): (X[c].to_numpy(dtype=object) if c in text_columns
+                     else X[c].to_numpy(dtype=np.float32)).reshape(-1, 1)
+            for c in X.columns}
 
 
 def _load_bundled(name: str) -> TabularData:
@@ -114,7 +150,7 @@ def _load_bundled(name: str) -> TabularData:
     return TabularData(X, y, feature_names, "target", task, labels, name)
 
 
-def _read_file(path: str) -> "pd.DataFrame":
+def read_file(path: str) -> "pd.DataFrame":
     import pandas as pd
 
     ext = os.path.splitext(path)[1].lower()
@@ -166,28 +202,28 @@ def _from_frame(df: "pd.DataFrame", target_column: str, task: str, source: str,
     if features.shape[1] == 0:
         raise DatasetError(f"Data set {source!r} has no feature columns besides the target "
                            f"{target_column!r}.")
-    bad = [str(c) for c in features.columns
-           if not (pd.api.types.is_numeric_dtype(features[c])
-                   or pd.api.types.is_bool_dtype(features[c]))]
-    if bad:
-        examples = {c: str(features[c].dropna().iloc[0]) if features[c].notna().any() else ""
-                    for c in bad[:3]}
-        raise DatasetError(
-            f"Feature column(s) {bad} in {source!r} are not numeric (e.g. {examples}). "
-            "Encode them as numbers (one-hot or ordinal) before training, or drop them."
-        )
+    text = [str(c) for c in features.columns
+            if not (pd.api.types.is_numeric_dtype(features[c])
+                    or pd.api.types.is_bool_dtype(features[c]))]
     y_raw = df[target_column]
     missing_y = int(y_raw.isna().sum())
     if missing_y:
         raise DatasetError(f"Target column {target_column!r} in {source!r} has {missing_y} "
                            "missing value(s): drop those rows before training.")
-    X = features.to_numpy(dtype=np.float64)
     nan_counts = {str(c): int(n) for c, n in features.isna().sum().items() if n}
     if nan_counts and nan_policy == "error":
         raise DatasetError(
             f"Feature column(s) in {source!r} have missing values (NaN counts: {nan_counts}). "
-            "Clean the file, or pass nan_policy='impute' to impute medians inside the model."
+            "Clean the file, or pass nan_policy='impute' to impute them inside the model "
+            "(medians for numbers, an empty-text category for text)."
         )
+    features.columns = [str(c) for c in features.columns]
+    if text:
+        X = pd.DataFrame({c: (features[c].fillna("").astype(str).to_numpy(dtype=object)
+                              if c in text else features[c].to_numpy(dtype=np.float64))
+                          for c in features.columns})
+    else:
+        X = features.to_numpy(dtype=np.float64)
     if task == "auto":
         task = _infer_task(y_raw)
     if task == "classification":
@@ -205,8 +241,8 @@ def _from_frame(df: "pd.DataFrame", target_column: str, task: str, source: str,
                                "regression needs a numeric target (or use task='classification').")
         y = y_raw.to_numpy(dtype=np.float64)
         labels = None
-    return TabularData(X, y, [str(c) for c in features.columns], str(target_column), task,
-                       labels, source)
+    return TabularData(X, y, list(features.columns), str(target_column), task, labels,
+                       source, text)
 
 
 def _check_source(source: str) -> None:
@@ -275,4 +311,4 @@ def load_dataset(source: str, *, target_column: str | None = None, task: str = "
             raise InvalidInputError(f"Data set {source!r} is a {data.task} data set, "
                                     f"not {task}: leave task='auto'.")
         return data
-    return _from_frame(_read_file(source), target_column or "", task, source, nan_policy)
+    return _from_frame(read_file(source), target_column or "", task, source, nan_policy)

@@ -1,7 +1,9 @@
 """Export a native model to ONNX through its framework's exporter, and give the result
 the interface every kfp-interop model has:
 
-* one input ``input``: FP32, shape ``[-1, n_features]`` (dynamic batch);
+* one input ``input``: FP32, shape ``[-1, n_features]`` (dynamic batch); for a table
+  with text columns, one input per column instead, named like it, ``[-1, 1]``, FP32 for
+  numbers and BYTES (strings) for text;
 * classification: outputs ``label`` (INT64, ``[-1]``, the class index) and
   ``probabilities`` (FP32, ``[-1, n_classes]``) as plain tensors (no ZipMap);
 * regression: one output ``variable`` (FP32, ``[-1, 1]``).
@@ -90,7 +92,13 @@ def export_onnx(native: "NativeModel", *, n_features: int,
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
         raise ExportError(f"The exported {native.framework} model fails onnx.checker: {e}") from e
     inputs, _ = tensor_specs(model)
-    if [(i["name"], i["shape"]) for i in inputs] != [(INPUT_NAME, [-1, n_features])]:
+    if native.text_columns:  # one input per column, strings for text
+        wanted = [{"name": c, "datatype": "BYTES" if c in native.text_columns else "FP32",
+                   "shape": [-1, 1]} for c in native.feature_names]
+        if inputs != wanted:
+            raise ExportError(f"Exported inputs {inputs} are not one [-1, 1] input per "
+                              f"column {wanted}.")
+    elif [(i["name"], i["shape"]) for i in inputs] != [(INPUT_NAME, [-1, n_features])]:
         raise ExportError(f"Exported inputs {inputs} are not one {INPUT_NAME!r} of shape "
                           f"[-1, {n_features}]: the batch dimension must be dynamic.")
     return model

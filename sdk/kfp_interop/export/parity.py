@@ -59,7 +59,8 @@ class ParityResult:
 
 def check_parity(native: "NativeModel", onnx_model: Any, X: "np.ndarray", *,
                  tolerance: float = DEFAULT_TOLERANCE) -> ParityResult:
-    """Compare the native model with ONNX Runtime on rows ``X``.
+    """Compare the native model with ONNX Runtime on rows ``X`` (a matrix, or a
+    DataFrame when the model takes text columns).
 
     Raises:
         InvalidInputError: no rows, or a negative tolerance.
@@ -71,10 +72,19 @@ def check_parity(native: "NativeModel", onnx_model: Any, X: "np.ndarray", *,
     if X.shape[0] == 0:
         raise InvalidInputError("Parity needs at least one held-out row; the test split "
                                 "is empty (raise test_size).")
-    X32 = np.ascontiguousarray(X, dtype=np.float32)
     sess = ort_session(onnx_model)
-    outputs = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {INPUT_NAME: X32})))
-    Xn = X32.astype(np.float64)
+    if native.text_columns:  # a table with text: one input per column, numbers as FP32
+        from kfp_interop.data import model_inputs
+
+        feeds = model_inputs(X, native.text_columns)
+        Xn = X.copy()
+        for column in X.columns:
+            if column not in native.text_columns:
+                Xn[column] = feeds[column].reshape(-1).astype(np.float64)
+    else:
+        X32 = np.ascontiguousarray(X, dtype=np.float32)
+        feeds, Xn = {INPUT_NAME: X32}, X32.astype(np.float64)
+    outputs = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
     if native.task == "classification":
         expected = native.predict_proba(Xn)
         got = np.asarray(outputs[PROBABILITIES_OUTPUT], dtype=np.float64)

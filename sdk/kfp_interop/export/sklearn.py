@@ -21,9 +21,18 @@ def supported_estimators() -> list[str]:
     return sorted(supported_converters(from_sklearn=True))
 
 
+def _input_types(native: "NativeModel", n_features: int) -> list:
+    """One FP32 matrix, or one ``[None, 1]`` input per column (strings for text)."""
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+
+    if not native.text_columns:
+        return [(INPUT_NAME, FloatTensorType([None, n_features]))]
+    return [(c, StringTensorType([None, 1]) if c in native.text_columns
+             else FloatTensorType([None, 1])) for c in native.feature_names]
+
+
 def export_sklearn(native: "NativeModel", n_features: int, opset: int):
     from skl2onnx import convert_sklearn
-    from skl2onnx.common.data_types import FloatTensorType
     from skl2onnx.common.exceptions import MissingConverter, MissingShapeCalculator
 
     model = native.model
@@ -32,7 +41,7 @@ def export_sklearn(native: "NativeModel", n_features: int, opset: int):
     try:
         return convert_sklearn(
             model,
-            initial_types=[(INPUT_NAME, FloatTensorType([None, n_features]))],
+            initial_types=_input_types(native, n_features),
             target_opset={"": opset, "ai.onnx.ml": ML_OPSET},
             options=options,
         )

@@ -112,20 +112,28 @@ class TabularFramework(Framework):
 
         return BaseEstimator
 
-    def check_preprocessing(self, *, scaler: bool, impute: bool) -> None:
+    def check_preprocessing(self, *, scaler: bool, impute: bool,
+                            text_columns: list[str] = ()) -> None:
         """Refuse preprocessing the framework does not put in front of its models."""
         if scaler:
             raise InvalidInputError(
                 f"scaler=True applies to scikit-learn estimators; {self.name} trees do not "
                 "need feature scaling. Drop the scaler or use framework='sklearn'.")
+        if text_columns:
+            raise InvalidInputError(
+                f"Text column(s) {list(text_columns)}: {self.name} takes numbers only here. "
+                "Use framework='sklearn' (text is one-hot encoded inside the ONNX graph), "
+                "or encode the columns as numbers first.")
 
-    def wrap(self, model: Any, *, scaler: bool, impute: bool) -> Any:
+    def wrap(self, model: Any, *, scaler: bool, impute: bool,
+             text_columns: list[str] = (), feature_names: list[str] = ()) -> Any:
         """The model with its preprocessing in front (none by default: trees handle NaN)."""
         return model
 
     def build_estimator(self, estimator: str, task: str, *,
                         hyperparameters: dict[str, Any] | None = None, seed: int = 42,
-                        scaler: bool = False, impute: bool = False) -> Any:
+                        scaler: bool = False, impute: bool = False,
+                        text_columns: list[str] = (), feature_names: list[str] = ()) -> Any:
         """An unfitted estimator (maybe inside a preprocessing pipeline).
 
         Raises:
@@ -160,8 +168,9 @@ class TabularFramework(Framework):
                 f"Estimator {cls.__name__} has no predict_proba (with these hyperparameters); "
                 "kfp-interop classifiers return class probabilities. Pick one that has it "
                 "(e.g. SVC needs probability=true).")
-        self.check_preprocessing(scaler=scaler, impute=impute)
-        return self.wrap(model, scaler=scaler, impute=impute)
+        self.check_preprocessing(scaler=scaler, impute=impute, text_columns=text_columns)
+        return self.wrap(model, scaler=scaler, impute=impute, text_columns=text_columns,
+                         feature_names=feature_names)
 
     @staticmethod
     def final_estimator(model: Any) -> Any:

@@ -24,11 +24,16 @@ class NativeModel:
     ``predict_proba`` returns an (n, n_classes) float array.
     """
 
-    def __init__(self, model: Any, framework: str, task: str, spec: Any = None):
+    def __init__(self, model: Any, framework: str, task: str, spec: Any = None, *,
+                 feature_names: list[str] | None = None, text_columns: list[str] = ()):
         self.model = model
         self.framework = framework
         self.task = task
         self.spec = spec  # what rebuilds the model (PyTorch: its TorchSpec)
+        # the table it takes: with text columns, a DataFrame of these columns, and the
+        # exported graph takes one input per column
+        self.feature_names = list(feature_names) if feature_names else None
+        self.text_columns = list(text_columns)
 
     def predict_proba(self, X):
         import numpy as np

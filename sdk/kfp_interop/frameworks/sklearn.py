@@ -56,10 +56,17 @@ class SklearnFramework(TabularFramework):
             raise InvalidInputError(f"Estimator {estimator!r} is not a {task} estimator.")
         return cls
 
-    def check_preprocessing(self, *, scaler: bool, impute: bool) -> None:
-        return None  # both go into the pipeline, and into the ONNX graph
+    def check_preprocessing(self, *, scaler: bool, impute: bool,
+                            text_columns: list[str] = ()) -> None:
+        return None  # all of it goes into the pipeline, and into the ONNX graph
 
-    def wrap(self, model: Any, *, scaler: bool, impute: bool) -> Any:
+    def wrap(self, model: Any, *, scaler: bool, impute: bool,
+             text_columns: list[str] = (), feature_names: list[str] = ()) -> Any:
+        """Imputer and scaler in front of the numbers; with text columns, a
+        ``ColumnTransformer`` one-hot encodes them (an unseen category at inference
+        encodes as all zeros: ``handle_unknown="ignore"``) beside the numbers."""
+        from sklearn.pipeline import Pipeline
+
         steps = []
         if impute:
             from sklearn.impute import SimpleImputer
@@ -69,10 +76,18 @@ class SklearnFramework(TabularFramework):
             from sklearn.preprocessing import StandardScaler
 
             steps.append(("scaler", StandardScaler()))
+        if text_columns:
+            from sklearn.compose import ColumnTransformer
+            from sklearn.preprocessing import OneHotEncoder
+
+            numbers = [c for c in feature_names if c not in text_columns]
+            columns = ColumnTransformer(
+                [("text", OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                  list(text_columns)),
+                 ("numbers", Pipeline(steps) if steps else "passthrough", numbers)])
+            return Pipeline([("columns", columns), ("model", model)])
         if not steps:
             return model
-        from sklearn.pipeline import Pipeline
-
         return Pipeline(steps + [("model", model)])
 
     def save(self, model: Any, path: str, *, spec: Any = None) -> None:

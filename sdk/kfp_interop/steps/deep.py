@@ -49,6 +49,10 @@ def train_deep_step(*, train_path: str, test_path: str, framework: str = "torch"
 
     args = parse_hyperparameters(init_args, what="init_args")
     data_meta = read_split_metadata(train_path)
+    if data_meta.get("text_columns"):
+        raise InvalidInputError(f"Text column(s) {data_meta['text_columns']} in "
+                                f"{data_meta['source']!r}: the networks take numbers; use the "
+                                "tabular pipeline (framework sklearn) or encode them first.")
     if data_meta["task"] != "classification":
         raise InvalidInputError("The deep-learning pipelines train classifiers; "
                                 f"{data_meta['source']!r} is a {data_meta['task']} data set.")

@@ -9,17 +9,28 @@ from typing import Any
 
 from kfp_interop.constants import DEFAULT_OPSET, DEFAULT_TOLERANCE, ONNX_FILENAME
 from kfp_interop.errors import InvalidInputError, ModelFileError
-from kfp_interop.steps.model_dir import read_model_meta, write_model_meta
+from kfp_interop.steps.model_dir import contract_meta, read_model_meta, write_model_meta
 from kfp_interop.steps.stage import stage
 
 __all__ = ["export_step", "attach_metadata_step"]
+
+_TRAINING_KEYS = ("dataset", "data_sha256", "rows", "train_rows", "test_rows", "seed",
+                  "hyperparameters", "metrics")
+_REQUIRED_TRAINING = ("dataset", "data_sha256", "rows", "seed", "hyperparameters", "metrics")
 
 
 @stage("out_dir")
 def export_step(*, model_dir: str, test_path: str, opset: int = DEFAULT_OPSET,
                 tolerance: float = DEFAULT_TOLERANCE, native_sha256: str = "",
-                trusted_types: str = "", out_dir: str) -> dict[str, Any]:
+                trusted_types: str = "", artifact_metadata: dict | None = None,
+                out_dir: str) -> dict[str, Any]:
     """Export to ONNX, run the parity gate, and only then write ``out_dir/model.onnx``.
+
+    The model is a folder written by kfp-interop's training (``model_meta.json`` beside
+    the native file), or by your own component: the native file (or a folder holding
+    it) with ``artifact_metadata`` saying framework, task, feature names and class
+    labels (``docs/model-artifact.md``). ``test_path`` is a split from ``load_data``, or
+    any CSV/Parquet file with the model's feature columns.
 
     Args:
         native_sha256: the native file's sha256 as the training step returned it (in a
@@ -37,12 +48,12 @@ def export_step(*, model_dir: str, test_path: str, opset: int = DEFAULT_OPSET,
             untrusted types.
         ParityError: the gate failed (nothing is written).
     """
-    from kfp_interop.data import load_split
+    from kfp_interop.data import read_features
     from kfp_interop.export import check_parity, enforce_parity, export_onnx
-    from kfp_interop.frameworks import load_native
+    from kfp_interop.frameworks import TabularFramework, get_framework, load_native
     from kfp_interop.onnx_model import model_opsets, save_onnx
 
-    model_meta = read_model_meta(model_dir)
+    model_meta = contract_meta(model_dir, artifact_metadata)
     inside = model_meta.get("native_sha256")
     if native_sha256 and inside and native_sha256 != inside:
         raise ModelFileError(f"The model folder {model_dir!r} says its file has sha256 "
@@ -51,9 +62,14 @@ def export_step(*, model_dir: str, test_path: str, opset: int = DEFAULT_OPSET,
     native = load_native(model_dir, framework=model_meta["framework"],
                          task=model_meta["task"], expected_sha256=native_sha256 or inside,
                          trusted_types=trusted_types)
-    test = load_split(test_path)
+    native.feature_names = model_meta["feature_names"]
+    native.text_columns = list(model_meta.get("text_columns") or [])
+    model_meta.setdefault("framework_version", get_framework(native.framework).version())
+    model_meta.setdefault("estimator", type(TabularFramework.final_estimator(
+        native.model)).__name__)
+    X = read_features(test_path, native.feature_names, native.text_columns)
     onnx_model = export_onnx(native, n_features=len(model_meta["feature_names"]), opset=opset)
-    parity = enforce_parity(check_parity(native, onnx_model, test.X, tolerance=tolerance))
+    parity = enforce_parity(check_parity(native, onnx_model, X, tolerance=tolerance))
     os.makedirs(out_dir, exist_ok=True)
     save_onnx(onnx_model, os.path.join(out_dir, ONNX_FILENAME))
     meta = dict(model_meta)
@@ -82,18 +98,21 @@ def attach_metadata_step(*, model_dir: str, model_name: str = "", model_version:
         raise InvalidInputError("The model's parity gate did not pass (or did not run): "
                                 "attach metadata only to a model that export_onnx approved.")
     model = read_onnx(os.path.join(model_dir, ONNX_FILENAME))
-    model_name = model_name or default_model_name(model_meta["dataset"], model_meta["framework"])
+    model_name = model_name or default_model_name(model_meta.get("dataset") or "model",
+                                                  model_meta["framework"])
     parity = {k: v for k, v in model_meta["parity"].items() if k != "task"}
-    training = {k: model_meta[k] for k in ("dataset", "data_sha256", "rows", "train_rows",
-                                           "test_rows", "seed", "hyperparameters", "metrics")}
+    # what kfp-interop's training knows; a model from your own component may say it too
+    known = {k: model_meta[k] for k in _TRAINING_KEYS if model_meta.get(k) is not None}
+    training = known if set(_REQUIRED_TRAINING) <= set(known) else None
     record = build_record(
         model, name=model_name, version=model_version, task=model_meta["task"],
         framework={"name": model_meta["framework"],
-                   "version": model_meta["framework_version"],
-                   "estimator": model_meta["estimator"]},
-        feature_names=model_meta["feature_names"], class_labels=model_meta["class_labels"],
-        target=model_meta["target_name"], training=training, parity=parity,
-        lineage=model_meta.get("lineage"))
+                   "version": model_meta.get("framework_version") or "unknown",
+                   "estimator": model_meta.get("estimator") or "unknown"},
+        feature_names=model_meta["feature_names"],
+        class_labels=model_meta.get("class_labels"), target=model_meta.get("target_name"),
+        training=training, parity=parity, lineage=model_meta.get("lineage"),
+        origin=model_meta.get("origin") or {"kind": "exported"})
     os.makedirs(out_dir, exist_ok=True)
     save_metadata(record, model, os.path.join(out_dir, ONNX_FILENAME))
     return record

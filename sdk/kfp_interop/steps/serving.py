@@ -104,7 +104,6 @@ def smoke_test_step(*, deployment_dir: str, model_dir: str, test_path: str | Non
     Raises:
         SmokeTestError: a check failed (``.report`` holds the report and the rollback).
     """
-    from kfp_interop.data import load_split
     from kfp_interop.deploy import rollback
     from kfp_interop.export.adopt import SAMPLE_FILE, load_tensors
     from kfp_interop.errors import SmokeTestError
@@ -114,7 +113,7 @@ def smoke_test_step(*, deployment_dir: str, model_dir: str, test_path: str | Non
     info = read_deployment(deployment_dir)
     if info.get("dry_run"):
         return {"skipped": True}
-    X = (load_split(test_path).X[:max(1, rows)] if test_path
+    X = (_test_rows(model_dir, test_path, max(1, rows)) if test_path
          else {k: v[:max(1, rows)] for k, v in load_tensors(
              os.path.join(model_dir, SAMPLE_FILE)).items()})
     try:
@@ -126,6 +125,18 @@ def smoke_test_step(*, deployment_dir: str, model_dir: str, test_path: str | Non
         raise
     atomic_write_json(report_path, report)
     return {key: report[key] for key in ("passed", "max_abs_diff", "rows", "latency_ms")}
+
+
+def _test_rows(model_dir: str, test_path: str, rows: int):
+    """The model's inputs from a split, or from any CSV/Parquet with its feature columns."""
+    from kfp_interop.data import model_inputs, read_features
+    from kfp_interop.metadata import load_metadata
+    from kfp_interop.onnx_model import find_onnx
+
+    record = load_metadata(find_onnx(model_dir))
+    text = ([i["name"] for i in record.inputs if i["datatype"] == "BYTES"]
+            if len(record.inputs) > 1 else [])
+    return model_inputs(read_features(test_path, record.feature_names or [], text)[:rows], text)
 
 
 @stage("out_dir")

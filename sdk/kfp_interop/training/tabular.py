@@ -65,7 +65,9 @@ def train_model(train: TabularData, test: TabularData, *, framework: str = "skle
     fw: TabularFramework = get_framework(framework, "tabular")
     hp = parse_hyperparameters(hyperparameters)
     model = fw.build_estimator(estimator, train.task, hyperparameters=hp, seed=seed,
-                               scaler=scaler, impute=train.has_missing() or test.has_missing())
+                               scaler=scaler, impute=train.has_missing() or test.has_missing(),
+                               text_columns=train.text_columns,
+                               feature_names=train.feature_names)
     try:
         model.fit(train.X, train.y)
     except ValueError as e:
