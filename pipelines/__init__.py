@@ -32,10 +32,31 @@ PIPELINES.register("warm-start", (
 
 
 def load(name: str):
-    """The pipeline function registered as ``name``."""
+    """The pipeline registered as ``name``, or your own as ``path/to/file.py:function``
+    (a ``@dsl.pipeline`` function in a file: what ``kfp-interop run`` and ``compile``
+    take besides the reference pipelines)."""
+    if name not in PIPELINES and ":" in name and name.split(":", 1)[0].endswith(".py"):
+        return _load_file(*name.split(":", 1))
     target, _ = PIPELINES.get(name)
     module, _, attr = target.partition(":")
     return getattr(importlib.import_module(module), attr)
+
+
+def _load_file(path: str, attr: str):
+    import importlib.util
+
+    from kfp_interop.errors import InvalidInputError
+
+    if not os.path.isfile(path):
+        raise InvalidInputError(f"No pipeline file {path!r}.")
+    spec = importlib.util.spec_from_file_location(
+        "kfp_interop_user_pipeline_" + os.path.splitext(os.path.basename(path))[0], path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # the user's own code, named by the user on the CLI
+    func = getattr(module, attr, None)
+    if not hasattr(func, "pipeline_func"):
+        raise InvalidInputError(f"{path}:{attr} is not a @dsl.pipeline function.")
+    return func
 
 
 def describe(name: str) -> str:

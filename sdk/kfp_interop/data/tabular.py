@@ -151,9 +151,18 @@ def _load_bundled(name: str) -> TabularData:
 
 
 def read_file(path: str) -> "pd.DataFrame":
+    """A CSV or Parquet file as a DataFrame, by its extension; a file without one (a KFP
+    Dataset artifact's path) by its content (Parquet starts with ``PAR1``).
+
+    Raises:
+        DatasetError: another extension, an empty or unreadable file.
+    """
     import pandas as pd
 
     ext = os.path.splitext(path)[1].lower()
+    if not ext and os.path.isfile(path):
+        with open(path, "rb") as f:
+            ext = ".parquet" if f.read(4) == b"PAR1" else ".csv"
     try:
         if ext in (".csv", ".txt"):
             return pd.read_csv(path)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from kfp_interop._version import __version__
 from kfp_interop.constants import (CLASSIFIER_OUTPUTS, DEFAULT_OPSET, INPUT_NAME,
-                                   REGRESSOR_OUTPUTS)
+                                   LABEL_OUTPUT, PROBABILITIES_OUTPUT, REGRESSOR_OUTPUTS)
 from kfp_interop.errors import ExportError, InvalidInputError
 from kfp_interop.export.registry import EXPORTERS
 from kfp_interop.onnx_model import rename_tensor, tensor_specs
@@ -46,12 +46,43 @@ def _normalise(model: "onnx.ModelProto", task: str) -> "onnx.ModelProto":
     if len(outputs) != len(wanted):
         raise ExportError(f"Converter produced outputs {outputs}; expected {len(wanted)} "
                           f"output(s) for {task}.")
+    if task == "classification" and _elem_type(model, outputs[0]) != _INT64:
+        # a classifier trained on text labels returns them as strings: the interface
+        # returns the class index (class_labels names it), the argmax of probabilities
+        rename_tensor(model, outputs[0], "native_label")
+        rename_tensor(model, outputs[1], PROBABILITIES_OUTPUT)
+        _label_from_probabilities(model)
+        return _batch_dims(model)
     for old, new in zip(outputs, wanted):
         rename_tensor(model, old, new)
+    return _batch_dims(model)
+
+
+def _batch_dims(model: "onnx.ModelProto") -> "onnx.ModelProto":
     # Every output's first dimension is the batch (some converters declare a fixed 1).
     for vi in model.graph.output:
         set_batch_dimension(vi)
     return model
+
+
+_INT64 = 7  # onnx.TensorProto.INT64
+
+
+def _elem_type(model: "onnx.ModelProto", name: str) -> int:
+    return next(o.type.tensor_type.elem_type for o in model.graph.output if o.name == name)
+
+
+def _label_from_probabilities(model: "onnx.ModelProto") -> None:
+    """Replace the graph's label output by ``ArgMax(probabilities)`` (INT64)."""
+    from onnx import TensorProto, helper
+
+    graph = model.graph
+    kept = [o for o in graph.output if o.name == PROBABILITIES_OUTPUT]
+    del graph.output[:]
+    graph.output.append(helper.make_tensor_value_info(LABEL_OUTPUT, TensorProto.INT64, ["N"]))
+    graph.output.extend(kept)
+    graph.node.append(helper.make_node("ArgMax", [PROBABILITIES_OUTPUT], [LABEL_OUTPUT],
+                                       axis=1, keepdims=0, name="kfp_interop_label"))
 
 
 def export_onnx(native: "NativeModel", *, n_features: int,
