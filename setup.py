@@ -68,7 +68,8 @@ setup(
         "mlflow": ["mlflow>=2.16"],
         # a plain "torch" requirement pulls a multi-GB CUDA build: pin the CPU one
         "torch": ["torch==2.13.0", "onnxscript>=0.5", "keras>=3.10"],
-        "tensorflow": ["tensorflow>=2.16"],
+        # TensorFlow SavedModels and Keras models on the TensorFlow backend, through tf2onnx
+        "tensorflow": ["tensorflow-cpu==2.21.0", "tf2onnx==1.17.0", "keras>=3.10"],
         "dev": [
             "pytest>=8",
             "pytest-timeout>=2.3",

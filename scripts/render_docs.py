@@ -44,8 +44,7 @@ def tables() -> dict[str, str]:
     from kfp_interop.storage import LAYOUTS, SCHEMES
 
     def choices(fw) -> str:
-        names = fw.estimator_names() if fw.family == "tabular" else list(fw.architectures)
-        return ", ".join(f"`{n}`" for n in names)
+        return ", ".join(f"`{n}`" for n in fw.choices()) or "none (enters from files)"
 
     out = {}
     out["frameworks"] = _table(

@@ -123,10 +123,13 @@ def test_checkpoint_of_another_architecture_is_refused(digits, tmp_path):
         load_native(str(tmp_path), framework="torch", task="classification")
 
 
-def test_keras_backend_not_installed():
+def test_keras_backend_not_installed_or_another_running():
     from kfp_interop.frameworks.keras import keras_backend
 
-    with pytest.raises(InvalidInputError, match="'tensorflow' is not installed"):
+    with pytest.raises(InvalidInputError, match="'jax' is not installed"):
+        keras_backend("jax")
+    keras_backend("torch")
+    with pytest.raises(InvalidInputError, match="already running on 'torch'.*new process"):
         keras_backend("tensorflow")
     with pytest.raises(InvalidInputError, match="Unknown Keras backend"):
         keras_backend("theano")

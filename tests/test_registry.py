@@ -1,9 +1,11 @@
 """The MLflow registry against a real ``mlflow server`` on 127.0.0.1."""
 
 import json
+import os
 import uuid
 
 import numpy as np
+import onnx
 import pytest
 
 from kfp_interop.errors import InvalidInputError, RegistryUnavailableError
@@ -27,6 +29,18 @@ def test_register_alias_load_and_promote(iris_onnx, mlflow_url):
     stored = json.loads(open(client.download_artifacts(reg["run_id"],
                                                        "inference_metadata.json")).read())
     assert stored == record.to_dict()
+    # the registered MLmodel carries the signature and the key facts: it imports back
+    from kfp_interop.metadata.importers import import_metadata
+    from kfp_interop.metadata.render import properties
+
+    folder = mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/1",
+                                                 tracking_uri=mlflow_url)
+    imported = import_metadata(os.path.join(folder, "MLmodel"), "mlflow",
+                               onnx_model=onnx.load(iris_onnx))
+    assert (imported.name, imported.task, imported.class_labels, imported.inputs,
+            imported.feature_names) == (name, "classification", record.class_labels,
+                                        record.inputs, record.feature_names)
+    assert properties(imported) == properties(record)
     model = load_model(reg["model_uri"], tracking_uri=mlflow_url)
     sig = model.metadata.signature
     assert sig.inputs.inputs[0].name == "input" and sig.inputs.inputs[0].shape == (-1, 4)

@@ -10,7 +10,7 @@ import dataclasses
 
 from kfp_interop.errors import InvalidInputError
 
-__all__ = ["DType", "DTYPES", "OIP_DATATYPES", "by_oip", "by_onnx"]
+__all__ = ["DType", "DTYPES", "OIP_DATATYPES", "by_oip", "by_onnx", "by_triton", "by_mlflow"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +52,14 @@ DTYPES: tuple[DType, ...] = (
 )
 _BY_OIP = {d.oip: d for d in DTYPES}
 _BY_ONNX = {d.onnx: d for d in DTYPES}
+_BY_TRITON = {d.triton: d for d in DTYPES}
+# MLflow's tensor dtypes are NumPy names; its column types (ColSpec) are its own
+_BY_MLFLOW = {**{d.mlflow: d for d in DTYPES if d.mlflow},
+              "object": _BY_OIP["BYTES"], "string": _BY_OIP["BYTES"],
+              "bytes": _BY_OIP["BYTES"], "binary": _BY_OIP["BYTES"],
+              "double": _BY_OIP["FP64"], "float": _BY_OIP["FP32"],
+              "integer": _BY_OIP["INT32"], "long": _BY_OIP["INT64"],
+              "boolean": _BY_OIP["BOOL"]}
 OIP_DATATYPES = tuple(_BY_OIP)
 
 
@@ -79,3 +87,29 @@ def by_onnx(elem_type: int) -> DType:
     except KeyError:
         raise InvalidInputError(f"ONNX element type {elem_type} has no Open Inference "
                                 "Protocol datatype.") from None
+
+
+def by_triton(name: str) -> DType:
+    """The row of a Triton ``config.pbtxt`` data type (``TYPE_FP32``).
+
+    Raises:
+        InvalidInputError: not a Triton data type with an OIP counterpart.
+    """
+    try:
+        return _BY_TRITON[name]
+    except (KeyError, TypeError):
+        raise InvalidInputError(f"{name!r} is not a Triton data type kfp-interop knows; "
+                                f"known: {sorted(_BY_TRITON)}.") from None
+
+
+def by_mlflow(name: str) -> DType:
+    """The row of an MLflow tensor dtype (``float32``) or column type (``double``).
+
+    Raises:
+        InvalidInputError: an MLflow type with no OIP counterpart (e.g. ``datetime``).
+    """
+    try:
+        return _BY_MLFLOW[name]
+    except (KeyError, TypeError):
+        raise InvalidInputError(f"MLflow type {name!r} has no Open Inference Protocol "
+                                f"datatype; known: {sorted(_BY_MLFLOW)}.") from None

@@ -8,7 +8,7 @@ import re
 
 from kfp_interop.errors import ManifestValidationError
 
-__all__ = ["DNS1123_LABEL", "check_name", "default_model_name"]
+__all__ = ["DNS1123_LABEL", "check_name", "default_model_name", "name_from_path"]
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -32,3 +32,9 @@ def default_model_name(dataset: str, framework: str) -> str:
             if os.sep in dataset or "." in dataset else dataset)
     name = re.sub(r"[^a-z0-9-]+", "-", f"{base}-{framework}".lower()).strip("-")
     return name[:63].rstrip("-") or "model"
+
+
+def name_from_path(path: str) -> str:
+    """A DNS-1123 serving name from a file name (``My Model_v2.onnx`` -> ``my-model-v2``)."""
+    stem = os.path.splitext(os.path.basename(os.path.normpath(path)))[0]
+    return re.sub(r"[^a-z0-9-]+", "-", stem.lower()).strip("-")[:63].rstrip("-") or "model"

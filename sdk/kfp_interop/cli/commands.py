@@ -12,7 +12,7 @@ from typing import Any
 from kfp_interop.errors import InvalidInputError
 
 __all__ = ["cmd_pipelines", "cmd_frameworks", "cmd_targets", "cmd_compile", "cmd_run",
-           "cmd_adopt",
+           "cmd_adopt", "cmd_export",
            "cmd_serve", "cmd_metadata", "cmd_upload", "cmd_register", "cmd_deploy",
            "cmd_delete"]
 
@@ -36,10 +36,8 @@ def cmd_frameworks(args) -> int:
 
     rows = [("name", "family", "native format", "ONNX exporter", "estimators / architectures")]
     for name, fw in FRAMEWORKS.items():
-        choices = (fw.estimator_names() if fw.family == "tabular"
-                   else list(getattr(fw, "architectures", ())))
         rows.append((name, fw.family, fw.native_format, "yes" if name in EXPORTERS else "no",
-                     ", ".join(choices)))
+                     ", ".join(fw.choices()) or "-"))
     _table(rows)
     return 0
 
@@ -101,6 +99,25 @@ def cmd_adopt(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from kfp_interop.steps import export_file_step
+
+    record = export_file_step(
+        model_path=args.model, framework=args.framework, sample_path=args.sample,
+        target_column=args.target_column, task=args.task, labels=args.labels,
+        architecture=args.architecture,
+        init_args=args.init_args,
+        trusted_types=args.trusted_types, name=args.name, version=args.version,
+        opset=args.opset, tolerance=args.tolerance, out_dir=args.output_dir)
+    print(json.dumps({"model": os.path.join(args.output_dir, "model.onnx"),
+                      "name": record.name, "task": record.task,
+                      "framework": record.framework, "origin": record.origin,
+                      "inputs": record.inputs, "outputs": record.outputs,
+                      "class_labels": record.class_labels, "parity": record.parity},
+                     indent=2))
+    return 0
+
+
 def cmd_serve(args) -> int:
     from kfp_interop.serving import serve_forever
 
@@ -113,6 +130,15 @@ def cmd_serve(args) -> int:
 def cmd_metadata(args) -> int:
     from kfp_interop.metadata import load_metadata, verify_onnx_sha256
 
+    if args.action == "import":
+        from kfp_interop.steps import import_metadata_step
+
+        record = import_metadata_step(path=args.model, dialect=args.dialect,
+                                      onnx_path=args.onnx, name=args.name,
+                                      version=args.version, task=args.task,
+                                      labels=args.labels, out_dir=args.output_dir)
+        print(record.to_json(indent=2))
+        return 0
     if args.action == "validate":
         record = (verify_onnx_sha256(args.model) if not args.model.endswith(".json")
                   else load_metadata(args.model))

@@ -15,6 +15,8 @@ USAGE = """\
     kfp-interop pipelines | frameworks | targets
     kfp-interop compile NAME [-o FILE]
     kfp-interop run NAME --local [--param KEY=VALUE ...] [--output-dir DIR] [--keep-serving]
+    kfp-interop export MODEL --framework F --sample DATA [--target-column C]
+        [--architecture module:Class --init-args JSON] [--labels a,b] [--output-dir DIR]
     kfp-interop adopt MODEL.onnx [--name N] [--task T] [--labels a,b] [--sample S.npz]
         [--expected E.npz] [--output-dir DIR]
     kfp-interop serve MODEL.onnx [--name N] [--host 127.0.0.1] [--port 8080]
@@ -25,6 +27,8 @@ USAGE = """\
     kfp-interop delete --target TARGET --name N [--namespace NS]
     kfp-interop metadata show|validate MODEL.onnx
     kfp-interop metadata render --format FORMAT MODEL.onnx
+    kfp-interop metadata import --from oip|seldon|mlflow|triton FILE [--onnx MODEL.onnx]
+        [--name N] [--output-dir DIR]
 
 Exit codes: 0 success, 1 a pipeline step failed, 2 bad input.
 """
@@ -65,6 +69,34 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave the local server running after the run")
     r.add_argument("-v", "--verbose", action="store_true", help="show every task's output")
     r.set_defaults(fn=commands.cmd_run)
+
+    from kfp_interop.frameworks import FRAMEWORKS
+
+    x = sub.add_parser("export", help="convert a model file made elsewhere to ONNX (parity "
+                                      "on a sample, record attached)")
+    x.add_argument("model", help="the native model file (or SavedModel folder)")
+    x.add_argument("--framework", required=True, choices=FRAMEWORKS.names())
+    x.add_argument("--sample", required=True, metavar="DATA",
+                   help="rows to check parity on: CSV/Parquet with the feature columns, or "
+                        ".npy/.npz (rows x features)")
+    x.add_argument("--target-column", default="", help="the sample's label column (dropped; "
+                                                       "its values name the classes)")
+    x.add_argument("--task", default="", choices=["", "classification", "regression"],
+                   help="what the model does (default: what the file says)")
+    x.add_argument("--labels", default="", help="class labels in output order: a,b,c")
+    x.add_argument("--architecture", default="", metavar="module:Class",
+                   help="PyTorch state dicts: the nn.Module to load the weights into "
+                        "(its module must be in $KFP_INTEROP_ALLOWED_MODULES)")
+    x.add_argument("--init-args", default="", metavar="JSON",
+                   help="PyTorch state dicts: the class's constructor arguments")
+    x.add_argument("--trusted-types", default="",
+                   help="skops files: exact type names to trust beyond scikit-learn's")
+    x.add_argument("--name", default="", help="serving name (default: from the file name)")
+    x.add_argument("--version", default="1")
+    x.add_argument("--opset", type=int, default=17)
+    x.add_argument("--tolerance", type=float, default=1e-4)
+    x.add_argument("--output-dir", default="exported")
+    x.set_defaults(fn=commands.cmd_export)
 
     a = sub.add_parser("adopt", help="check and describe an ONNX file made elsewhere")
     a.add_argument("model", help="the ONNX file")
@@ -139,5 +171,18 @@ def build_parser() -> argparse.ArgumentParser:
     rr = msub.add_parser("render")
     rr.add_argument("--format", required=True, choices=RENDERERS.names())
     rr.add_argument("model")
+    from kfp_interop.metadata.importers import IMPORTERS
+
+    im = msub.add_parser("import", help="read another system's metadata into a record")
+    im.add_argument("--from", dest="dialect", required=True, choices=IMPORTERS.names())
+    im.add_argument("model", metavar="FILE", help="OIP/Seldon JSON, MLmodel, config.pbtxt")
+    im.add_argument("--onnx", default="", help="the ONNX model it describes (checked "
+                                               "against it; the record is embedded)")
+    im.add_argument("--name", default="")
+    im.add_argument("--version", default="")
+    im.add_argument("--task", default="", choices=["", "classification", "regression",
+                                                   "other"])
+    im.add_argument("--labels", default="", help="class labels in output order: a,b,c")
+    im.add_argument("--output-dir", default="imported")
     m.set_defaults(fn=commands.cmd_metadata)
     return p

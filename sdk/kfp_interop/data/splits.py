@@ -131,7 +131,6 @@ def load_split(path: str, metadata: dict[str, Any] | None = None) -> TabularData
     )
 
 
-
 def read_features(path: str, feature_names: list[str], text_columns: list[str] = ()
                   ) -> Any:
     """A model's feature columns from a split written by :func:`save_split`, or from any
@@ -141,28 +140,14 @@ def read_features(path: str, feature_names: list[str], text_columns: list[str] =
     Raises:
         DatasetError: unreadable, or the columns are not there (named).
     """
-    import numpy as np
-
     try:
         metadata = read_split_metadata(path)
     except DatasetError:
         metadata = None
     if metadata is not None and metadata["feature_names"] == list(feature_names):
         return load_split(path, metadata).X
+    from kfp_interop.data.sample import features_from_frame
     from kfp_interop.data.tabular import read_file
 
-    frame = read_file(path)
-    missing = [c for c in feature_names if c not in frame.columns]
-    if missing:
-        raise DatasetError(f"{path!r} lacks the model's feature column(s) {missing}; its "
-                           f"columns are {list(map(str, frame.columns))}.")
-    if not text_columns:
-        try:
-            return frame[list(feature_names)].to_numpy(dtype=np.float64)
-        except (TypeError, ValueError) as e:
-            raise DatasetError(f"{path!r}: the model's features must be numbers ({e}).") from e
-    import pandas as pd
-
-    return pd.DataFrame({c: (frame[c].fillna("").astype(str).to_numpy(dtype=object)
-                             if c in text_columns else frame[c].to_numpy(dtype=np.float64))
-                         for c in feature_names})
+    return features_from_frame(read_file(path), list(feature_names), list(text_columns),
+                               where=repr(path))

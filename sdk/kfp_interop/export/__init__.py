@@ -15,7 +15,8 @@ from kfp_interop.export.core import export_onnx
 from kfp_interop.export.parity import ParityResult, check_parity, enforce_parity
 from kfp_interop.export.registry import EXPORTERS, Exporter, register_exporter
 # built-in exporters: importing a module registers it (converters load on first use)
-from kfp_interop.export import keras, lightgbm, sklearn, torch, xgboost  # noqa: F401,E402
+from kfp_interop.export import (  # noqa: F401,E402
+    keras, lightgbm, sklearn, tensorflow, torch, xgboost)
 from kfp_interop.onnx_model import model_opsets, save_onnx, tensor_specs
 
 __all__ = ["DEFAULT_OPSET", "DEFAULT_TOLERANCE", "INPUT_NAME", "EXPORTERS", "Exporter",

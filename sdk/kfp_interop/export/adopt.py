@@ -12,11 +12,11 @@ parity. What the graph cannot say (its name, task, class labels) the user states
 from __future__ import annotations
 
 import os
-import re
 from typing import Any
 
 from kfp_interop.constants import DEFAULT_TOLERANCE, PROBABILITIES_OUTPUT, VALUE_OUTPUT
 from kfp_interop.errors import InvalidInputError, ModelFileError, ParityError
+from kfp_interop.naming import name_from_path
 
 __all__ = ["TASKS", "SAMPLE_FILE", "synthesize_inputs", "load_tensors", "save_tensors",
            "adopt_onnx", "AdoptResult"]
@@ -100,12 +100,6 @@ class AdoptResult:
 
     def __init__(self, model, record, sample: dict[str, Any]):
         self.model, self.record, self.sample = model, record, sample
-
-
-def _name_from(path: str) -> str:
-    """A DNS-1123 serving name from the file name (``My Model_v2.onnx`` -> ``my-model-v2``)."""
-    stem = os.path.splitext(os.path.basename(path))[0]
-    return re.sub(r"[^a-z0-9-]+", "-", stem.lower()).strip("-")[:63].rstrip("-") or "model"
 
 
 def _infer_task(task: str, labels: list[str] | None, outputs: list[dict]) -> str:
@@ -213,7 +207,7 @@ def adopt_onnx(path: str, *, name: str = "", version: str = "1", task: str = "au
               "sample": "given" if given else "synthesized"}
     producer = model.producer_name or "unknown"
     record = build_record(
-        model, name=name or _name_from(path), version=version, task=task,
+        model, name=name or name_from_path(path), version=version, task=task,
         framework={"name": "onnx", "version": model.producer_version or "unknown",
                    "estimator": model.graph.name or producer},
         feature_names=None, class_labels=labels if task == "classification" else None,

@@ -1,4 +1,6 @@
-"""Keras 3 -> ONNX with ``model.export(format="onnx")``, then an ArgMax for ``label``."""
+"""Keras 3 -> ONNX with ``model.export(format="onnx")`` (on the TensorFlow backend Keras
+converts through tf2onnx), then an ArgMax for ``label`` (classifiers) or the one output
+named ``variable`` (regression)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import os
 import tempfile
 from typing import TYPE_CHECKING
 
-from kfp_interop.constants import INPUT_NAME, LABEL_OUTPUT, PROBABILITIES_OUTPUT
+from kfp_interop.constants import INPUT_NAME, LABEL_OUTPUT, PROBABILITIES_OUTPUT, VALUE_OUTPUT
 from kfp_interop.errors import ExportError
 from kfp_interop.export.core import set_batch_dimension
 from kfp_interop.export.registry import register_exporter
@@ -41,12 +43,15 @@ def export_keras(native: "NativeModel", n_features: int, opset: int):
         raise ExportError(f"Keras export gave inputs {[i.name for i in graph.input]} and "
                           f"outputs {[o.name for o in graph.output]}; expected one of each.")
     rename_tensor(proto, graph.input[0].name, INPUT_NAME)
+    set_batch_dimension(graph.input[0])
+    if native.task == "regression":
+        rename_tensor(proto, graph.output[0].name, VALUE_OUTPUT)
+        return proto
     rename_tensor(proto, graph.output[0].name, PROBABILITIES_OUTPUT)
     graph.node.append(helper.make_node("ArgMax", [PROBABILITIES_OUTPUT], [LABEL_OUTPUT],
                                        axis=1, keepdims=0, name="kfp_interop_label"))
     label = helper.make_tensor_value_info(LABEL_OUTPUT, onnx.TensorProto.INT64, ["N"])
     graph.output.insert(0, label)
-    set_batch_dimension(graph.input[0])
     return proto
 
 

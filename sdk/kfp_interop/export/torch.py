@@ -32,7 +32,10 @@ def export_torch(native: "NativeModel", n_features: int, opset: int):
             probabilities = torch.softmax(self.model(x), dim=1)
             return torch.argmax(probabilities, dim=1), probabilities
 
-    wrapped = WithLabel(native.model).eval()
+    if not isinstance(native.model, torch.fx.GraphModule):
+        native.model.eval()  # a torch.export program has no train/eval modes
+    wrapped = WithLabel(native.model)
+    wrapped.training = False
     example = torch.zeros(2, n_features, dtype=torch.float32)
     try:
         program = torch.onnx.export(
@@ -40,6 +43,11 @@ def export_torch(native: "NativeModel", n_features: int, opset: int):
             output_names=list(CLASSIFIER_OUTPUTS), opset_version=opset, dynamo=True,
             dynamic_shapes=({0: torch.export.Dim("batch")},), verbose=False)
     except Exception as e:  # torch raises many types; name the operator when it is one
+        if "Guard failed" in _chain_text(e) or "always_classified" in _chain_text(e):
+            raise ExportError(
+                "The model takes a fixed batch size, so it cannot be exported with a "
+                "dynamic batch: export the program with dynamic_shapes={'x': {0: "
+                "torch.export.Dim('batch')}} (or save the state dict).") from e
         ops = _operators_in(e)
         what = (f"operator(s) {', '.join(ops)} have no ONNX translation" if ops else
                 _first_line(e))
@@ -54,6 +62,16 @@ def _first_line(e: BaseException) -> str:
 
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
     return text.splitlines()[0] if text else type(e).__name__
+
+
+def _chain_text(e: BaseException) -> str:
+    """The text of an exception and its causes."""
+    parts, seen = [], set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        parts.append(str(e))
+        e = e.__cause__ or e.__context__
+    return "\n".join(parts)
 
 
 def _operators_in(e: BaseException) -> list[str]:

@@ -8,18 +8,61 @@ the registry (:data:`kfp_interop.frameworks.FRAMEWORKS`), never ``if framework =
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 from typing import Any, Callable, ClassVar
 
-from kfp_interop.errors import InvalidInputError, UnknownNameError
+from kfp_interop.errors import InvalidInputError, UnknownNameError, UnsupportedModelError
 from kfp_interop.trust import import_class
 
-__all__ = ["Framework", "TabularFramework", "DeepFramework", "both_tasks"]
+__all__ = ["Framework", "TabularFramework", "DeepFramework", "ForeignModel", "both_tasks",
+           "check_task"]
 
 
 def both_tasks(classifier: str, regressor: str) -> dict[str, str]:
     """An estimator entry with a ``module:Class`` for each task."""
     return {"classification": classifier, "regression": regressor}
+
+
+@dataclasses.dataclass
+class ForeignModel:
+    """A model file made outside kfp-interop, read as data, with what the file itself
+    says about the model (``None``: the file does not say; the sample or the user does).
+
+    Attributes:
+        model: the loaded model (what :meth:`Framework.predict_proba` takes).
+        task: ``classification`` or ``regression``.
+        format: the file's format, e.g. ``xgboost-ubj`` (recorded in the record's origin).
+        estimator: what the model is, e.g. ``Pipeline(ColumnTransformer, LogisticRegression)``.
+        spec: what rebuilds it (PyTorch: its TorchSpec), or None.
+        n_features: the number of input columns the model takes.
+        n_classes: the number of classes (classification).
+        class_labels: the class names in probability column order.
+        feature_names: the input columns by name, in order.
+    """
+
+    model: Any
+    task: str
+    format: str
+    estimator: str
+    spec: Any = None
+    n_features: int | None = None
+    n_classes: int | None = None
+    class_labels: list[str] | None = None
+    feature_names: list[str] | None = None
+
+
+def check_task(stated: str, found: str, path: str) -> str:
+    """The task a model file does: ``found`` (from the file) unless the user stated one,
+    which must agree.
+
+    Raises:
+        InvalidInputError: the user stated another task than the file's.
+    """
+    if stated and found and stated != found:
+        raise InvalidInputError(f"{path!r} holds a {found} model, not {stated}: drop --task "
+                                f"or pass --task {found}.")
+    return found or stated
 
 
 class Framework:
@@ -47,6 +90,16 @@ class Framework:
                 continue
         return "unknown"
 
+    def choices(self) -> list[str]:
+        """What the train components can build: estimator or architecture names."""
+        return []
+
+    def locate(self, path: str) -> str:
+        """The native file in a model folder, or ``path`` itself when it is the file."""
+        import os
+
+        return os.path.join(path, self.native_file) if os.path.isdir(path) else path
+
     def save(self, model: Any, path: str, *, spec: Any = None) -> None:
         """Write ``model`` in the native format to ``path`` (atomically)."""
         raise NotImplementedError
@@ -60,6 +113,26 @@ class Framework:
             ModelFileError: the file is unreadable or refused (untrusted content).
         """
         raise NotImplementedError
+
+    def read_foreign(self, path: str, *, task: str = "", n_features: int | None = None,
+                     trusted_types: Any = None, architecture: str = "",
+                     init_args: dict | None = None) -> ForeignModel:
+        """Read a model file (or folder) made outside kfp-interop in this framework's
+        formats, as data (the trust rules of :meth:`load` apply).
+
+        Args:
+            task: what the user says the model does ("" = what the file says).
+            n_features: the number of feature columns of the sample (for formats that
+                do not store it, e.g. a PyTorch state dict).
+            architecture, init_args: what rebuilds a model whose file holds only weights.
+
+        Raises:
+            ModelFileError: the file is not in this framework's format, or refused.
+            UnsupportedModelError: the framework reads no files made elsewhere, or the
+                model does something kfp-interop does not export (e.g. ranking).
+        """
+        raise UnsupportedModelError(f"Framework {self.name!r} reads no model files made "
+                                    "elsewhere.")
 
     def predict_proba(self, model: Any, X) -> Any:
         """(n, n_classes) class probabilities."""
@@ -83,6 +156,9 @@ class TabularFramework(Framework):
     default_estimator: ClassVar[str] = ""
     #: hyperparameters set unless the user gives them (e.g. one thread, quiet)
     estimator_defaults: ClassVar[dict[str, Any]] = {}
+
+    def choices(self) -> list[str]:
+        return self.estimator_names()
 
     def estimator_names(self, task: str | None = None) -> list[str]:
         return sorted(e for e, paths in self.estimators.items() if task is None or task in paths)
@@ -183,6 +259,9 @@ class DeepFramework(Framework):
 
     family: ClassVar[str] = "deep"
     architectures: ClassVar[tuple[str, ...]] = ("mlp", "cnn")
+
+    def choices(self) -> list[str]:
+        return list(self.architectures)
 
     def build(self, architecture: str, n_features: int, n_classes: int, *,
               init_args: dict | None = None, seed: int = 42, backend: str = "") -> tuple:

@@ -7,13 +7,13 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
-from kfp_interop.errors import InvalidInputError
+from kfp_interop.errors import InvalidInputError, ModelFileError, UnsupportedModelError
 from kfp_interop.files import atomic_path
-from kfp_interop.frameworks.base import DeepFramework
+from kfp_interop.frameworks.base import DeepFramework, ForeignModel, check_task
 from kfp_interop.frameworks.registry import register_framework
 
 __all__ = ["KerasFramework", "keras_backend", "build_keras_model", "train_keras",
-           "KERAS_BACKENDS"]
+           "read_keras_file", "KERAS_BACKENDS"]
 
 # backend -> the package it needs
 KERAS_BACKENDS = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax"}
@@ -92,6 +92,45 @@ def train_keras(model, X, y, *, epochs: int = 20, batch_size: int = 32, lr: floa
     return history
 
 
+def read_keras_file(path: str, *, backend: str, task: str = "") -> ForeignModel:
+    """A ``.keras`` file loaded with ``safe_mode=True`` on ``backend``: one input of
+    ``n_features`` numbers; one output, class probabilities (a softmax at the end) or
+    one value (regression, an output of width 1).
+
+    Raises:
+        ModelFileError: not a ``.keras`` zip, or refused by safe mode (a Lambda layer
+            would deserialise code).
+        UnsupportedModelError: several inputs or outputs, or inputs that are not one row
+            of numbers.
+    """
+    import zipfile
+
+    if not path.endswith(".keras") or not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path!r} is not a Keras 3 model file (a .keras zip): save "
+                             "it with model.save('model.keras').")
+    keras = keras_backend(backend)
+    try:
+        model = keras.saving.load_model(path, safe_mode=True)
+    except Exception as e:  # noqa: BLE001 - Keras raises many types on a bad file
+        first = (str(e).splitlines() or [type(e).__name__])[0][:300]
+        raise ModelFileError(f"{path!r} did not load as a Keras model in safe mode: "
+                             f"{first}") from e
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise UnsupportedModelError(f"{path!r} has {len(model.inputs)} inputs and "
+                                    f"{len(model.outputs)} outputs; kfp-interop exports "
+                                    "Keras models with one of each.")
+    in_shape, out_shape = tuple(model.inputs[0].shape), tuple(model.outputs[0].shape)
+    if len(in_shape) != 2 or in_shape[1] is None or len(out_shape) != 2:
+        raise UnsupportedModelError(f"{path!r} maps {in_shape} to {out_shape}; kfp-interop "
+                                    "exports models from rows of features (batch, "
+                                    "n_features) to (batch, n_outputs).")
+    found = "regression" if out_shape[1] == 1 else "classification"
+    task = check_task(task, found, path)
+    return ForeignModel(model, task, format="keras", estimator=f"keras.{type(model).__name__}",
+                        n_features=int(in_shape[1]),
+                        n_classes=int(out_shape[1]) if task == "classification" else None)
+
+
 class KerasFramework(DeepFramework):
     name = "keras"
     native_format, native_file = "keras", "model.keras"
@@ -113,10 +152,21 @@ class KerasFramework(DeepFramework):
     def estimator_name(self, model: Any, architecture: str) -> str:
         return f"keras.Sequential({architecture})"
 
+    def read_foreign(self, path: str, *, task: str = "", n_features: int | None = None,
+                     trusted_types: Any = None, architecture: str = "",
+                     init_args: dict | None = None) -> ForeignModel:
+        """A ``.keras`` file on this process's Keras backend (``$KERAS_BACKEND``, default
+        torch; Keras 3 files do not depend on the backend that saved them)."""
+        return read_keras_file(path, backend=os.environ.get("KERAS_BACKEND", "torch"),
+                               task=task)
+
     def predict_proba(self, model: Any, X) -> Any:
         import numpy as np
 
         return model.predict(np.asarray(X, np.float32), verbose=0)
+
+    def predict(self, model: Any, X) -> Any:
+        return self.predict_proba(model, X)
 
     def save(self, model: Any, path: str, *, spec: Any = None) -> None:
         with atomic_path(path, suffix=".keras") as tmp:  # Keras wants the extension

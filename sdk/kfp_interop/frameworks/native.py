@@ -77,8 +77,8 @@ def load_native(directory: str, *, framework: str, task: str,
             refuses its content (:class:`UntrustedModelError`).
     """
     fw = FRAMEWORKS.get(framework)
-    path = os.path.join(directory, fw.native_file) if os.path.isdir(directory) else directory
-    if not os.path.isfile(path):
+    path = fw.locate(directory)
+    if not os.path.exists(path):
         raise ModelFileError(f"No {fw.native_format} model at {path!r}.")
     if expected_sha256 and sha256_file(path) != expected_sha256:
         raise ModelFileError(f"Model file {path!r} does not match its recorded sha256 "

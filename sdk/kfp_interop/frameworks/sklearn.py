@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from kfp_interop.errors import InvalidInputError, ModelFileError, UntrustedModelError
+from kfp_interop.errors import (InvalidInputError, ModelFileError, UnsupportedModelError,
+                                UntrustedModelError)
 from kfp_interop.files import atomic_writer
-from kfp_interop.frameworks.base import TabularFramework, both_tasks
+from kfp_interop.frameworks.base import (ForeignModel, TabularFramework, both_tasks,
+                                         check_task)
 from kfp_interop.frameworks.registry import register_framework
 from kfp_interop.trust import TRUSTED_TYPES_ENV, import_class, trusted_types
 
@@ -100,6 +102,42 @@ class SklearnFramework(TabularFramework):
         extra_trusted = trusted_types
         return self._load(path, extra_trusted)
 
+    def read_foreign(self, path: str, *, task: str = "", n_features: int | None = None,
+                     trusted_types: Any = None, architecture: str = "",
+                     init_args: dict | None = None) -> ForeignModel:
+        """A scikit-learn estimator or Pipeline saved with ``skops.io.dump`` (pickle and
+        joblib files are refused: loading them runs code)."""
+        from sklearn.base import is_classifier, is_regressor
+
+        model, _ = self._load(path, trusted_types)
+        if not hasattr(model, "predict"):
+            raise ModelFileError(f"{path!r} holds a {type(model).__name__}, not a fitted "
+                                 "scikit-learn estimator or Pipeline.")
+        found = ("classification" if is_classifier(model) else
+                 "regression" if is_regressor(model) else "")
+        task = check_task(task, found, path)
+        if task not in ("classification", "regression"):
+            raise InvalidInputError(f"{path!r} holds a {type(model).__name__} that is neither "
+                                    "a classifier nor a regressor: pass --task.")
+        labels = None
+        if task == "classification":
+            classes = getattr(model, "classes_", None)
+            if classes is None or not hasattr(model, "predict_proba"):
+                raise UnsupportedModelError(
+                    f"The classifier in {path!r} has no classes_/predict_proba: kfp-interop "
+                    "classifiers return class probabilities.")
+            labels = [str(c) for c in classes]
+        names = getattr(model, "feature_names_in_", None)
+        final = TabularFramework.final_estimator(model)
+        estimator = type(final).__name__
+        if hasattr(model, "steps"):
+            estimator = f"Pipeline({', '.join(type(s).__name__ for _, s in model.steps)})"
+        return ForeignModel(
+            model, task, format="skops", estimator=estimator,
+            n_features=getattr(model, "n_features_in_", None),
+            n_classes=len(labels) if labels else None, class_labels=labels,
+            feature_names=[str(n) for n in names] if names is not None else None)
+
     @staticmethod
     def _load(path: str, extra_trusted: Any) -> tuple[Any, Any]:
         import skops.io
@@ -108,7 +146,10 @@ class SklearnFramework(TabularFramework):
         try:
             untrusted = skops.io.get_untrusted_types(file=path)
         except Exception as e:  # noqa: BLE001 - skops raises many types on a bad file
-            raise ModelFileError(f"{path!r} is not a readable skops model file: {e}") from e
+            raise ModelFileError(
+                f"{path!r} is not a readable skops model file ({e}). Save scikit-learn "
+                "models with skops.io.dump; pickle and joblib files are refused (loading "
+                "them runs code).") from e
         foreign = sorted(t for t in untrusted if t not in trusted)
         if foreign:
             raise UntrustedModelError(

@@ -18,9 +18,10 @@ import json
 import os
 from typing import Any, Callable
 
-from kfp_interop.errors import InvalidInputError, ModelFileError
+from kfp_interop.errors import (InvalidInputError, ModelFileError, UnsupportedModelError,
+                                UntrustedModelError)
 from kfp_interop.files import atomic_write_json, atomic_writer
-from kfp_interop.frameworks.base import DeepFramework
+from kfp_interop.frameworks.base import DeepFramework, ForeignModel
 from kfp_interop.frameworks.registry import register_framework
 from kfp_interop.trust import import_class
 
@@ -196,10 +197,77 @@ def torch_predict_proba(model, X):
     import numpy as np
     import torch
 
-    model.eval()
+    if not isinstance(model, torch.fx.GraphModule):  # a torch.export program has no modes
+        model.eval()
     with torch.no_grad():
         logits = model(torch.as_tensor(np.asarray(X, dtype=np.float32)))
         return torch.softmax(logits, dim=1).numpy().astype(np.float64)
+
+
+def _last_linear_rows(state: dict) -> int | None:
+    """The output size of the last 2-D weight in a state dict (a classifier's head)."""
+    rows = [t.shape[0] for k, t in state.items() if k.endswith("weight") and t.dim() == 2]
+    return int(rows[-1]) if rows else None
+
+
+def _check_program_archive(path: str) -> None:
+    """Refuse a ``torch.export`` archive whose loading would unpickle more than tensors.
+
+    ``torch.export.load`` unpickles pickled weights and constants with
+    ``weights_only=False`` and custom objects with ``pickle.loads``: a crafted ``.pt2``
+    runs code. Its raw tensors and JSON graph are data. So every pickle the archive
+    holds must load under ``torch.load(weights_only=True)`` (tensors and plain
+    containers only; the same pickle then unpickles to the same objects with nothing
+    run), and custom or opaque objects are refused.
+
+    Raises:
+        ModelFileError: not a ``torch.export`` archive.
+        UntrustedModelError: a member that is more than tensors, named.
+    """
+    import io
+    import zipfile
+
+    import torch
+
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise ModelFileError(f"{path!r} is not a torch.export program (.pt2 archive): {e}") from e
+    with archive:
+        names = archive.namelist()
+        if not any(n.endswith("archive_format") for n in names):
+            raise ModelFileError(f"{path!r} is not a torch.export program (.pt2 archive): no "
+                                 "archive_format member. Save it with torch.export.save.")
+        pickled: list[str] = []
+        for name in names:
+            folder, base = os.path.split(name)
+            if name.endswith("_config.json") and folder.endswith(("data/weights",
+                                                                   "data/constants")):
+                config = json.loads(archive.read(name)).get("config", {})
+                for entry in config.values():
+                    member = os.path.join(folder, entry.get("path_name", ""))
+                    if entry.get("path_name", "").startswith(("custom_obj", "opaque_obj")):
+                        raise UntrustedModelError(
+                            f"{path!r} holds a custom object {member!r}: loading it runs "
+                            "code from the file. Export a program of tensors only.")
+                    if entry.get("use_pickle"):
+                        pickled.append(member)
+            elif folder.endswith(("data/sample_inputs",)) or (
+                    base.endswith(".pt") and folder.endswith(("data/weights",
+                                                              "data/constants"))):
+                pickled.append(name)  # sample inputs, legacy weight/constant files
+        for member in pickled:
+            try:
+                torch.load(io.BytesIO(archive.read(member)), weights_only=True)
+            except Exception as e:  # noqa: BLE001 - the unpickler raises many types
+                raise UntrustedModelError(
+                    f"{path!r}: member {member!r} is more than tensors ({_first(e)}); "
+                    "loading it would run code from the file. Export a program of "
+                    "tensors only.") from e
+
+
+def _first(e: BaseException) -> str:
+    return (str(e).splitlines() or [type(e).__name__])[0][:200]
 
 
 class TorchFramework(DeepFramework):
@@ -254,6 +322,73 @@ class TorchFramework(DeepFramework):
                 "Load it with the architecture it was trained with.") from e
         model.eval()
         return model, spec
+
+
+    def read_foreign(self, path: str, *, task: str = "", n_features: int | None = None,
+                     trusted_types: Any = None, architecture: str = "",
+                     init_args: dict | None = None) -> ForeignModel:
+        """A ``torch.export`` program (``.pt2``, checked first: see
+        :func:`_check_program_archive`), or a state dict (``weights_only=True``) with
+        the ``module:Class`` (or built-in architecture) and constructor arguments that
+        rebuild it. The module returns logits; the export adds softmax and argmax.
+
+        Raises:
+            UnsupportedModelError: ``task`` regression (the exporter does classifiers).
+            InvalidInputError: a state dict without an architecture.
+            ModelFileError: not a checkpoint or program; weights that do not load into
+                the class (its first mismatch named).
+        """
+        import torch
+
+        if task == "regression":
+            raise UnsupportedModelError("PyTorch models enter as classifiers (logits out); "
+                                        "regression networks are not exported yet.")
+        if path.endswith(".pt2"):
+            if architecture or init_args:
+                raise InvalidInputError("A torch.export program (.pt2) carries its own graph: "
+                                        "drop --architecture and --init-args.")
+            _check_program_archive(path)
+            try:
+                program = torch.export.load(path)
+            except Exception as e:  # noqa: BLE001
+                raise ModelFileError(f"{path!r} did not load as a torch.export program: "
+                                     f"{_first(e)}") from e
+            return ForeignModel(program.module(), "classification", format="torch-export",
+                                estimator="torch.export program")
+        if not architecture:
+            raise InvalidInputError(
+                f"{path!r} is a state dict (weights only): pass --architecture module:Class "
+                "(and --init-args JSON) for the nn.Module it belongs to, or save a "
+                "torch.export program (.pt2).")
+        try:
+            state = torch.load(path, weights_only=True, map_location="cpu")
+        except Exception as e:  # noqa: BLE001 - a refused pickle raises UnpicklingError
+            raise ModelFileError(
+                f"{path!r} is not a state dict of tensors ({_first(e)}). Save "
+                "model.state_dict() with torch.save; whole pickled modules are refused "
+                "(loading them runs code).") from e
+        if not isinstance(state, dict) or not all(isinstance(t, torch.Tensor)
+                                                  for t in state.values()):
+            raise ModelFileError(f"{path!r} holds a {type(state).__name__}, not a state dict "
+                                 "of tensors: save model.state_dict().")
+        args = dict(init_args or {})
+        n_classes = args.pop("n_classes", None) or _last_linear_rows(state)
+        if n_features is None or n_classes is None:
+            raise InvalidInputError(f"Cannot tell the input and output sizes of {path!r}: "
+                                    "give n_features and n_classes in --init-args.")
+        args.pop("n_features", None)
+        spec = TorchSpec(architecture, int(n_features), int(n_classes), args)
+        model = build_torch_model(spec)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as e:
+            raise ModelFileError(f"The state dict {path!r} does not load into "
+                                 f"{architecture} ({spec.to_dict()}): {_first(e)} Pass the "
+                                 "class and --init-args it was trained with.") from e
+        model.eval()
+        return ForeignModel(model, "classification", format="torch-state-dict",
+                            estimator=type(model).__name__, spec=spec,
+                            n_features=int(n_features), n_classes=int(n_classes))
 
 
 register_framework(TorchFramework())

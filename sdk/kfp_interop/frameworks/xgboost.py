@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from kfp_interop.errors import ModelFileError, UnsupportedModelError
 from kfp_interop.files import atomic_path
-from kfp_interop.frameworks.base import TabularFramework, both_tasks
+from kfp_interop.frameworks.base import ForeignModel, TabularFramework, both_tasks, check_task
 from kfp_interop.frameworks.registry import register_framework
 
 __all__ = ["XGBoostFramework"]
@@ -33,6 +34,46 @@ class XGBoostFramework(TabularFramework):
         model = self._class(task)()
         model.load_model(path)
         return model, None
+
+    def read_foreign(self, path: str, *, task: str = "", n_features: int | None = None,
+                     trusted_types: Any = None, architecture: str = "",
+                     init_args: dict | None = None) -> ForeignModel:
+        """An XGBoost model in its JSON or UBJSON format (``Booster.save_model`` or an
+        estimator's ``save_model``); the task comes from its objective."""
+        import json
+
+        import xgboost
+
+        try:
+            booster = xgboost.Booster(model_file=path)
+        except xgboost.core.XGBoostError as e:
+            first = str(e).splitlines()[0] if str(e) else ""
+            raise ModelFileError(f"{path!r} is not an XGBoost JSON/UBJ model ({first}). Save "
+                                 "it with save_model('model.json') or '.ubj'.") from e
+        learner = json.loads(booster.save_config())["learner"]
+        objective = learner["objective"]["name"]
+        found = ("classification" if objective.startswith(("binary:", "multi:")) else
+                 "regression" if objective.startswith(("reg:", "count:", "survival:"))
+                 else "")
+        if not found:
+            raise UnsupportedModelError(f"{path!r} has objective {objective!r}: kfp-interop "
+                                        "exports classifiers and regressors (not ranking).")
+        if objective == "multi:softmax":
+            raise UnsupportedModelError(
+                f"{path!r} has objective 'multi:softmax', which returns classes, not "
+                "probabilities: train with 'multi:softprob' (what XGBClassifier uses).")
+        task = check_task(task, found, path)
+        model = self._class(task)()
+        model.load_model(path)
+        n_classes = None
+        if task == "classification":
+            n_classes = max(2, int(learner["learner_model_param"].get("num_class", 0) or 0))
+        names = booster.feature_names
+        ext = path.rsplit(".", 1)[-1].lower()
+        return ForeignModel(model, task, format="xgboost-ubj" if ext == "ubj" else
+                            "xgboost-json", estimator=f"xgboost.Booster({objective})",
+                            n_features=booster.num_features(), n_classes=n_classes,
+                            feature_names=list(names) if names else None)
 
     def continue_training(self, base: Any, X, y, *, task: str, n_estimators: int) -> Any:
         """A new model: the base booster's trees plus ``n_estimators`` more fitted on

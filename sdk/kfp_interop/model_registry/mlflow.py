@@ -118,7 +118,9 @@ def register_model(model: str, *, tracking_uri: str = "", name: str = "",
         with mlflow.start_run(run_name=f"{name}-v{record.version}") as run:
             info = mlflow.onnx.log_model(
                 onnx.load(path), name="model",
-                signature=ModelSignature.from_dict(to_mlflow_signature(record)))
+                signature=ModelSignature.from_dict(to_mlflow_signature(record)),
+                # the MLmodel file carries the key facts (metadata import reads them back)
+                metadata={**properties(record), "name": name, "version": record.version})
             mlflow.log_dict(record.to_dict(), "inference_metadata.json")
             mlflow.set_tags(tags)
             if record.training:

@@ -8,12 +8,14 @@ writing its artifacts (:mod:`.artifacts`). Everything is testable without KFP.
 * :mod:`.transfer` — k-shot transfer data, fine-tune, compare with scratch;
 * :mod:`.warm_start` — split rows, continue an XGBoost model;
 * :mod:`.adopt` — an ONNX file made elsewhere, checked and described;
+* :mod:`.native_file` — a native model file made elsewhere, exported behind the gate;
 * :mod:`.serving` — store, register, deploy, smoke-test (with rollback), promote;
 * :mod:`.model_dir` — the model folder contract (``model_meta.json``);
 * :mod:`.stage` — a failed stage leaves ``error.json`` beside its outputs.
 """
 
-from kfp_interop.steps.adopt import adopt_step
+from kfp_interop.steps.adopt import adopt_step, import_metadata_step
+from kfp_interop.steps.native_file import export_file_step
 from kfp_interop.steps.deep import train_deep_step
 from kfp_interop.steps.export import attach_metadata_step, export_step
 from kfp_interop.steps.model_dir import model_meta, read_model_meta, write_model_meta
@@ -24,7 +26,7 @@ from kfp_interop.steps.transfer import (compare_transfer_step, finetune_step, pa
                                         prepare_transfer_data_step)
 from kfp_interop.steps.warm_start import split_rows_step, warm_start_step
 
-__all__ = ["adopt_step", "fingerprint_step", "load_data_step", "train_step", "run_tabular", "export_step",
+__all__ = ["adopt_step", "import_metadata_step", "export_file_step", "fingerprint_step", "load_data_step", "train_step", "run_tabular", "export_step",
            "attach_metadata_step", "train_deep_step", "prepare_transfer_data_step",
            "finetune_step", "compare_transfer_step", "parse_classes", "split_rows_step",
            "warm_start_step", "upload_step", "register_step", "deploy_step",

@@ -1,6 +1,7 @@
 """The adopt stage: an ONNX file made elsewhere becomes a model folder like ours (the
 file with its record embedded, the record beside it, and the sample it was run on, which
-the smoke test sends)."""
+the smoke test sends). And another system's metadata becomes a record (of an ONNX file,
+embedded, when one is given)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import os
 from kfp_interop.constants import DEFAULT_TOLERANCE, ONNX_FILENAME
 from kfp_interop.steps.stage import stage
 
-__all__ = ["adopt_step"]
+__all__ = ["adopt_step", "import_metadata_step"]
 
 
 @stage("out_dir")
@@ -33,3 +34,31 @@ def adopt_step(*, model_path: str, name: str = "", version: str = "1", task: str
     save_tensors(os.path.join(out_dir, SAMPLE_FILE), result.sample)
     save_metadata(result.record, result.model, os.path.join(out_dir, ONNX_FILENAME))
     return result.record
+
+
+@stage("out_dir")
+def import_metadata_step(*, path: str, dialect: str, onnx_path: str = "", name: str = "",
+                         version: str = "", task: str = "", labels: str = "", out_dir: str):
+    """Read another system's metadata (``dialect``: oip, seldon, mlflow, triton) into a
+    record, written to ``out_dir/model.metadata.json``; with ``onnx_path`` (the model
+    it describes, checked against it), also ``out_dir/model.onnx`` with it embedded.
+
+    Returns:
+        The record.
+    """
+    from kfp_interop.files import atomic_write_json
+    from kfp_interop.metadata import save_metadata, sidecar_path
+    from kfp_interop.metadata.importers import import_metadata
+    from kfp_interop.onnx_model import find_onnx, read_onnx
+
+    model = read_onnx(find_onnx(onnx_path)) if onnx_path else None
+    record = import_metadata(path, dialect, onnx_model=model, name=name, version=version,
+                             task=task, labels=[s.strip() for s in labels.split(",")
+                                                if s.strip()] or None)
+    os.makedirs(out_dir, exist_ok=True)
+    target = os.path.join(out_dir, ONNX_FILENAME)
+    if model is not None:
+        save_metadata(record, model, target)
+    else:
+        atomic_write_json(sidecar_path(target), record.to_dict())
+    return record

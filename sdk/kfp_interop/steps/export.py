@@ -12,7 +12,7 @@ from kfp_interop.errors import InvalidInputError, ModelFileError
 from kfp_interop.steps.model_dir import contract_meta, read_model_meta, write_model_meta
 from kfp_interop.steps.stage import stage
 
-__all__ = ["export_step", "attach_metadata_step"]
+__all__ = ["export_step", "attach_metadata_step", "export_checked", "record_from_meta"]
 
 _TRAINING_KEYS = ("dataset", "data_sha256", "rows", "train_rows", "test_rows", "seed",
                   "hyperparameters", "metrics")
@@ -49,9 +49,8 @@ def export_step(*, model_dir: str, test_path: str, opset: int = DEFAULT_OPSET,
         ParityError: the gate failed (nothing is written).
     """
     from kfp_interop.data import read_features
-    from kfp_interop.export import check_parity, enforce_parity, export_onnx
     from kfp_interop.frameworks import TabularFramework, get_framework, load_native
-    from kfp_interop.onnx_model import model_opsets, save_onnx
+    from kfp_interop.onnx_model import save_onnx
 
     model_meta = contract_meta(model_dir, artifact_metadata)
     inside = model_meta.get("native_sha256")
@@ -68,15 +67,33 @@ def export_step(*, model_dir: str, test_path: str, opset: int = DEFAULT_OPSET,
     model_meta.setdefault("estimator", type(TabularFramework.final_estimator(
         native.model)).__name__)
     X = read_features(test_path, native.feature_names, native.text_columns)
-    onnx_model = export_onnx(native, n_features=len(model_meta["feature_names"]), opset=opset)
-    parity = enforce_parity(check_parity(native, onnx_model, X, tolerance=tolerance))
+    onnx_model, meta = export_checked(native, model_meta, X, opset=opset, tolerance=tolerance)
     os.makedirs(out_dir, exist_ok=True)
     save_onnx(onnx_model, os.path.join(out_dir, ONNX_FILENAME))
+    write_model_meta(out_dir, meta)
+    return meta
+
+
+def export_checked(native, model_meta: dict[str, Any], X, *, opset: int,
+                   tolerance: float) -> tuple[Any, dict[str, Any]]:
+    """Export ``native`` and run the parity gate on rows ``X``; nothing is written.
+
+    Returns:
+        The ONNX model, and ``model_meta`` plus ``format``, ``file``, ``opsets`` and
+        ``parity``.
+
+    Raises:
+        ParityError: the gate failed.
+    """
+    from kfp_interop.export import check_parity, enforce_parity, export_onnx
+    from kfp_interop.onnx_model import model_opsets
+
+    onnx_model = export_onnx(native, n_features=len(model_meta["feature_names"]), opset=opset)
+    parity = enforce_parity(check_parity(native, onnx_model, X, tolerance=tolerance))
     meta = dict(model_meta)
     meta.update(format="onnx", file=ONNX_FILENAME, requested_opset=opset,
                 opsets=model_opsets(onnx_model), parity=parity.to_dict())
-    write_model_meta(out_dir, meta)
-    return meta
+    return onnx_model, meta
 
 
 @stage("out_dir")
@@ -89,8 +106,7 @@ def attach_metadata_step(*, model_dir: str, model_name: str = "", model_version:
     Returns:
         The :class:`~kfp_interop.metadata.InferenceMetadata` record.
     """
-    from kfp_interop.metadata import build_record, save_metadata
-    from kfp_interop.naming import default_model_name
+    from kfp_interop.metadata import save_metadata
     from kfp_interop.onnx_model import read_onnx
 
     model_meta = read_model_meta(model_dir)
@@ -98,13 +114,27 @@ def attach_metadata_step(*, model_dir: str, model_name: str = "", model_version:
         raise InvalidInputError("The model's parity gate did not pass (or did not run): "
                                 "attach metadata only to a model that export_onnx approved.")
     model = read_onnx(os.path.join(model_dir, ONNX_FILENAME))
+    record = record_from_meta(model, model_meta, model_name=model_name,
+                              model_version=model_version)
+    os.makedirs(out_dir, exist_ok=True)
+    save_metadata(record, model, os.path.join(out_dir, ONNX_FILENAME))
+    return record
+
+
+def record_from_meta(model, model_meta: dict[str, Any], *, model_name: str = "",
+                     model_version: str = "1"):
+    """The record of an exported model from the facts its folder carries (an empty
+    ``model_name`` derives one from the data set and framework)."""
+    from kfp_interop.metadata import build_record
+    from kfp_interop.naming import default_model_name
+
     model_name = model_name or default_model_name(model_meta.get("dataset") or "model",
                                                   model_meta["framework"])
     parity = {k: v for k, v in model_meta["parity"].items() if k != "task"}
     # what kfp-interop's training knows; a model from your own component may say it too
     known = {k: model_meta[k] for k in _TRAINING_KEYS if model_meta.get(k) is not None}
     training = known if set(_REQUIRED_TRAINING) <= set(known) else None
-    record = build_record(
+    return build_record(
         model, name=model_name, version=model_version, task=model_meta["task"],
         framework={"name": model_meta["framework"],
                    "version": model_meta.get("framework_version") or "unknown",
@@ -113,6 +143,3 @@ def attach_metadata_step(*, model_dir: str, model_name: str = "", model_version:
         class_labels=model_meta.get("class_labels"), target=model_meta.get("target_name"),
         training=training, parity=parity, lineage=model_meta.get("lineage"),
         origin=model_meta.get("origin") or {"kind": "exported"})
-    os.makedirs(out_dir, exist_ok=True)
-    save_metadata(record, model, os.path.join(out_dir, ONNX_FILENAME))
-    return record

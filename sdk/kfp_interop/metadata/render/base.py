@@ -21,7 +21,9 @@ RENDERERS: Registry[Renderer] = Registry(
 
 def properties(record: InferenceMetadata) -> dict[str, str]:
     """Key facts as a flat string map (OIP ``properties``, Seldon ``custom``, tags);
-    facts the record does not have are left out."""
+    facts the record does not have are left out. An imported record's ``properties``
+    (facts of the document it came from that it has no field for, such as the origin
+    that document gave) are rendered as they came."""
     m, fw, tr, par = record.model, record.framework, record.training, record.parity
     facts: dict[str, Any] = {
         "kfp_interop.schema_version": record.schema_version,
@@ -39,4 +41,5 @@ def properties(record: InferenceMetadata) -> dict[str, str]:
         "class_labels": record.class_labels and json.dumps(record.class_labels),
         "kfp_interop_version": record.producer["version"],
     }
+    facts.update(record.properties or {})  # known keys keep their place: same order
     return {k: str(v) for k, v in facts.items() if v is not None}
