@@ -62,6 +62,8 @@ setup(
         "pyyaml>=6",
         "minio>=7.2",
         "kubernetes>=28",
+        # Triton's ModelConfig schema (model_config_pb2): metadata import, validate-repo
+        "tritonclient>=2.40",
     ],
     extras_require={
         "serve": ["uvicorn[standard]>=0.29", "orjson>=3.9"],

@@ -19,8 +19,8 @@ from kfp_interop.files import atomic_write
 if TYPE_CHECKING:  # pragma: no cover
     import onnx
 
-__all__ = ["find_onnx", "read_onnx", "save_onnx", "tensor_specs", "model_opsets",
-           "rename_tensor", "ort_session", "sample_inputs", "compare_outputs"]
+__all__ = ["find_onnx", "read_onnx", "parse_onnx", "save_onnx", "tensor_specs",
+           "model_opsets", "rename_tensor", "ort_session", "sample_inputs", "compare_outputs"]
 
 
 def find_onnx(model: str) -> str:
@@ -46,30 +46,36 @@ def read_onnx(path: str) -> "onnx.ModelProto":
     Raises:
         ModelFileError: missing, corrupt, not ONNX, external data, or failing the checker.
     """
+    if not os.path.isfile(path):
+        raise ModelFileError(f"No ONNX file at {path!r}.")
+    with open(path, "rb") as f:
+        return parse_onnx(f.read(), path)
+
+
+def parse_onnx(data: bytes, where: str = "the model") -> "onnx.ModelProto":
+    """:func:`read_onnx` for bytes (an object read from storage); ``where`` names them."""
     import onnx
     from google.protobuf.message import DecodeError
 
-    if not os.path.isfile(path):
-        raise ModelFileError(f"No ONNX file at {path!r}.")
     try:
-        model = onnx.load(path, load_external_data=False)
+        model = onnx.load_from_string(data)
     except (DecodeError, ValueError, RuntimeError, OSError) as e:
-        raise ModelFileError(f"{path!r} is not a readable ONNX model ({e}); export the model "
+        raise ModelFileError(f"{where!r} is not a readable ONNX model ({e}); export the model "
                              "again or pass the right file.") from e
     if not model.graph.node and not model.graph.output:
-        raise ModelFileError(f"{path!r} parses but holds no ONNX graph: it is not an ONNX "
+        raise ModelFileError(f"{where!r} parses but holds no ONNX graph: it is not an ONNX "
                              "model (or is empty).")
     external = [t.name for t in _tensors(model)
                 if t.data_location == onnx.TensorProto.EXTERNAL]
     if external:
-        raise ModelFileError(f"{path!r} keeps tensor(s) {external[:5]} in external files; "
+        raise ModelFileError(f"{where!r} keeps tensor(s) {external[:5]} in external files; "
                              "kfp-interop loads self-contained ONNX files only (save the "
                              "model with all tensors inside it).")
     try:
         onnx.checker.check_model(model)
     except (onnx.checker.ValidationError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ModelFileError(f"{path!r} is not a valid ONNX model: {first}") from e
+        raise ModelFileError(f"{where!r} is not a valid ONNX model: {first}") from e
     return model
 
 

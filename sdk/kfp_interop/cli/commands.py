@@ -12,7 +12,7 @@ from typing import Any
 from kfp_interop.errors import InvalidInputError
 
 __all__ = ["cmd_pipelines", "cmd_frameworks", "cmd_targets", "cmd_compile", "cmd_run",
-           "cmd_adopt", "cmd_export",
+           "cmd_adopt", "cmd_export", "cmd_validate_repo",
            "cmd_serve", "cmd_metadata", "cmd_upload", "cmd_register", "cmd_deploy",
            "cmd_delete"]
 
@@ -165,6 +165,24 @@ def cmd_upload(args) -> int:
     print(json.dumps({k: result[k] for k in ("model_uri", "layout", "uploaded", "skipped")},
                      indent=2))
     return 0
+
+
+def cmd_validate_repo(args) -> int:
+    """Exit 0 when every model would load, 1 when there are problems (each named)."""
+    from kfp_interop.storage import validate_repository
+
+    report = validate_repository(args.root)
+    problems = report["problems"]
+    if args.json:
+        print(json.dumps({**report, "problems": [vars(p) for p in problems]}, indent=2))
+    else:
+        for name, info in report["models"].items():
+            print(f"{name}: versions {', '.join(info['versions']) or 'none'}"
+                  + (", manifest" if info.get("manifest") else ""))
+        for problem in problems:
+            print(f"PROBLEM {problem}")
+        print(f"{len(report['models'])} model(s), {len(problems)} problem(s) in {args.root}.")
+    return 1 if problems else 0
 
 
 def cmd_register(args) -> int:

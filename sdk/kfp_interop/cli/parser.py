@@ -21,6 +21,7 @@ USAGE = """\
         [--expected E.npz] [--output-dir DIR]
     kfp-interop serve MODEL.onnx [--name N] [--host 127.0.0.1] [--port 8080]
     kfp-interop upload MODEL.onnx --to URI [--layout LAYOUT] [--name N]
+    kfp-interop validate-repo ROOT   (a folder or s3://bucket/prefix; Triton layout)
     kfp-interop register MODEL.onnx --tracking-uri URI --name N [--alias A]
     kfp-interop deploy MODEL.onnx --target TARGET [--name N] [--namespace NS]
         [--storage-uri URI] [--canary N] [--dry-run] [--output-dir DIR]
@@ -131,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--name")
     u.add_argument("--create-bucket", action="store_true")
     u.set_defaults(fn=commands.cmd_upload)
+
+    v = sub.add_parser("validate-repo", help="check a Triton-layout model repository as "
+                                             "Triton and KServe will read it")
+    v.add_argument("root", help="a folder or s3://bucket/prefix holding model folders")
+    v.add_argument("--json", action="store_true", help="print the report as JSON")
+    v.set_defaults(fn=commands.cmd_validate_repo)
 
     g = sub.add_parser("register", help="log and register a model in MLflow")
     g.add_argument("model")

@@ -1,7 +1,8 @@
 """Object storage for models: schemes (:mod:`.s3` through the ``minio`` SDK, :mod:`.local`
 folders) in the :data:`SCHEMES` registry, runtime layouts (:mod:`.layouts`) in
 :data:`LAYOUTS`, and the upload/download flows with per-object sha256 and a manifest
-written last (:mod:`.transfer`)."""
+written last (:mod:`.transfer`), and checking a Triton-layout repository as Triton will
+read it (:mod:`.validate`)."""
 
 from kfp_interop.storage.base import SCHEMES, Store, register_scheme
 from kfp_interop.storage.layouts import LAYOUTS, register_layout
@@ -10,7 +11,8 @@ from kfp_interop.storage import local, s3  # noqa: F401,E402
 from kfp_interop.storage.s3 import S3Settings
 from kfp_interop.storage.transfer import (MANIFEST_NAME, download, layout_files, open_store,
                                           parse_uri, upload, upload_tree)
+from kfp_interop.storage.validate import Problem, validate_repository
 
 __all__ = ["SCHEMES", "LAYOUTS", "Store", "register_scheme", "register_layout", "S3Settings",
            "MANIFEST_NAME", "parse_uri", "open_store", "layout_files", "upload", "upload_tree",
-           "download"]
+           "download", "validate_repository", "Problem"]

@@ -84,6 +84,10 @@ class Store:
         """Copy an object to the local file ``dest``."""
         raise NotImplementedError
 
+    def list_keys(self, prefix: str = "") -> list[str]:
+        """Every object key under the root (and under ``prefix``), sorted."""
+        raise NotImplementedError
+
 
 SCHEMES: Registry[type[Store]] = Registry(
     "storage scheme", "Add one with kfp_interop.storage.register_scheme(StoreClass).",

@@ -63,5 +63,16 @@ class FolderStore(Store):
     def fetch(self, key: str, dest: str) -> None:
         atomic_copy(self._path(key), dest)
 
+    def list_keys(self, prefix: str = "") -> list[str]:
+        """Files under the root; symlinks are not followed out of it."""
+        top = self._path(prefix.rstrip("/")) if prefix else self.root
+        keys = []
+        for folder, dirs, files in os.walk(top):
+            dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
+            for name in files:
+                rel = os.path.relpath(os.path.join(folder, name), self.root)
+                keys.append(rel.replace(os.sep, "/"))
+        return sorted(keys)
+
 
 register_scheme(FolderStore)

@@ -148,6 +148,12 @@ class S3Store(Store):
         with atomic_path(dest) as tmp:
             self._client.fget_object(self.bucket, self._key(key), tmp)
 
+    def list_keys(self, prefix: str = "") -> list[str]:
+        base = f"{self.root}/" if self.root else ""
+        full = base + (check_key(prefix.rstrip("/")) + "/" if prefix else "")
+        return sorted(o.object_name[len(base):] for o in self._client.list_objects(
+            self.bucket, prefix=full, recursive=True) if not o.is_dir)
+
 
 def _s3_errors(settings: S3Settings, what: str):
     """Context manager turning minio/urllib3 failures into typed storage errors."""
