@@ -63,17 +63,21 @@ _BY_MLFLOW = {**{d.mlflow: d for d in DTYPES if d.mlflow},
 OIP_DATATYPES = tuple(_BY_OIP)
 
 
+def _lookup(table: dict, key, message: str) -> DType:
+    try:
+        return table[key]
+    except (KeyError, TypeError):
+        raise InvalidInputError(message) from None
+
+
 def by_oip(name: str) -> DType:
     """The row of an OIP datatype name.
 
     Raises:
         InvalidInputError: not an OIP datatype.
     """
-    try:
-        return _BY_OIP[name]
-    except (KeyError, TypeError):
-        raise InvalidInputError(f"{name!r} is not an Open Inference Protocol datatype; use "
-                                f"one of {list(OIP_DATATYPES)}.") from None
+    return _lookup(_BY_OIP, name, f"{name!r} is not an Open Inference Protocol datatype; "
+                                  f"use one of {list(OIP_DATATYPES)}.")
 
 
 def by_onnx(elem_type: int) -> DType:
@@ -82,11 +86,8 @@ def by_onnx(elem_type: int) -> DType:
     Raises:
         InvalidInputError: the ONNX type has no OIP datatype.
     """
-    try:
-        return _BY_ONNX[elem_type]
-    except KeyError:
-        raise InvalidInputError(f"ONNX element type {elem_type} has no Open Inference "
-                                "Protocol datatype.") from None
+    return _lookup(_BY_ONNX, elem_type, f"ONNX element type {elem_type} has no Open "
+                                        "Inference Protocol datatype.")
 
 
 def by_triton(name: str) -> DType:
@@ -95,11 +96,8 @@ def by_triton(name: str) -> DType:
     Raises:
         InvalidInputError: not a Triton data type with an OIP counterpart.
     """
-    try:
-        return _BY_TRITON[name]
-    except (KeyError, TypeError):
-        raise InvalidInputError(f"{name!r} is not a Triton data type kfp-interop knows; "
-                                f"known: {sorted(_BY_TRITON)}.") from None
+    return _lookup(_BY_TRITON, name, f"{name!r} is not a Triton data type kfp-interop "
+                                     f"knows; known: {sorted(_BY_TRITON)}.")
 
 
 def by_mlflow(name: str) -> DType:
@@ -108,8 +106,5 @@ def by_mlflow(name: str) -> DType:
     Raises:
         InvalidInputError: an MLflow type with no OIP counterpart (e.g. ``datetime``).
     """
-    try:
-        return _BY_MLFLOW[name]
-    except (KeyError, TypeError):
-        raise InvalidInputError(f"MLflow type {name!r} has no Open Inference Protocol "
-                                f"datatype; known: {sorted(_BY_MLFLOW)}.") from None
+    return _lookup(_BY_MLFLOW, name, f"MLflow type {name!r} has no Open Inference Protocol "
+                                     f"datatype; known: {sorted(_BY_MLFLOW)}.")

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 
 from kfp_interop._version import __version__
 from kfp_interop.constants import (CLASSIFIER_OUTPUTS, DEFAULT_OPSET, INPUT_NAME,
-                                   LABEL_OUTPUT, PROBABILITIES_OUTPUT, REGRESSOR_OUTPUTS)
+                                   LABEL_OUTPUT, PROBABILITIES_OUTPUT, REGRESSOR_OUTPUTS,
+                                   VALUE_OUTPUT)
 from kfp_interop.errors import ExportError, InvalidInputError
 from kfp_interop.export.registry import EXPORTERS
 from kfp_interop.onnx_model import rename_tensor, tensor_specs
@@ -28,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from kfp_interop.frameworks import NativeModel
 
-__all__ = ["export_onnx", "set_batch_dimension"]
+__all__ = ["export_onnx", "set_batch_dimension", "one_in_one_out"]
 
 
 def set_batch_dimension(value_info) -> None:
@@ -37,6 +38,44 @@ def set_batch_dimension(value_info) -> None:
     if len(dims):
         dims[0].Clear()
         dims[0].dim_param = "N"
+
+
+def one_in_one_out(proto: "onnx.ModelProto", task: str, *, converter: str,
+                   logits: bool = False) -> "onnx.ModelProto":
+    """The common interface for a graph of one input and one output (what Keras and
+    tf2onnx give): ``input`` with a dynamic batch, then ``variable`` (regression), or
+    ``probabilities`` (a Softmax added first when the output is ``logits``) and
+    ``label`` = ArgMax. In place; returns ``proto``.
+
+    Raises:
+        ExportError: the graph has other than one input and one output.
+    """
+    from onnx import TensorProto, helper
+
+    graph = proto.graph
+    if len(graph.input) != 1 or len(graph.output) != 1:
+        raise ExportError(f"{converter} gave inputs {[i.name for i in graph.input]} and "
+                          f"outputs {[o.name for o in graph.output]}; expected one of each.")
+    rename_tensor(proto, graph.input[0].name, INPUT_NAME)
+    set_batch_dimension(graph.input[0])
+    if task == "regression":
+        rename_tensor(proto, graph.output[0].name, VALUE_OUTPUT)
+        return proto
+    if logits:  # the interface returns probabilities
+        output = graph.output[0]
+        dims = [d.dim_value or -1 for d in output.type.tensor_type.shape.dim]
+        graph.node.append(helper.make_node("Softmax", [output.name], [PROBABILITIES_OUTPUT],
+                                           axis=-1, name="kfp_interop_softmax"))
+        del graph.output[:]
+        graph.output.append(helper.make_tensor_value_info(
+            PROBABILITIES_OUTPUT, TensorProto.FLOAT, ["N", dims[-1] if dims else -1]))
+    else:
+        rename_tensor(proto, graph.output[0].name, PROBABILITIES_OUTPUT)
+    graph.node.append(helper.make_node("ArgMax", [PROBABILITIES_OUTPUT], [LABEL_OUTPUT],
+                                       axis=1, keepdims=0, name="kfp_interop_label"))
+    graph.output.insert(0, helper.make_tensor_value_info(LABEL_OUTPUT, TensorProto.INT64,
+                                                         ["N"]))
+    return proto
 
 
 def _normalise(model: "onnx.ModelProto", task: str) -> "onnx.ModelProto":
