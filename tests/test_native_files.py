@@ -367,3 +367,30 @@ def test_tensorflow_graph_that_reads_files_is_refused(tf_models, files, tmp_path
     assert done.returncode == 2
     assert "holds op(s) ['ReadFile']" in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_an_onnx_file_from_the_tf2onnx_command_line_is_adopted(tf_models, files, tmp_path):
+    """tf2onnx's own command line (no code of ours) converts the SavedModel; adopt
+    describes it from its graph and, given TensorFlow's own outputs, proves parity."""
+    converted = tmp_path / "logits.onnx"
+    done = subprocess.run([sys.executable, "-m", "tf2onnx.convert", "--saved-model",
+                           str(tf_models / "logits"), "--output", str(converted),
+                           "--opset", "17"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = np.load(files / "iris.npy").astype(np.float32)
+    np.savez(tmp_path / "sample.npz", features=rows)
+    expected = subprocess.run(
+        [sys.executable, "-c", "import sys, numpy as np, tensorflow as tf; "
+         "f = tf.saved_model.load(sys.argv[1]).signatures['serving_default']; "
+         "x = np.load(sys.argv[2])['features']; "
+         "np.savez(sys.argv[3], logits=f(features=tf.constant(x))['logits'].numpy())",
+         str(tf_models / "logits"), str(tmp_path / "sample.npz"), str(tmp_path / "exp.npz")],
+        capture_output=True, text=True, timeout=300)
+    assert expected.returncode == 0, expected.stderr[-2000:]
+    out = tmp_path / "adopted"
+    assert main(["adopt", str(converted), "--sample", str(tmp_path / "sample.npz"),
+                 "--expected", str(tmp_path / "exp.npz"), "--output-dir", str(out)]) == 0
+    record = load_metadata(str(out / "model.onnx"))
+    assert record.origin["onnx_producer"]["name"] == "tf2onnx"
+    assert record.inputs == [{"name": "features", "datatype": "FP32", "shape": [-1, 4]}]
+    assert record.parity["passed"] and record.parity["max_abs_diff"] < 1e-5
