@@ -394,3 +394,24 @@ def test_an_onnx_file_from_the_tf2onnx_command_line_is_adopted(tf_models, files,
     assert record.origin["onnx_producer"]["name"] == "tf2onnx"
     assert record.inputs == [{"name": "features", "datatype": "FP32", "shape": [-1, 4]}]
     assert record.parity["passed"] and record.parity["max_abs_diff"] < 1e-5
+
+
+def test_a_savedmodel_as_a_model_artifact_from_your_own_component(tf_models, files, tmp_path):
+    """The Model artifact contract with framework tensorflow: export_onnx's step takes a
+    SavedModel folder and the artifact's metadata (run in its own process: TensorFlow)."""
+    script = (
+        "import json, sys\n"
+        "from kfp_interop.steps import export_step\n"
+        "meta = export_step(model_dir=sys.argv[1], test_path=sys.argv[2], out_dir=sys.argv[3],"
+        " artifact_metadata={'framework': 'tensorflow', 'task': 'classification',"
+        " 'feature_names': ['sepal length (cm)', 'sepal width (cm)', 'petal length (cm)',"
+        " 'petal width (cm)'], 'class_labels': ['setosa', 'versicolor', 'virginica']})\n"
+        "print(json.dumps(meta))\n")
+    done = subprocess.run([sys.executable, "-c", script, str(tf_models / "keras_export"),
+                           str(files / "iris.csv"), str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    meta = json.loads(done.stdout.strip().splitlines()[-1])
+    assert meta["parity"]["passed"] and meta["parity"]["n_rows"] == 150
+    assert meta["estimator"] == "tf.SavedModel(serving_default: keras_tensor -> output_0)"
+    assert meta["origin"] == {"kind": "exported", "source": "a model artifact"}

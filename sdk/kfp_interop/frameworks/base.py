@@ -94,6 +94,10 @@ class Framework:
         """What the train components can build: estimator or architecture names."""
         return []
 
+    def estimator_of(self, model: Any) -> str:
+        """What a loaded model is, for the record (the last step of a pipeline)."""
+        return type(model.steps[-1][1] if hasattr(model, "steps") else model).__name__
+
     def locate(self, path: str) -> str:
         """The native file in a model folder, or ``path`` itself when it is the file."""
         import os

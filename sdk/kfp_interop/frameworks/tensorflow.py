@@ -165,8 +165,7 @@ def read_saved_model(path: str, *, task: str = "") -> ForeignModel:
     model = SavedModelFunction(path, signature, input_name, output_name, in_shape[1],
                                out_shape[1], _ends_in_softmax(signature, output_name))
     return ForeignModel(model, task, format="tf-savedmodel",
-                        estimator=f"tf.SavedModel(serving_default: {input_name} -> "
-                                  f"{output_name})",
+                        estimator=TensorFlowFramework().estimator_of(model),
                         n_features=in_shape[1],
                         n_classes=out_shape[1] if task == "classification" else None)
 
@@ -186,6 +185,12 @@ class TensorFlowFramework(Framework):
 
             return read_keras_file(path, backend="tensorflow", task=task)
         return read_saved_model(self.locate(path), task=task)
+
+    def estimator_of(self, model: Any) -> str:
+        if isinstance(model, SavedModelFunction):
+            return (f"tf.SavedModel(serving_default: {model.input_name} -> "
+                    f"{model.output_name})")
+        return f"keras.{type(model).__name__}"
 
     def locate(self, path: str) -> str:
         """The SavedModel folder itself, or the one inside a model folder."""

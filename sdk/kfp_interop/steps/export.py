@@ -49,7 +49,7 @@ def export_step(*, model_dir: str, test_path: str, opset: int = DEFAULT_OPSET,
         ParityError: the gate failed (nothing is written).
     """
     from kfp_interop.data import read_features
-    from kfp_interop.frameworks import TabularFramework, get_framework, load_native
+    from kfp_interop.frameworks import get_framework, load_native
     from kfp_interop.onnx_model import save_onnx
 
     model_meta = contract_meta(model_dir, artifact_metadata)
@@ -64,8 +64,8 @@ def export_step(*, model_dir: str, test_path: str, opset: int = DEFAULT_OPSET,
     native.feature_names = model_meta["feature_names"]
     native.text_columns = list(model_meta.get("text_columns") or [])
     model_meta.setdefault("framework_version", get_framework(native.framework).version())
-    model_meta.setdefault("estimator", type(TabularFramework.final_estimator(
-        native.model)).__name__)
+    model_meta.setdefault("estimator", get_framework(native.framework).estimator_of(
+        native.model))
     X = read_features(test_path, native.feature_names, native.text_columns)
     onnx_model, meta = export_checked(native, model_meta, X, opset=opset, tolerance=tolerance)
     os.makedirs(out_dir, exist_ok=True)
