@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from kfp_interop.cli import commands
+from kfp_interop.constants import DEFAULT_OPSET, DEFAULT_TOLERANCE
 
 __all__ = ["build_parser", "DEFAULT_OUTPUT_DIR"]
 
@@ -94,8 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skops files: exact type names to trust beyond scikit-learn's")
     x.add_argument("--name", default="", help="serving name (default: from the file name)")
     x.add_argument("--version", default="1")
-    x.add_argument("--opset", type=int, default=17)
-    x.add_argument("--tolerance", type=float, default=1e-4)
+    x.add_argument("--opset", type=int, default=DEFAULT_OPSET)
+    x.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE)
     x.add_argument("--output-dir", default="exported")
     x.set_defaults(fn=commands.cmd_export)
 
@@ -109,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--sample", default="", help="inputs to run, .npz by input name (or .npy)")
     a.add_argument("--expected", default="", help="outputs the model should give on the "
                                                   "sample, .npz by output name")
-    a.add_argument("--tolerance", type=float, default=1e-4)
+    a.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE)
     a.add_argument("--output-dir", default="adopted")
     a.set_defaults(fn=commands.cmd_adopt)
 
