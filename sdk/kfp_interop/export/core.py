@@ -152,9 +152,15 @@ def export_onnx(native: "NativeModel", *, n_features: int,
         raise InvalidInputError(f"n_features={n_features} must be at least 1.")
     exporter = EXPORTERS.get(native.framework)
     model = _normalise(exporter(native, n_features, opset), native.task)
-    # Converters name the graph with a random UUID; a fixed name keeps exports of the
-    # same model byte-identical (and so their sha256 reproducible).
+    # Converters name the graph with a random UUID, and some list opset imports in set
+    # order (which follows Python's per-process string hashing): a fixed name and a
+    # sorted list keep exports of the same model byte-identical across processes.
     model.graph.name = f"{native.framework}_{native.task}"
+    opsets = sorted(model.opset_import, key=lambda o: (o.domain not in ("", "ai.onnx"),
+                                                        o.domain))
+    copies = [type(o)(domain=o.domain, version=o.version) for o in opsets]
+    del model.opset_import[:]
+    model.opset_import.extend(copies)
     model.producer_name = "kfp-interop"
     model.producer_version = __version__
     try:

@@ -169,8 +169,14 @@ class KerasFramework(DeepFramework):
         return self.predict_proba(model, X)
 
     def save(self, model: Any, path: str, *, spec: Any = None) -> None:
+        from kfp_interop.frameworks.canonical import canonical_zip
+
         with atomic_path(path, suffix=".keras") as tmp:  # Keras wants the extension
             model.save(tmp)
+            with open(tmp, "rb") as f:
+                data = canonical_zip(f.read())  # the same model, the same bytes
+            with open(tmp, "wb") as f:
+                f.write(data)
 
     def load(self, path: str, *, task: str, trusted_types: Any = None) -> tuple[Any, Any]:
         keras = keras_backend(os.environ.get("KERAS_BACKEND", "torch"))

@@ -95,8 +95,10 @@ class SklearnFramework(TabularFramework):
     def save(self, model: Any, path: str, *, spec: Any = None) -> None:
         import skops.io
 
-        with atomic_writer(path) as f:
-            f.write(skops.io.dumps(model))
+        from kfp_interop.frameworks.canonical import canonical_zip
+
+        with atomic_writer(path) as f:  # the same model, the same bytes
+            f.write(canonical_zip(skops.io.dumps(model)))
 
     def load(self, path: str, *, task: str, trusted_types: Any = None) -> tuple[Any, Any]:
         extra_trusted = trusted_types

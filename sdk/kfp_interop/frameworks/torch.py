@@ -12,6 +12,7 @@ transfer learning freezes and replaces.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import json
@@ -25,7 +26,7 @@ from kfp_interop.frameworks.base import DeepFramework, ForeignModel
 from kfp_interop.frameworks.registry import register_framework
 from kfp_interop.trust import import_class
 
-__all__ = ["TorchFramework", "TorchSpec", "build_torch_model", "train_torch",
+__all__ = ["TorchFramework", "TorchSpec", "build_torch_model", "train_torch", "one_thread",
            "torch_predict_proba", "freeze_prefixes", "replace_head", "SPEC_FILE"]
 
 SPEC_FILE = "architecture.json"
@@ -140,6 +141,21 @@ def replace_head(model, n_classes: int, *, seed: int) -> None:
     model.head = torch.nn.Linear(model.head.in_features, n_classes)
 
 
+@contextlib.contextmanager
+def one_thread():
+    """Run PyTorch on one intra-op thread: with several, its CPU kernels split sums in
+    an order that varies from run to run, so two trainings from the same seed end with
+    weights that differ in the 7th digit (and files that differ)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def train_torch(model, X, y, *, epochs: int = 20, batch_size: int = 32, lr: float = 1e-3,
                 optimizer: str = "adam", seed: int = 42, X_val=None, y_val=None,
                 on_epoch: Callable[[dict], None] | None = None) -> list[dict]:
@@ -148,12 +164,20 @@ def train_torch(model, X, y, *, epochs: int = 20, batch_size: int = 32, lr: floa
     Returns:
         Per-epoch ``{"epoch", "loss", "accuracy"[, "val_accuracy"]}``.
     """
-    import numpy as np
-    import torch
-
     if epochs < 1 or batch_size < 1 or not lr > 0:
         raise InvalidInputError(f"epochs={epochs}, batch_size={batch_size} and lr={lr} must "
                                 "all be positive.")
+    with one_thread():
+        return _train_torch(model, X, y, epochs=epochs, batch_size=batch_size, lr=lr,
+                            optimizer=optimizer, seed=seed, X_val=X_val, y_val=y_val,
+                            on_epoch=on_epoch)
+
+
+def _train_torch(model, X, y, *, epochs, batch_size, lr, optimizer, seed, X_val, y_val,
+                 on_epoch) -> list[dict]:
+    import numpy as np
+    import torch
+
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -199,7 +223,7 @@ def torch_predict_proba(model, X):
 
     if not isinstance(model, torch.fx.GraphModule):  # a torch.export program has no modes
         model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), one_thread():
         logits = model(torch.as_tensor(np.asarray(X, dtype=np.float32)))
         return torch.softmax(logits, dim=1).numpy().astype(np.float64)
 
@@ -276,7 +300,10 @@ class TorchFramework(DeepFramework):
 
     def build(self, architecture: str, n_features: int, n_classes: int, *,
               init_args: dict | None = None, seed: int = 42, backend: str = "") -> tuple:
+        import torch
+
         spec = TorchSpec(architecture, n_features, n_classes, dict(init_args or {}))
+        torch.manual_seed(seed)  # the initial weights: the same seed, the same network
         return build_torch_model(spec), spec
 
     def train(self, model: Any, X, y, **kwargs: Any) -> list[dict]:
