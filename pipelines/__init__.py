@@ -7,6 +7,7 @@ Add a pipeline with one module in ``pipelines/`` (a body decorated with
 
 import importlib
 import os
+import re
 
 from kfp_interop.registry import Registry
 
@@ -63,16 +64,93 @@ def describe(name: str) -> str:
     return PIPELINES.get(name)[1]
 
 
-def compile_pipeline(name: str, output: str) -> str:
-    """Compile a reference pipeline to KFP IR YAML at ``output`` (atomically)."""
+#: ``kfp-interop compile --image`` / ``$KFP_INTEROP_IMAGE``: a private registry's copy
+#: of the image, by tag or (better, immutable) by digest
+IMAGE_ENV = "KFP_INTEROP_IMAGE"
+_IMAGE_REF = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+"
+                        r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$")
+
+
+def image_reference(image: str = "") -> str:
+    """The image the compiled tasks run: ``image``, else ``$KFP_INTEROP_IMAGE``, else the
+    release's own (tagged with the package version).
+
+    Raises:
+        InvalidInputError: not an image reference (``registry/repo:tag`` or
+            ``registry/repo@sha256:<64 hex>``).
+    """
+    from kfp_interop.components._common import IMAGE
+    from kfp_interop.errors import InvalidInputError
+
+    image = image or os.environ.get(IMAGE_ENV, "")
+    if not image:
+        return IMAGE
+    if not _IMAGE_REF.match(image) or ("@" not in image and ":" not in image.rsplit("/", 1)[-1]):
+        raise InvalidInputError(
+            f"Image {image!r} is not an image reference with a tag or digest: use "
+            "registry.example.com/ml/kfp-interop@sha256:<64 hex> (or :<tag>).")
+    return image
+
+
+def _write(obj, output: str, *, pipeline_parameters: dict | None, image: str) -> str:
+    """Compile ``obj`` to ``output`` (atomically), with the image reference swapped in."""
     from kfp import compiler
 
-    from kfp_interop.files import atomic_path
+    from kfp_interop.components._common import IMAGE
+    from kfp_interop.files import atomic_path, atomic_write
 
-    func = load(name)
     with atomic_path(output, suffix=".yaml") as tmp:  # the compiler picks the format by suffix
-        compiler.Compiler().compile(func, tmp)
+        compiler.Compiler().compile(obj, tmp, pipeline_parameters=pipeline_parameters)
+        with open(tmp) as f:
+            text = f.read()
+    if image != IMAGE:
+        text = text.replace(f"image: {IMAGE}\n", f"image: {image}\n")
+    atomic_write(output, text)
     return os.fspath(output)
 
 
-__all__ = ["PIPELINES", "load", "describe", "compile_pipeline"]
+def compile_pipeline(name: str, output: str, *, profile: str = "cluster",
+                     image: str = "") -> str:
+    """Compile a reference pipeline (or ``path/file.py:function``) to KFP IR YAML at
+    ``output``, with the defaults of ``profile`` (see
+    :data:`kfp_interop.pipelines.common.PROFILES`) and the image of
+    :func:`image_reference`. Two compiles give the same bytes.
+
+    Raises:
+        UnknownNameError: unknown pipeline or profile.
+    """
+    import inspect
+
+    from kfp_interop.errors import UnknownNameError
+    from kfp_interop.pipelines.common import PROFILES
+
+    if profile not in PROFILES:
+        raise UnknownNameError(f"Unknown profile {profile!r}; use one of {sorted(PROFILES)}.")
+    func = load(name)
+    params = inspect.signature(getattr(func, "pipeline_func", func)).parameters
+    defaults = {k: v for k, v in PROFILES[profile].items() if k in params}
+    return _write(func, output, pipeline_parameters=defaults or None,
+                  image=image_reference(image))
+
+
+def compile_all(output_dir: str, *, profile: str = "cluster", image: str = "") -> list[str]:
+    """Every reference pipeline to ``<output_dir>/pipelines/<name>.yaml`` and every
+    component to ``<output_dir>/components/<name>/component.yaml`` (the repository's
+    own layout); returns the paths written."""
+    from kfp_interop.components import COMPONENTS
+
+    image = image_reference(image)
+    written = []
+    for name, component in COMPONENTS.items():
+        path = os.path.join(output_dir, "components", name, "component.yaml")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        written.append(_write(component, path, pipeline_parameters=None, image=image))
+    for name in PIPELINES.names():
+        path = os.path.join(output_dir, "pipelines", f"{name}.yaml")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        written.append(compile_pipeline(name, path, profile=profile, image=image))
+    return written
+
+
+__all__ = ["PIPELINES", "load", "describe", "compile_pipeline", "compile_all",
+           "image_reference", "IMAGE_ENV"]

@@ -9,10 +9,13 @@ test" says nothing about the cluster now; those that talk to S3, MLflow or Kuber
 retry transient failures with backoff (:data:`RETRY`), on top of the retries the clients
 do themselves. Everything else is pure given its inputs and stays cached.
 
-KFP reads a pipeline's parameters from its function's signature, so
-:func:`reference_pipeline` builds that signature: the pipeline's own parameters, then
-the shared ones (a pipeline may change their defaults). The pipeline body receives the
-shared values as one dict, ``serving``, and hands it to :func:`export_and_serve`.
+KFP reads a pipeline's parameters from its function's signature, and their descriptions
+(what the Kubeflow UI shows) from its docstring's ``Args:``, so
+:func:`reference_pipeline` builds both: the pipeline's own parameters, documented in the
+body's docstring, then the shared ones (a pipeline may change their defaults). The run's
+first task checks the serving settings (:func:`_check`); the body receives the shared
+values and that task as one dict, ``serving``, starts its first tasks after
+``serving["check"]`` and hands the dict to :func:`export_and_serve`.
 """
 
 import functools
@@ -21,13 +24,13 @@ from typing import Any, Callable
 
 from kfp import dsl, kubernetes
 
-from kfp_interop.components import (attach_metadata, deploy, export_onnx, fingerprint_data,
-                                    load_data, promote, register_model, smoke_test,
-                                    upload_model)
+from kfp_interop.components import (attach_metadata, check_settings, deploy, export_onnx,
+                                    fingerprint_data, load_data, promote, register_model,
+                                    smoke_test, upload_model)
 from kfp_interop.constants import DEFAULT_OPSET, DEFAULT_TOLERANCE
 from kfp_interop.errors import InvalidInputError
 
-__all__ = ["SHARED_PARAMETERS", "S3_SECRET", "S3_ENV", "MLFLOW_SECRET", "MLFLOW_ENV", "RETRY",
+__all__ = ["SHARED_PARAMETERS", "PROFILES", "S3_SECRET", "S3_ENV", "MLFLOW_SECRET", "MLFLOW_ENV", "RETRY",
            "reference_pipeline", "export_and_serve", "serve_model", "load_data_by_content"]
 
 # S3 credentials reach the tasks that need them as environment variables from this
@@ -39,27 +42,45 @@ S3_ENV = {key: key for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "S3
 # MLflow credentials the same way (manifests/mlflow-secret.yaml): basic auth or a token,
 # read by the MLflow client from these variables; never in the tracking URI.
 MLFLOW_SECRET = "kfp-interop-mlflow"
-MLFLOW_ENV = {key: key for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD",
-                                   "MLFLOW_TRACKING_TOKEN")}
+MLFLOW_ENV = {key: key for key in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME",
+                                   "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")}
 #: KFP retry policy of the tasks that talk to S3, MLflow or Kubernetes.
 RETRY = {"num_retries": 3, "backoff_duration": "30s", "backoff_factor": 2.0,
          "backoff_max_duration": "300s"}
 
-#: (name, type, default) of the parameters every reference pipeline takes.
-SHARED_PARAMETERS: tuple[tuple[str, type, Any], ...] = (
-    ("opset", int, DEFAULT_OPSET),
-    ("parity_tolerance", float, DEFAULT_TOLERANCE),
-    ("model_name", str, ""),
-    ("model_version", str, "1"),
-    ("storage_uri", str, ""),
-    ("register", bool, True),
-    ("tracking_uri", str, ""),
-    ("deploy_target", str, "local"),
-    ("namespace", str, "default"),
-    ("canary_percent", int, 0),
-    ("dry_run", bool, False),
-    ("smoke_rows", int, 20),
+#: (name, type, default, description) of the parameters every reference pipeline takes;
+#: the descriptions reach the Kubeflow UI through the pipeline's docstring.
+SHARED_PARAMETERS: tuple[tuple[str, type, Any, str], ...] = (
+    ("opset", int, DEFAULT_OPSET, "highest ONNX opset the exported model may use."),
+    ("parity_tolerance", float, DEFAULT_TOLERANCE,
+     "largest difference allowed between ONNX Runtime and the native model (parity "
+     "gate and smoke test)."),
+    ("model_name", str, "", "serving name, a DNS-1123 label (empty: from the data set and "
+                            "framework)."),
+    ("model_version", str, "1", "model version, a positive integer."),
+    ("storage_uri", str, "", "where to store the model in the Triton layout: "
+                             "s3://bucket/prefix (credentials from the kfp-interop-s3 "
+                             "Secret) or a folder; empty keeps it as a KFP artifact. "
+                             "Required by kserve, seldon and seldon-v2."),
+    ("register", bool, True, "register the model in MLflow (a cluster needs tracking_uri "
+                             "or MLFLOW_TRACKING_URI in the kfp-interop-mlflow Secret)."),
+    ("tracking_uri", str, "", "MLflow tracking URI, without credentials (empty: "
+                              "MLFLOW_TRACKING_URI, or a local store off-cluster)."),
+    ("deploy_target", str, "local", "local (a server beside the run; on a cluster, inside "
+                                    "the smoke-test task), kserve, seldon or seldon-v2."),
+    ("namespace", str, "default", "Kubernetes namespace of the deployment."),
+    ("canary_percent", int, 0, "traffic for the new model as a canary (0: all of it); "
+                               "promoted to 100 after its smoke test passes."),
+    ("dry_run", bool, False, "render and validate the manifests, deploy nothing."),
+    ("smoke_rows", int, 20, "held-out rows the smoke test sends to the live endpoint."),
 )
+
+#: Defaults for where a compiled pipeline will run (``kfp-interop compile --profile``):
+#: on a cluster, nothing is registered unless the user names an MLflow server, so a run
+#: started on the defaults in the Kubeflow UI goes to its end (the local target serves
+#: inside the smoke-test task there); ``kfp-interop run --local`` uses the functions'
+#: own defaults (registration in a local store).
+PROFILES: dict[str, dict[str, Any]] = {"cluster": {"register": False}, "local": {}}
 
 
 def reference_pipeline(*, name: str, description: str,
@@ -78,28 +99,60 @@ def reference_pipeline(*, name: str, description: str,
         own = [p for p in inspect.signature(body).parameters.values() if p.name != "serving"]
         shared = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD,
                                     default=defaults.get(n, d), annotation=t)
-                  for n, t, d in SHARED_PARAMETERS if n not in without]
+                  for n, t, d, _ in SHARED_PARAMETERS if n not in without]
         signature = inspect.Signature(own + shared)
         own_names = [p.name for p in own]
+        documented = _documented(body)
+        missing = [n for n in own_names if n not in documented]
+        if missing:
+            raise InvalidInputError(f"Pipeline {name!r}: parameter(s) {missing} have no line "
+                                    "in the docstring's Args section (the Kubeflow UI shows "
+                                    "it).")
 
         @functools.wraps(body)
         def pipeline_func(*args, **kwargs):
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
             values = dict(bound.arguments)
-            return body(**{n: values.pop(n) for n in own_names}, serving=values)
+            serving = {n: values.pop(n) for n in list(values) if n not in own_names}
+            serving["check"] = _check(serving)
+            return body(**values, serving=serving)
 
         pipeline_func.__signature__ = signature
+        pipeline_func.__doc__ = (inspect.cleandoc(body.__doc__) + "\n" + "".join(
+            f"    {n}: {text}\n" for n, _, _, text in SHARED_PARAMETERS if n not in without))
         del pipeline_func.__wrapped__  # inspect must see the built signature
         return dsl.pipeline(name=name, description=description)(pipeline_func)
 
     return wrap
 
 
-def load_data_by_content(dataset, **options):
+def _documented(body: Callable) -> set[str]:
+    """The parameter names the body's docstring documents under ``Args:``."""
+    import re
+
+    doc = inspect.cleandoc(body.__doc__ or "")
+    args = doc.split("Args:", 1)[1] if "Args:" in doc else ""
+    return set(re.findall(r"^    ([a-z_][a-z0-9_]*):", args, flags=re.M))
+
+
+def _check(serving: dict):
+    """The run's first task: check_settings over the serving parameters (never cached:
+    it checks where the run runs)."""
+    check = check_settings(deploy_target=serving["deploy_target"],
+                           storage_uri=serving["storage_uri"], register=serving["register"],
+                           tracking_uri=serving["tracking_uri"], dry_run=serving["dry_run"])
+    check.set_caching_options(False)
+    check.set_display_name("check settings")
+    kubernetes.use_secret_as_env(check, MLFLOW_SECRET, MLFLOW_ENV, optional=True)
+    return check
+
+
+def load_data_by_content(dataset, *, after, **options):
     """fingerprint_data (never cached) -> load_data(source_fingerprint=...): load_data's
-    cache key changes exactly when the data set's content does."""
-    fingerprint = fingerprint_data(dataset=dataset)
+    cache key changes exactly when the data set's content does. Runs ``after`` the
+    settings check."""
+    fingerprint = fingerprint_data(dataset=dataset).after(after)
     fingerprint.set_caching_options(False)
     return load_data(dataset=dataset, source_fingerprint=fingerprint.outputs["Output"],
                      **options)

@@ -27,7 +27,23 @@ def deep(
     *,
     serving,
 ):
-    data = load_data_by_content(dataset, test_size=test_size, seed=seed)
+    """Train a network classifier and take it to a smoke-tested endpoint.
+
+    Args:
+        dataset: a classification data set (the 8x8 digits for the cnn).
+        framework: torch or keras.
+        architecture: mlp, cnn, or (torch) an allowed module:Class nn.Module.
+        init_args: JSON constructor arguments of a module:Class architecture.
+        epochs: training epochs.
+        batch_size: mini-batch size.
+        lr: learning rate.
+        optimizer: adam, adamw or sgd (torch).
+        keras_backend: the Keras backend (torch, or tensorflow when installed).
+        test_size: fraction of rows held out for metrics, parity and the smoke test.
+        seed: seed of the split, the initial weights and the training order.
+    """
+    data = load_data_by_content(dataset, after=serving["check"], test_size=test_size,
+                                seed=seed)
     trained = train_deep(train_data=data.outputs["train_data"],
                          test_data=data.outputs["test_data"], framework=framework,
                          architecture=architecture, init_args=init_args, epochs=epochs,

@@ -22,9 +22,17 @@ def onnx_import(
     *,
     serving,
 ):
+    """Adopt an ONNX file made elsewhere and take it to a smoke-tested endpoint.
+
+    Args:
+        model_uri: the ONNX file (s3://, gs://, minio://, https:// or a path the run can
+            read), or a folder holding model.onnx.
+        task: classification, regression, other, or auto (from the outputs).
+        labels: class labels in output order, comma-separated (classification).
+    """
     onnx_file = dsl.importer(artifact_uri=model_uri, artifact_class=dsl.Model,
                              reimport=False)
     adopted = adopt_onnx(onnx_file=onnx_file.output, name=serving["model_name"],
                          version=serving["model_version"], task=task, labels=labels,
-                         tolerance=serving["parity_tolerance"])
+                         tolerance=serving["parity_tolerance"]).after(serving["check"])
     serve_model(adopted.outputs["model"], None, serving)

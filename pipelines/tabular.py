@@ -28,7 +28,24 @@ def tabular(
     *,
     serving,
 ):
-    data = load_data_by_content(dataset, target_column=target_column, task=task,
+    """Train a tabular model and take it to a smoke-tested endpoint.
+
+    Args:
+        dataset: a bundled data set (iris, wine, breast_cancer, diabetes, digits) or a
+            CSV/Parquet path or URI with a header row.
+        target_column: the label column of a file (bundled data sets know theirs).
+        task: classification, regression, or auto (from the target's values).
+        framework: sklearn, xgboost or lightgbm.
+        estimator: the framework's estimator (sklearn: random_forest, gradient_boosting,
+            logistic_regression, linear_regression, or a module:Class).
+        hyperparameters: JSON object of estimator hyperparameters.
+        scaler: put a StandardScaler in front (scikit-learn; exported into the graph).
+        nan_policy: error, drop or impute missing values.
+        test_size: fraction of rows held out for metrics, parity and the smoke test.
+        seed: seed of the split and the estimator.
+    """
+    data = load_data_by_content(dataset, after=serving["check"], target_column=target_column,
+                                task=task,
                                 test_size=test_size, seed=seed, nan_policy=nan_policy)
     data.set_display_name("load data")
     trained = train(train_data=data.outputs["train_data"], test_data=data.outputs["test_data"],

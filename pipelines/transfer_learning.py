@@ -33,8 +33,26 @@ def transfer_learning(
     *,
     serving,
 ):
+    """Pretrain, fine-tune k-shot, compare with training from scratch, serve the result.
+
+    Args:
+        dataset: a classification data set split by class into source and target tasks.
+        source_classes: classes of the source (pretraining) task, comma-separated.
+        target_classes: classes of the target task, comma-separated.
+        k: labelled rows per target class (k-shot).
+        architecture: mlp or cnn (PyTorch).
+        pretrain_epochs: epochs on the source task.
+        finetune_epochs: epochs of the new head with the backbone frozen.
+        finetune_lr: learning rate of the head.
+        unfreeze_epochs: further epochs with every layer trainable (0: none).
+        unfreeze_lr: learning rate of those epochs.
+        scratch_epochs: epochs of the from-scratch baseline on the same k-shot rows.
+        lr: learning rate of pretraining and of the baseline.
+        seed: seed of the splits, initial weights and training order.
+    """
     data = prepare_transfer_data(dataset=dataset, source_classes=source_classes,
-                                 target_classes=target_classes, k=k, seed=seed)
+                                 target_classes=target_classes, k=k,
+                                 seed=seed).after(serving["check"])
     base = train_deep(train_data=data.outputs["source_train"],
                       test_data=data.outputs["source_test"], framework="torch",
                       architecture=architecture, epochs=pretrain_epochs, lr=lr, seed=seed)

@@ -24,7 +24,18 @@ def warm_start_pipeline(
     *,
     serving,
 ):
-    data = load_data_by_content(dataset, target_column=target_column, seed=seed)
+    """Continue a model on newer rows, compare with training on them alone, serve it.
+
+    Args:
+        dataset: a bundled data set or a CSV/Parquet path or URI.
+        target_column: the label column of a file.
+        old_fraction: fraction of the training rows that are "older" (the base model's).
+        hyperparameters: JSON object of XGBoost hyperparameters of both models.
+        added_estimators: trees added on the newer rows.
+        seed: seed of the splits and the models.
+    """
+    data = load_data_by_content(dataset, after=serving["check"], target_column=target_column,
+                                seed=seed)
     rows = split_rows(data=data.outputs["train_data"], fraction=old_fraction, seed=seed)
     base = train(train_data=rows.outputs["first"], test_data=data.outputs["test_data"],
                  framework="xgboost", estimator="", seed=seed,

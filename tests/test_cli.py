@@ -28,7 +28,7 @@ def test_compile_writes_kfp_ir(tmp_path, capsys):
     assert {"dataset", "target_column", "framework", "estimator", "hyperparameters",
             "parity_tolerance"} <= set(params)
     assert params["parity_tolerance"]["defaultValue"] == 1e-4
-    assert len(spec["deploymentSpec"]["executors"]) == 10
+    assert len(spec["deploymentSpec"]["executors"]) == 11  # check-settings first
     assert {"storage_uri", "register", "deploy_target", "dry_run", "canary_percent"} <= \
         set(params)
     # credentials are mounted from a Secret, never parameters
@@ -129,8 +129,10 @@ def test_compiled_pipelines_cache_only_what_is_pure(name, tmp_path):
     tasks = spec["root"]["dag"]["tasks"]
     cached = {t: bool(v.get("cachingOptions", {}).get("enableCache")) for t, v in tasks.items()}
     side_effects = {"upload-model", "register-model", "deploy", "smoke-test", "promote"}
-    assert not any(cached[t] for t in side_effects | ({"fingerprint-data"} & set(tasks)))
-    assert all(cached[t] for t in set(tasks) - side_effects - {"fingerprint-data", "importer"})
+    # the settings check and the fingerprint look at the world as it is now
+    now = {"check-settings"} | ({"fingerprint-data"} & set(tasks))
+    assert not any(cached[t] for t in side_effects | now)
+    assert all(cached[t] for t in set(tasks) - side_effects - now - {"importer"})
     retried = {t for t, v in tasks.items() if v.get("retryPolicy")}
     assert retried == {"upload-model", "register-model", "deploy", "promote"}
     assert tasks["deploy"]["retryPolicy"]["maxRetryCount"] == 3

@@ -11,6 +11,9 @@ from kfp import dsl
 from kfp_interop.errors import DatasetError, ParityError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COMPONENT_NAMES = sorted(d for d in os.listdir(os.path.join(ROOT, "components"))
+                         if os.path.isfile(os.path.join(ROOT, "components", d, "component.py")))
+PIPELINE_NAMES = ["deep", "onnx-import", "tabular", "transfer-learning", "warm-start"]
 
 
 def art(cls, tmp_path, name, metadata=None):
@@ -104,17 +107,24 @@ def test_deploy_and_smoke_test_components(chain, tmp_path):
         assert undeploy(dict(dep.metadata))
 
 
-def test_checked_in_yaml_is_fresh(tmp_path):
-    """component.yaml files and pipelines/*.yaml equal a fresh compile."""
-    sys.path.insert(0, os.path.join(ROOT, "scripts"))
-    import compile_all
+def test_checked_in_yaml_is_fresh_and_compiles_are_byte_identical(tmp_path, monkeypatch):
+    """`kfp-interop compile --all` twice gives the same bytes (no time, no path), and
+    those are the checked-in component.yaml files and pipelines/*.yaml."""
+    from kfp_interop.cli import main
 
+    monkeypatch.delenv("KFP_INTEROP_IMAGE", raising=False)
+    for out in ("a", "b"):
+        assert main(["compile", "--all", "--output-dir", str(tmp_path / out)]) == 0
+    written = sorted(str(p.relative_to(tmp_path / "a")) for p in (tmp_path / "a").rglob("*.yaml"))
+    assert len(written) == len(COMPONENT_NAMES) + len(PIPELINE_NAMES)
     stale = []
-    for kind, name, path in compile_all.targets():
-        fresh = tmp_path / f"{kind}-{name}.yaml"
-        compile_all.compile_to(kind, name, str(fresh))
-        if not os.path.exists(path) or open(path).read() != fresh.read_text():
-            stale.append(os.path.relpath(path, ROOT))
+    for rel in written:
+        first, second = (tmp_path / "a" / rel).read_bytes(), (tmp_path / "b" / rel).read_bytes()
+        assert first == second, f"{rel}: two compiles differ"
+        assert str(tmp_path) not in first.decode(), f"{rel} holds a machine path"
+        checked_in = os.path.join(ROOT, rel)
+        if not os.path.exists(checked_in) or open(checked_in, "rb").read() != first:
+            stale.append(rel)
     assert not stale, f"stale compiled YAML {stale}: run python scripts/compile_all.py"
 
 

@@ -46,7 +46,7 @@ def test_tabular_defaults_succeed_and_stop_the_server(tmp_path):
     assert s["metrics"]["accuracy"] > 0.8 and "roc_auc" in s["metrics"]
     assert s["smoke_test"]["passed"] and s["smoke_test"]["rows"] == 20
     assert s["endpoint"].startswith("http://127.0.0.1:")
-    assert set(s["tasks"].values()) == {"succeeded"} and len(s["tasks"]) == 10
+    assert set(s["tasks"].values()) == {"succeeded"} and len(s["tasks"]) == 11
     assert not alive(s["endpoint"]), "the local server must be stopped by default"
     assert record.training["dataset"] == "iris" and record.name == "iris-sklearn"
     # embedded defaults: a local model repository and a local MLflow store
@@ -129,6 +129,30 @@ def test_bad_dataset_fails_the_first_task(tmp_path):
     s = json.loads((out / "summary.json").read_text())
     assert s["failed_task"] == "fingerprint-data"
     assert "UnknownDatasetError" in s["error"] and "iris.csv" in s["error"]
+
+
+def test_on_a_cluster_a_run_stops_first_or_runs_to_the_end(tmp_path):
+    """In a pod (KUBERNETES_SERVICE_HOST set, as the kubelet does): register without an
+    MLflow server stops in the first task, naming the parameters; on the cluster
+    profile's defaults (register=false) the run goes to its end, the local target
+    serving inside the smoke-test task (a server the deploy task started would die with
+    its pod)."""
+    pod = {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "MLFLOW_TRACKING_URI": ""}
+    out = tmp_path / "stop"
+    proc = run_cli("run", "tabular", "--local", "--profile", "cluster", "--output-dir", str(out),
+                   "--param", "register=true", env=pod)
+    assert proc.returncode == 1
+    s = json.loads((out / "summary.json").read_text())
+    assert s["failed_task"] == "check-settings"
+    assert "register=true needs an MLflow server: set tracking_uri" in s["error"]
+    assert not (out / "model.onnx").exists()
+    out = tmp_path / "end"
+    proc = run_cli("run", "tabular", "--local", "--profile", "cluster", "--output-dir",
+                   str(out), env=pod)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    s = json.loads((out / "summary.json").read_text())
+    assert s["status"] == "succeeded" and s["smoke_test"]["passed"]
+    assert s["smoke_test"]["served"] == "in-task" and s["deployment"]["endpoint"] is None
 
 
 def test_kserve_dry_run_needs_no_cluster_and_skips_side_effects(tmp_path, monkeypatch):

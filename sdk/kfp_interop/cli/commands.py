@@ -55,10 +55,16 @@ def cmd_targets(args) -> int:
 
 
 def cmd_compile(args) -> int:
-    from kfp_interop.pipelines import compile_pipeline
+    from kfp_interop.pipelines import compile_all, compile_pipeline
 
-    out = args.output or f"{args.name}.yaml"
-    compile_pipeline(args.name, out)
+    if args.all == bool(args.name):
+        raise InvalidInputError("Name one pipeline, or pass --all (not both).")
+    if args.all:
+        for path in compile_all(args.output_dir, profile=args.profile, image=args.image):
+            print(f"Wrote {path}")
+        return 0
+    out = args.output or f"{os.path.basename(args.name.split(':')[-1])}.yaml"
+    compile_pipeline(args.name, out, profile=args.profile, image=args.image)
     print(f"Wrote {out}")
     return 0
 
@@ -76,6 +82,7 @@ def cmd_run(args) -> int:
     from kfp_interop.cli.local_run import run_local
 
     summary = run_local(args.name, params, args.output_dir, keep_serving=args.keep_serving,
+                        profile=args.profile,
                         verbose=args.verbose)
     print_summary(summary)
     print(f"Summary: {os.path.join(os.path.abspath(args.output_dir), 'summary.json')}")

@@ -61,26 +61,41 @@ class _Progress:
         return False
 
 
-def run_local(name: str, params: dict[str, Any], out_dir: str, *, keep_serving: bool = False,
-              verbose: bool = False) -> dict[str, Any]:
-    """Run a reference pipeline through kfp.local (SubprocessRunner, this environment)
-    and write ``out_dir/summary.json``. Returns the summary."""
-    from kfp import local
-
-    from kfp_interop.deploy import DEPLOY_TARGETS, undeploy
-    from kfp_interop.pipelines import load
-
-    func = load(name)
-    out_dir = os.path.abspath(out_dir)
-    os.makedirs(out_dir, exist_ok=True)
-    # Embedded defaults: with no S3 or MLflow configured, a local model repository and a
-    # local MLflow store (SQLite; MLflow 3 refuses its plain file store) in out_dir.
-    accepted = inspect.signature(getattr(func, "pipeline_func", func)).parameters
+def _local_stores(params: dict[str, Any], accepted, out_dir: str) -> dict[str, Any]:
+    """Embedded defaults: with no S3 or MLflow configured, a local model repository and a
+    local MLflow store (SQLite; MLflow 3 refuses its plain file store) in out_dir."""
     if "storage_uri" in accepted and "storage_uri" not in params:
         params = {**params, "storage_uri": os.path.join(out_dir, "model-repository")}
     if "tracking_uri" in accepted and not params.get("tracking_uri") and \
             not os.environ.get("MLFLOW_TRACKING_URI"):
         params = {**params, "tracking_uri": "sqlite:///" + os.path.join(out_dir, "mlflow.db")}
+    return params
+
+
+def run_local(name: str, params: dict[str, Any], out_dir: str, *, keep_serving: bool = False,
+              verbose: bool = False, profile: str = "local") -> dict[str, Any]:
+    """Run a reference pipeline through kfp.local (SubprocessRunner, this environment)
+    and write ``out_dir/summary.json``. Returns the summary.
+
+    ``profile="cluster"`` runs it with the defaults its compiled YAML has (nothing
+    stored or registered unless given): a rehearsal of a run started in the Kubeflow UI.
+    """
+    from kfp import local
+
+    from kfp_interop.deploy import DEPLOY_TARGETS, undeploy
+    from kfp_interop.errors import UnknownNameError
+    from kfp_interop.pipelines import load
+    from kfp_interop.pipelines.common import PROFILES
+
+    if profile not in PROFILES:
+        raise UnknownNameError(f"Unknown profile {profile!r}; use one of {sorted(PROFILES)}.")
+    func = load(name)
+    out_dir = os.path.abspath(out_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    accepted = inspect.signature(getattr(func, "pipeline_func", func)).parameters
+    params = {**{k: v for k, v in PROFILES[profile].items() if k in accepted}, **params}
+    if profile == "local":
+        params = _local_stores(params, accepted, out_dir)
     for stale in ("summary.json", "model.onnx", "model.metadata.json"):
         if os.path.exists(os.path.join(out_dir, stale)):
             os.remove(os.path.join(out_dir, stale))
@@ -118,6 +133,10 @@ def run_local(name: str, params: dict[str, Any], out_dir: str, *, keep_serving: 
                                                                     failure))
         if match:
             summary["failed_task"] = match.group(1)
+    if status == "failed" and not summary.get("error"):
+        from kfp_interop.cli.summary import failure_reason
+
+        summary["error"] = failure_reason(log_path)
     summary = redact_all(summary)  # no credentials from a URI parameter in the summary
     dep = summary.get("deployment")
     if dep and not DEPLOY_TARGETS.get(dep["target"]).stops_with_local_run:

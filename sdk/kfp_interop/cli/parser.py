@@ -14,7 +14,8 @@ DEFAULT_OUTPUT_DIR = "kfp-interop-output"
 
 USAGE = """\
     kfp-interop pipelines | frameworks | targets
-    kfp-interop compile NAME [-o FILE]
+    kfp-interop compile NAME [-o FILE] [--profile cluster|local] [--image REF]
+    kfp-interop compile --all [--output-dir D]
     kfp-interop run NAME --local [--param KEY=VALUE ...] [--output-dir DIR] [--keep-serving]
     kfp-interop export MODEL --framework F --sample DATA [--target-column C]
         [--architecture module:Class --init-args JSON] [--labels a,b] [--output-dir DIR]
@@ -57,9 +58,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("targets", help="list deploy targets").set_defaults(
         fn=commands.cmd_targets)
 
-    c = sub.add_parser("compile", help="compile a reference pipeline to KFP IR YAML")
-    c.add_argument("name")
+    c = sub.add_parser("compile", help="compile a reference pipeline (or --all, with the "
+                                       "components) to KFP IR YAML")
+    c.add_argument("name", nargs="?", help="a reference pipeline or path/file.py:function")
     c.add_argument("-o", "--output")
+    c.add_argument("--all", action="store_true", help="every reference pipeline and "
+                                                      "component, under --output-dir")
+    c.add_argument("--output-dir", default=".", help="with --all: where pipelines/ and "
+                                                     "components/ go")
+    c.add_argument("--profile", default="cluster", choices=["cluster", "local"],
+                   help="defaults for where it runs (cluster: nothing registered unless "
+                        "tracking_uri is given)")
+    c.add_argument("--image", default="", help="the image the tasks run, e.g. a private "
+                                               "registry's copy by digest (default: "
+                                               "$KFP_INTEROP_IMAGE, else the release's)")
     c.set_defaults(fn=commands.cmd_compile)
 
     r = sub.add_parser("run", help="run a reference pipeline")
@@ -70,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--keep-serving", action="store_true",
                    help="leave the local server running after the run")
     r.add_argument("-v", "--verbose", action="store_true", help="show every task's output")
+    r.add_argument("--profile", default="local", choices=["local", "cluster"],
+                   help="cluster: the compiled YAML's defaults (nothing stored or registered "
+                        "unless given), a rehearsal of a run started in the Kubeflow UI")
     r.set_defaults(fn=commands.cmd_run)
 
     from kfp_interop.frameworks import FRAMEWORKS

@@ -14,7 +14,7 @@ from kfp_interop.files import atomic_copy, sha256_file
 from kfp_interop.metadata import SIDECAR_SUFFIX
 from kfp_interop.steps.stage import read_error
 
-__all__ = ["build_summary", "print_summary"]
+__all__ = ["build_summary", "print_summary", "failure_reason"]
 
 
 def _read_json(path: str) -> Any:
@@ -31,7 +31,7 @@ def _artifact(run_dir: str, task: str, name: str) -> dict | None:
     return arts[0] if arts else None
 
 
-def _failure_reason(log_path: str) -> str | None:
+def failure_reason(log_path: str) -> str | None:
     """The last typed error line in the run log (for a task that failed before its
     stage could hand the error over)."""
     try:
@@ -114,7 +114,7 @@ def build_summary(name: str, run_dir: str | None, out_dir: str, status: str,
     if status == "failed":
         handed_over = read_error(os.path.join(run_dir, failed[0])) if failed else None
         summary["error"] = (f"{handed_over['type']}: {handed_over['message']}" if handed_over
-                            else _failure_reason(log_path))
+                            else failure_reason(log_path))
     return summary
 
 

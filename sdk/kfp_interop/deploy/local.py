@@ -1,6 +1,13 @@
 """The ``local`` target: a detached Open Inference Protocol server process on this
 machine (it outlives the pipeline task that started it; ``kfp-interop run`` stops it
-unless ``--keep-serving``)."""
+unless ``--keep-serving``).
+
+Inside a Kubernetes pod (a pipeline run on a cluster) a process the deploy task starts
+dies with its pod, before the smoke-test task could call it. There the target serves
+*in the smoke-test task*: the deployment says ``mode: in-task``, and the smoke test
+starts the server from the model it checks, on the pod's loopback, and stops it after.
+So a reference pipeline runs to its end on a cluster on its defaults; serving that
+outlives the run is what ``kserve``, ``seldon`` and ``seldon-v2`` are for."""
 
 from __future__ import annotations
 
@@ -10,9 +17,17 @@ from typing import Any, Callable
 from kfp_interop.deploy.base import DeployTarget, register_target
 from kfp_interop.errors import UnsupportedOperationError
 
-__all__ = ["LocalTarget"]
+__all__ = ["LocalTarget", "in_kubernetes_pod", "IN_TASK"]
 
 SERVER_LOG = "server.log"
+#: a local deployment served inside the task that checks it
+IN_TASK = "in-task"
+
+
+def in_kubernetes_pod() -> bool:
+    """Whether this process runs in a Kubernetes pod (the kubelet sets this variable in
+    every container; ``kfp.local`` and a shell do not)."""
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
 
 
 class LocalTarget(DeployTarget):
@@ -34,6 +49,13 @@ class LocalTarget(DeployTarget):
         if dry_run:
             return {"target": self.name, "dry_run": True, "name": name, "model_name": name,
                     "endpoint": None}
+        if in_kubernetes_pod():
+            from kfp_interop.metadata import load_metadata
+
+            served = name or load_metadata(find_onnx(model)).name
+            log(f"in a Kubernetes pod: {served!r} will be served inside the smoke-test task")
+            return {"target": self.name, "dry_run": False, "mode": IN_TASK, "name": served,
+                    "model_name": served, "endpoint": None}
         log_path = os.path.join(output_dir, SERVER_LOG) if output_dir else None
         handle = start_server(find_onnx(model), name=name or None, host=host, port=port,
                               log_path=log_path, timeout=timeout)

@@ -6,6 +6,7 @@ when it fails), and promote what passed. Each writes a JSON file into its output
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from typing import Any
@@ -14,12 +15,54 @@ from kfp_interop.constants import DEFAULT_TOLERANCE
 from kfp_interop.files import atomic_write_json
 from kfp_interop.steps.stage import stage
 
-__all__ = ["upload_step", "register_step", "deploy_step", "read_deployment",
+__all__ = ["check_settings_step", "upload_step", "register_step", "deploy_step", "read_deployment",
            "smoke_test_step", "promote_step", "DEPLOYMENT_FILE"]
 
 DEPLOYMENT_FILE = "deployment.json"
 # fields of a deployment too large or too nested for artifact metadata
 _NOT_METADATA = ("manifest", "previous", "resource")
+
+
+def check_settings_step(*, deploy_target: str, storage_uri: str = "", register: bool = True,
+                        tracking_uri: str = "", dry_run: bool = False) -> str:
+    """Check the serving settings a pipeline run was started with, where it runs, before
+    any work: a run on a cluster that could only fail at its end stops here, naming the
+    parameters to set.
+
+    Returns:
+        A one-line summary of what the run will do.
+
+    Raises:
+        UnknownNameError: an unknown deploy target (the message lists them).
+        InvalidInputError: a cluster target without ``storage_uri``; ``register`` with
+            no tracking server on a cluster (no ``tracking_uri``, no
+            ``MLFLOW_TRACKING_URI`` from the kfp-interop-mlflow Secret).
+    """
+    from kfp_interop.deploy import DEPLOY_TARGETS
+    from kfp_interop.deploy.local import in_kubernetes_pod
+    from kfp_interop.errors import InvalidInputError
+
+    target = DEPLOY_TARGETS.get(deploy_target)
+    problems = []
+    if target.renders_manifests and not dry_run and not storage_uri:
+        problems.append(f"deploy_target={deploy_target} serves the model from object "
+                        "storage: set storage_uri (e.g. s3://models/repo, with the "
+                        "kfp-interop-s3 Secret), or dry_run=true to render the manifests only")
+    on_cluster = in_kubernetes_pod()
+    if (register and on_cluster and not tracking_uri
+            and not os.environ.get("MLFLOW_TRACKING_URI")):
+        problems.append("register=true needs an MLflow server: set tracking_uri (e.g. "
+                        "http://mlflow.mlflow:5000) or MLFLOW_TRACKING_URI in the "
+                        "kfp-interop-mlflow Secret, or register=false")
+    if problems:
+        raise InvalidInputError("This run cannot finish as started: " + "; ".join(problems)
+                                + ".")
+    where = "on a cluster" if on_cluster else "locally"
+    served = ("served inside the smoke-test task" if deploy_target == "local" and on_cluster
+              else f"deployed to {deploy_target}" + (" (dry run)" if dry_run else ""))
+    return (f"running {where}: model {served}; "
+            + ("registered in MLflow" if register else "not registered") + "; "
+            + (f"stored under {storage_uri}" if storage_uri else "kept as a KFP artifact"))
 
 
 @stage("out_dir")
@@ -116,15 +159,37 @@ def smoke_test_step(*, deployment_dir: str, model_dir: str, test_path: str | Non
     X = (_test_rows(model_dir, test_path, max(1, rows)) if test_path
          else {k: v[:max(1, rows)] for k, v in load_tensors(
              os.path.join(model_dir, SAMPLE_FILE)).items()})
-    try:
-        report = smoke_test(info["endpoint"], find_onnx(model_dir), X, tolerance=tolerance,
-                            model_name=info.get("model_name"))
-    except SmokeTestError as e:
-        e.report["rollback"] = rollback(info)
-        atomic_write_json(report_path, e.report)
-        raise
+    with _served(info, model_dir) as endpoint:
+        try:
+            report = smoke_test(endpoint, find_onnx(model_dir), X, tolerance=tolerance,
+                                model_name=info.get("model_name"))
+        except SmokeTestError as e:
+            e.report["rollback"] = rollback(info)
+            atomic_write_json(report_path, e.report)
+            raise
+    report["served"] = info.get("mode") or "deployed"
     atomic_write_json(report_path, report)
     return {key: report[key] for key in ("passed", "max_abs_diff", "rows", "latency_ms")}
+
+
+@contextlib.contextmanager
+def _served(info: dict, model_dir: str):
+    """The endpoint to check: the deployment's, or, for a local deployment on a cluster
+    (``mode: in-task``, see :mod:`kfp_interop.deploy.local`), a server started here from
+    the model and stopped after."""
+    from kfp_interop.deploy.local import IN_TASK
+
+    if info.get("mode") != IN_TASK:
+        yield info["endpoint"]
+        return
+    from kfp_interop.onnx_model import find_onnx
+    from kfp_interop.serving import start_server, stop_server
+
+    handle = start_server(find_onnx(model_dir), name=info.get("model_name") or None)
+    try:
+        yield handle.endpoint
+    finally:
+        stop_server(handle.pid)
 
 
 def _test_rows(model_dir: str, test_path: str, rows: int):
