@@ -6,7 +6,7 @@ that use them, so ``import kfp_interop`` stays fast. One package per concern, in
 (each imports only the ones below it; ``.importlinter`` checks it):
 
 =================  =====================================================================
-``cli``            the ``kfp-interop`` command; ``cli.local_run`` runs pipelines on kfp.local
+``cli``            the ``kfp-interop`` command; ``cli.runs`` runs pipelines (kfp.local, kfp.Client)
 ``steps``          pipeline stages as plain functions over files (what components call)
 ``deploy``         deploy targets: local, kserve, seldon, seldon-v2 (registry)
 ``serving``        the local Open Inference Protocol server, its client, the smoke test

@@ -16,6 +16,10 @@ from kfp_interop.redaction import redact
 
 __all__ = [
     "InteropError",
+    "PipelinesAPIError",
+    "PipelinesUnavailableError",
+    "PipelinesAuthError",
+    "PipelineRunError",
     "InvalidInputError",
     "DatasetError",
     "UnknownDatasetError",
@@ -225,6 +229,28 @@ class PayloadTooLargeError(InferenceRequestError):
 
 class ModelNotReadyError(InteropError, RuntimeError):
     """The model is loading or failed to load (HTTP 503)."""
+
+
+class PipelinesAPIError(InteropError, RuntimeError):
+    """The Kubeflow Pipelines API refused or failed a request (status in ``.status``)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class PipelinesUnavailableError(PipelinesAPIError, ConnectionError):
+    """The Kubeflow Pipelines API cannot be reached."""
+
+
+class PipelinesAuthError(PipelinesAPIError, PermissionError):
+    """401/403: the Kubeflow Pipelines API refused the credentials."""
+
+
+class PipelineRunError(InteropError, RuntimeError):
+    """A submitted run ended other than succeeded (``.run``: its id, state and tasks)."""
+
+    detail_name = "run"
 
 
 #: Error type -> HTTP status; the first matching entry wins (subclasses first).

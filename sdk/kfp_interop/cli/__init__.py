@@ -1,6 +1,7 @@
 """The ``kfp-interop`` command line: :mod:`.parser` (choices from the registries),
 :mod:`.commands` (one function per subcommand, each a library call), :mod:`.params`
-(typed ``--param``), :mod:`.local_run` (``kfp.local``) and :mod:`.summary`."""
+(typed ``--param``), :mod:`.runs` (``kfp.local`` runs and ``kfp.Client`` submits) and
+:mod:`.summary`."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from kfp_interop.errors import InvalidInputError
 
-__all__ = ["cmd_pipelines", "cmd_frameworks", "cmd_targets", "cmd_compile", "cmd_run",
+__all__ = ["cmd_submit", "cmd_pipelines", "cmd_frameworks", "cmd_targets", "cmd_compile", "cmd_run",
            "cmd_adopt", "cmd_export", "cmd_validate_repo",
            "cmd_serve", "cmd_metadata", "cmd_upload", "cmd_register", "cmd_deploy",
            "cmd_delete"]
@@ -69,17 +69,37 @@ def cmd_compile(args) -> int:
     return 0
 
 
+def cmd_submit(args) -> int:
+    """Exit 0 when the run started (with --wait: succeeded), 1 when it failed."""
+    from kfp_interop.cli.params import parse_params
+    from kfp_interop.cli.runs import submit
+    from kfp_interop.errors import PipelineRunError
+    from kfp_interop.pipelines import load
+
+    params = parse_params(load(args.name), args.param)
+    try:
+        result = submit(args.name, params, host=args.host, namespace=args.namespace,
+                        experiment=args.experiment, run_name=args.run_name,
+                        token_file=args.token_file, profile=args.profile, image=args.image,
+                        wait=args.wait, timeout=args.timeout)
+    except PipelineRunError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2))
+    return 0
+
+
 def cmd_run(args) -> int:
     from kfp_interop.cli.params import parse_params
     from kfp_interop.cli.summary import print_summary
     from kfp_interop.pipelines import load
 
     if not args.local:
-        raise InvalidInputError("Only local runs are supported by 'run' (add --local). For a "
-                                "cluster, compile the pipeline (kfp-interop compile NAME) and "
-                                "upload the YAML in the Kubeflow UI.")
+        raise InvalidInputError("'run' runs on this machine (add --local). For a cluster: "
+                                "kfp-interop submit NAME --host URL (or compile NAME and "
+                                "upload the YAML in the Kubeflow UI).")
     params = parse_params(load(args.name), args.param)
-    from kfp_interop.cli.local_run import run_local
+    from kfp_interop.cli.runs import run_local
 
     summary = run_local(args.name, params, args.output_dir, keep_serving=args.keep_serving,
                         profile=args.profile,

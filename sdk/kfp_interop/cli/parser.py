@@ -16,6 +16,8 @@ USAGE = """\
     kfp-interop pipelines | frameworks | targets
     kfp-interop compile NAME [-o FILE] [--profile cluster|local] [--image REF]
     kfp-interop compile --all [--output-dir D]
+    kfp-interop submit NAME --host URL [--namespace NS] [--experiment E] [--run-name R]
+        [--param KEY=VALUE ...] [--wait] [--token-file F]
     kfp-interop run NAME --local [--param KEY=VALUE ...] [--output-dir DIR] [--keep-serving]
     kfp-interop export MODEL --framework F --sample DATA [--target-column C]
         [--architecture module:Class --init-args JSON] [--labels a,b] [--output-dir DIR]
@@ -43,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     from kfp_interop.metadata.render import RENDERERS
     from kfp_interop.storage import LAYOUTS
 
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="kfp-interop", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Train, export to ONNX with a parity gate, attach standard inference "
                     "metadata, store, register, deploy and smoke-test models.",
@@ -73,6 +75,27 @@ def build_parser() -> argparse.ArgumentParser:
                                                "registry's copy by digest (default: "
                                                "$KFP_INTEROP_IMAGE, else the release's)")
     c.set_defaults(fn=commands.cmd_compile)
+
+    sb = sub.add_parser("submit", help="compile and start a run on a Kubeflow Pipelines "
+                                       "cluster (kfp.Client)")
+    sb.add_argument("name", help="a reference pipeline or path/file.py:function")
+    sb.add_argument("--host", required=True, metavar="URL",
+                    help="the Kubeflow Pipelines API, e.g. http://localhost:8080 "
+                         "(kubectl port-forward svc/ml-pipeline-ui)")
+    sb.add_argument("--namespace", default="", help="the user namespace (multi-user)")
+    sb.add_argument("--experiment", default="", help="an existing experiment (default: "
+                                                     "'kfp-interop', created when missing)")
+    sb.add_argument("--run-name", default="")
+    sb.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    sb.add_argument("--wait", action="store_true", help="follow the run to its end; exit 1 "
+                                                        "when it does not succeed")
+    sb.add_argument("--timeout", type=float, default=6 * 3600, metavar="SECONDS")
+    sb.add_argument("--token-file", default="", help="a file holding a bearer token (else "
+                                                     "$KF_PIPELINES_SA_TOKEN_PATH, else the "
+                                                     "kube config's user token)")
+    sb.add_argument("--profile", default="cluster", choices=["cluster", "local"])
+    sb.add_argument("--image", default="", help="as for compile")
+    sb.set_defaults(fn=commands.cmd_submit)
 
     r = sub.add_parser("run", help="run a reference pipeline")
     r.add_argument("name")
@@ -208,4 +231,29 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--labels", default="", help="class labels in output order: a,b,c")
     im.add_argument("--output-dir", default="imported")
     m.set_defaults(fn=commands.cmd_metadata)
+    _no_abbreviations(p)
     return p
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that arguments it does not know are named without their values
+    (a mistyped option such as ``--token SECRET`` must not echo the secret)."""
+
+    def error(self, message: str):
+        prefix = "unrecognized arguments: "
+        if message.startswith(prefix):
+            names = [a for a in message[len(prefix):].split() if a.startswith("-")]
+            message = (prefix + (" ".join(names) or "(values not shown)")
+                       + " (values not shown; credentials are read from files or the "
+                         "environment, never from arguments)")
+        super().error(message)
+
+
+def _no_abbreviations(parser: argparse.ArgumentParser) -> None:
+    """Options must be spelled out: with abbreviations, ``--token SECRET`` would be taken
+    as ``--token-file SECRET`` (and the secret named in the error as a file)."""
+    parser.allow_abbrev = False
+    for action in parser._actions:  # noqa: SLF001 - argparse keeps subparsers here
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            for sub in action.choices.values():
+                _no_abbreviations(sub)
