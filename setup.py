@@ -41,6 +41,7 @@ setup(
     },
     package_data={
         "kfp_interop.metadata": ["schema/*.json"],
+        "kfp_interop.deploy": ["schemas/*.json.gz", "schemas/SOURCES.md"],
         "kfp_interop.components": ["*/component.yaml", "*/README.md"],
         "kfp_interop.pipelines": ["*.yaml"],
     },

@@ -30,7 +30,8 @@ from kfp_interop.components import (attach_metadata, check_settings, deploy, exp
 from kfp_interop.constants import DEFAULT_OPSET, DEFAULT_TOLERANCE
 from kfp_interop.errors import InvalidInputError
 
-__all__ = ["SHARED_PARAMETERS", "PROFILES", "S3_SECRET", "S3_ENV", "MLFLOW_SECRET", "MLFLOW_ENV", "RETRY",
+__all__ = ["SHARED_PARAMETERS", "PROFILES", "S3_SECRET", "S3_ENV", "MLFLOW_SECRET",
+           "MLFLOW_ENV", "RETRY",
            "reference_pipeline", "export_and_serve", "serve_model", "load_data_by_content"]
 
 # S3 credentials reach the tasks that need them as environment variables from this

@@ -56,15 +56,17 @@ def server(iris_onnx, tmp_path_factory):
 
 
 def refdata(*parts):
-    """A file of the upstream reference schemas (shared/refdata beside the checkout, or
-    $KFP_INTEROP_REFDATA). Missing: a failure in CI, a skip elsewhere."""
-    path = os.path.join(REFDATA, *parts)
-    if not os.path.exists(path):
-        message = f"reference data missing: {path} (set KFP_INTEROP_REFDATA)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+    """A file of the upstream reference data: shared/refdata beside the checkout (or
+    $KFP_INTEROP_REFDATA), else the subset vendored in tests/data/refdata (the OIP spec
+    and its schemas). Missing from both: a failure in CI, a skip elsewhere."""
+    for root in (REFDATA, os.path.join(ROOT, "tests", "data", "refdata")):
+        path = os.path.join(root, *parts)
+        if os.path.exists(path):
+            return path
+    message = f"reference data missing: {os.path.join(REFDATA, *parts)} (set KFP_INTEROP_REFDATA)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def oip_validator(name):

@@ -25,8 +25,27 @@ SCHEMAS = {"kserve": "InferenceService-v1beta1", "seldon": "SeldonDeployment-v1"
 
 
 def strict_schema(target):
-    with open(refdata("schemas", f"{SCHEMAS[target]}.strict.json")) as f:
+    """The strict CRD schema shipped with the package (what every dry run checks)."""
+    import gzip
+
+    from kfp_interop.deploy.manifests import SCHEMA_DIR
+
+    with gzip.open(os.path.join(SCHEMA_DIR, f"{SCHEMAS[target]}.strict.json.gz"), "rt") as f:
         return json.load(f)
+
+
+@pytest.mark.parametrize("kind", sorted(set(SCHEMAS.values()) | {
+    "ServingRuntime-v1alpha1", "ClusterServingRuntime-v1alpha1"}))
+def test_shipped_schemas_are_the_reference_ones(kind):
+    """The package's schemas equal those derived from the upstream CRDs (SOURCES.md)."""
+    import gzip
+
+    from kfp_interop.deploy.manifests import SCHEMA_DIR
+
+    with gzip.open(os.path.join(SCHEMA_DIR, f"{kind}.strict.json.gz"), "rt") as f:
+        shipped = json.load(f)
+    with open(refdata("schemas", f"{kind}.strict.json")) as f:
+        assert shipped == json.load(f)
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
 """The Kubernetes deploy flow, once for every custom-resource target:
 
-1. render the manifest from the model's record and validate it (admission rules always;
-   the CRD's JSON Schema when ``$KFP_INTEROP_CRD_SCHEMAS`` names a folder of them);
+1. render the manifest from the model's record and validate it: admission rules, and
+   the CRD's strict JSON Schema shipped with the package (``deploy/schemas/``; or those
+   in the folder ``$KFP_INTEROP_CRD_SCHEMAS`` names), so a dry run refuses what the API
+   server would;
 2. dry run: write ``<output_dir>/<target>.yaml``, print it, stop;
 3. apply with the official ``kubernetes`` client: create, or patch when it exists;
 4. wait for Ready from the real status (fail fast on a reported failure);

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import json
 import os
 from typing import Any, ClassVar
@@ -137,26 +138,53 @@ class KubernetesSpec:
         ManifestValidationError)."""
 
 
+#: the CRD schemas shipped with the package (see ``schemas/SOURCES.md``)
+SCHEMA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemas")
+
+
 def crd_schema(resource: Resource) -> dict | None:
-    """The CRD's JSON Schema from ``$KFP_INTEROP_CRD_SCHEMAS`` (a folder), if set."""
+    """The CRD's strict JSON Schema: from ``$KFP_INTEROP_CRD_SCHEMAS`` (a folder) when
+    set, else the one shipped with the package; ``None`` for a kind none is known for."""
     folder = os.environ.get("KFP_INTEROP_CRD_SCHEMAS")
-    if not folder:
-        return None
-    for fname in (f"{resource.kind}-{resource.version}.strict.json",
-                  f"{resource.kind}-{resource.version}.json"):
-        path = os.path.join(folder, fname)
+    names = ((f"{resource.kind}-{resource.version}.strict.json",
+              f"{resource.kind}-{resource.version}.json") if folder
+             else (f"{resource.kind}-{resource.version}.strict.json.gz",))
+    for fname in names:
+        path = os.path.join(folder or SCHEMA_DIR, fname)
         if os.path.isfile(path):
-            with open(path) as f:
-                return json.load(f)
+            return _load_schema(path, os.path.getmtime(path))
     return None
+
+
+@functools.lru_cache(maxsize=16)
+def _load_schema(path: str, mtime: float) -> dict:
+    import gzip
+
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt") as f:
+        return json.load(f)
+
+
+_VALIDATORS: dict[int, tuple[dict, Any]] = {}
+
+
+def _validator(schema: dict):
+    """One validator per schema object (the schemas are large; the cached ones are
+    loaded once)."""
+    import jsonschema
+
+    kept = _VALIDATORS.get(id(schema))
+    if kept is None or kept[0] is not schema:
+        if len(_VALIDATORS) >= 16:
+            _VALIDATORS.clear()
+        kept = _VALIDATORS[id(schema)] = (schema, jsonschema.Draft7Validator(schema))
+    return kept[1]
 
 
 def validate_schema(manifest: dict, schema: dict) -> None:
     """Raise ManifestValidationError listing the first schema violations."""
-    import jsonschema
-
-    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(manifest),
-                    key=lambda e: list(e.absolute_path))
+    validator = _validator(schema)
+    errors = sorted(validator.iter_errors(manifest), key=lambda e: list(e.absolute_path))
     if errors:
         raise ManifestValidationError(
             f"{manifest.get('kind')} {manifest.get('metadata', {}).get('name')!r} fails its "
