@@ -18,6 +18,9 @@ values and that task as one dict, ``serving``, starts its first tasks after
 ``serving["check"]`` and hands the dict to :func:`export_and_serve`.
 """
 
+import contextlib
+import contextvars
+import dataclasses
 import functools
 import inspect
 from typing import Any, Callable
@@ -30,7 +33,7 @@ from kfp_interop.components import (attach_metadata, check_settings, deploy, exp
 from kfp_interop.constants import DEFAULT_OPSET, DEFAULT_TOLERANCE
 from kfp_interop.errors import InvalidInputError
 
-__all__ = ["SHARED_PARAMETERS", "PROFILES", "S3_SECRET", "S3_ENV", "MLFLOW_SECRET",
+__all__ = ["SHARED_PARAMETERS", "PROFILES", "Compute", "compute_settings", "heavy", "S3_SECRET", "S3_ENV", "MLFLOW_SECRET",
            "MLFLOW_ENV", "RETRY",
            "reference_pipeline", "export_and_serve", "serve_model", "load_data_by_content"]
 
@@ -74,6 +77,13 @@ SHARED_PARAMETERS: tuple[tuple[str, type, Any, str], ...] = (
                                "promoted to 100 after its smoke test passes."),
     ("dry_run", bool, False, "render and validate the manifests, deploy nothing."),
     ("smoke_rows", int, 20, "held-out rows the smoke test sends to the live endpoint."),
+    ("serving_runtime", str, "", "kserve only: triton (default) or kfp-interop (the "
+                                 "kfp-interop-onnx ServingRuntime in manifests/)."),
+    ("serving_cpu", str, "", "CPU request and limit of the model server on a cluster, "
+                             "e.g. 2 (empty: 1)."),
+    ("serving_memory", str, "", "memory request and limit of the model server on a "
+                                "cluster, e.g. 4Gi (empty: 1Gi)."),
+    ("serving_gpus", int, 0, "GPUs for the model server on a cluster (nvidia.com/gpu)."),
 )
 
 #: Defaults for where a compiled pipeline will run (``kfp-interop compile --profile``):
@@ -82,6 +92,67 @@ SHARED_PARAMETERS: tuple[tuple[str, type, Any, str], ...] = (
 #: inside the smoke-test task there); ``kfp-interop run --local`` uses the functions'
 #: own defaults (registration in a local store).
 PROFILES: dict[str, dict[str, Any]] = {"cluster": {"register": False}, "local": {}}
+
+
+@dataclasses.dataclass(frozen=True)
+class Compute:
+    """Compile-time resources of the tasks that train and export (``kfp-interop compile
+    --cpu 4 --memory 8Gi --accelerator nvidia.com/gpu:1``), set through KFP's task
+    settings: requests equal to limits; an accelerator type and count."""
+
+    cpu: str = ""
+    memory: str = ""
+    accelerator: str = ""
+    accelerators: int = 0
+
+    @classmethod
+    def parse(cls, *, cpu: str = "", memory: str = "", accelerator: str = "") -> "Compute":
+        """From the command line's strings; ``accelerator`` is ``TYPE[:COUNT]``.
+
+        Raises:
+            ManifestValidationError / InvalidInputError: a value that is not a quantity
+                or a count (named).
+        """
+        from kfp_interop.deploy.manifests import check_quantity
+
+        if cpu:
+            check_quantity(cpu, "cpu")
+        if memory:
+            check_quantity(memory, "memory")
+        kind, _, count = accelerator.partition(":")
+        if accelerator and (not kind or (count and not count.isdigit()) or count == "0"):
+            raise InvalidInputError(f"accelerator={accelerator!r}: use TYPE[:COUNT], e.g. "
+                                    "nvidia.com/gpu:1.")
+        return cls(cpu, memory, kind, int(count or 1) if kind else 0)
+
+    def apply(self, task):
+        if self.cpu:
+            task.set_cpu_request(self.cpu).set_cpu_limit(self.cpu)
+        if self.memory:
+            task.set_memory_request(self.memory).set_memory_limit(self.memory)
+        if self.accelerator:
+            task.set_accelerator_type(self.accelerator)
+            task.set_accelerator_limit(self.accelerators)
+        return task
+
+
+_COMPUTE: contextvars.ContextVar[Compute] = contextvars.ContextVar("compute",
+                                                                    default=Compute())
+
+
+@contextlib.contextmanager
+def compute_settings(compute: Compute | None):
+    """While compiling: the resources :func:`heavy` gives the training and export tasks."""
+    token = _COMPUTE.set(compute or Compute())
+    try:
+        yield
+    finally:
+        _COMPUTE.reset(token)
+
+
+def heavy(task):
+    """A task that trains or exports: it gets the compile-time resources (if any)."""
+    return _COMPUTE.get().apply(task)
 
 
 def reference_pipeline(*, name: str, description: str,
@@ -142,7 +213,9 @@ def _check(serving: dict):
     it checks where the run runs)."""
     check = check_settings(deploy_target=serving["deploy_target"],
                            storage_uri=serving["storage_uri"], register=serving["register"],
-                           tracking_uri=serving["tracking_uri"], dry_run=serving["dry_run"])
+                           tracking_uri=serving["tracking_uri"], dry_run=serving["dry_run"],
+                           runtime=serving["serving_runtime"], cpu=serving["serving_cpu"],
+                           memory=serving["serving_memory"], gpus=serving["serving_gpus"])
     check.set_caching_options(False)
     check.set_display_name("check settings")
     kubernetes.use_secret_as_env(check, MLFLOW_SECRET, MLFLOW_ENV, optional=True)
@@ -172,9 +245,10 @@ def export_and_serve(trained, test_data, serving: dict):
     training task ``trained`` (its ``model`` output, and its sha256 output, which travels
     beside the artifact so the export step can tell a changed artifact from the one
     trained); returns the deploy task."""
-    exported = export_onnx(model=trained.outputs["model"], test_data=test_data,
-                           opset=serving["opset"], parity_tolerance=serving["parity_tolerance"],
-                           native_sha256=trained.outputs["Output"])
+    exported = heavy(export_onnx(model=trained.outputs["model"], test_data=test_data,
+                                 opset=serving["opset"],
+                                 parity_tolerance=serving["parity_tolerance"],
+                                 native_sha256=trained.outputs["Output"]))
     attached = attach_metadata(onnx_model=exported.outputs["onnx_model"],
                                model_name=serving["model_name"],
                                model_version=serving["model_version"])
@@ -195,7 +269,9 @@ def serve_model(final, test_data, serving: dict):
                                  optional=True)
     deployed = deploy(model=final, target=serving["deploy_target"], name=serving["model_name"],
                       namespace=serving["namespace"], storage_uri=stored.outputs["Output"],
-                      canary_percent=serving["canary_percent"], dry_run=serving["dry_run"])
+                      canary_percent=serving["canary_percent"], dry_run=serving["dry_run"],
+                      runtime=serving["serving_runtime"], cpu=serving["serving_cpu"],
+                      memory=serving["serving_memory"], gpus=serving["serving_gpus"])
     _outside_effects(deployed)
     # a failed smoke test is an answer, not a transient fault: no retry
     smoke_inputs = {"test_data": test_data} if test_data is not None else {}

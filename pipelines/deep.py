@@ -2,7 +2,7 @@
 ONNX (parity gate) -> metadata record -> store, register, deploy, smoke test, promote."""
 
 from kfp_interop.components import train_deep
-from kfp_interop.pipelines.common import (export_and_serve, load_data_by_content,
+from kfp_interop.pipelines.common import (export_and_serve, heavy, load_data_by_content,
                                          reference_pipeline)
 
 
@@ -44,9 +44,9 @@ def deep(
     """
     data = load_data_by_content(dataset, after=serving["check"], test_size=test_size,
                                 seed=seed)
-    trained = train_deep(train_data=data.outputs["train_data"],
-                         test_data=data.outputs["test_data"], framework=framework,
-                         architecture=architecture, init_args=init_args, epochs=epochs,
-                         batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
-                         keras_backend=keras_backend)
+    trained = heavy(train_deep(train_data=data.outputs["train_data"],
+                               test_data=data.outputs["test_data"], framework=framework,
+                               architecture=architecture, init_args=init_args, epochs=epochs,
+                               batch_size=batch_size, lr=lr, optimizer=optimizer, seed=seed,
+                               keras_backend=keras_backend))
     export_and_serve(trained, data.outputs["test_data"], serving)

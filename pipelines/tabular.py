@@ -3,7 +3,7 @@ store and register -> deploy -> smoke test -> promote. It only composes componen
 logic lives in the library."""
 
 from kfp_interop.components import train
-from kfp_interop.pipelines.common import (export_and_serve, load_data_by_content,
+from kfp_interop.pipelines.common import (export_and_serve, heavy, load_data_by_content,
                                          reference_pipeline)
 
 
@@ -48,7 +48,8 @@ def tabular(
                                 task=task,
                                 test_size=test_size, seed=seed, nan_policy=nan_policy)
     data.set_display_name("load data")
-    trained = train(train_data=data.outputs["train_data"], test_data=data.outputs["test_data"],
-                    framework=framework, estimator=estimator,
-                    hyperparameters=hyperparameters, seed=seed, scaler=scaler)
+    trained = heavy(train(train_data=data.outputs["train_data"],
+                          test_data=data.outputs["test_data"], framework=framework,
+                          estimator=estimator, hyperparameters=hyperparameters, seed=seed,
+                          scaler=scaler))
     export_and_serve(trained, data.outputs["test_data"], serving)

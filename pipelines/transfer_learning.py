@@ -7,7 +7,7 @@ model."""
 
 from kfp_interop.components import (compare_transfer, finetune, prepare_transfer_data,
                                     train_deep)
-from kfp_interop.pipelines.common import export_and_serve, reference_pipeline
+from kfp_interop.pipelines.common import export_and_serve, heavy, reference_pipeline
 
 
 @reference_pipeline(
@@ -53,18 +53,20 @@ def transfer_learning(
     data = prepare_transfer_data(dataset=dataset, source_classes=source_classes,
                                  target_classes=target_classes, k=k,
                                  seed=seed).after(serving["check"])
-    base = train_deep(train_data=data.outputs["source_train"],
-                      test_data=data.outputs["source_test"], framework="torch",
-                      architecture=architecture, epochs=pretrain_epochs, lr=lr, seed=seed)
+    base = heavy(train_deep(train_data=data.outputs["source_train"],
+                            test_data=data.outputs["source_test"], framework="torch",
+                            architecture=architecture, epochs=pretrain_epochs, lr=lr,
+                            seed=seed))
     base.set_display_name("pretrain (source task)")
-    tuned = finetune(base_model=base.outputs["model"], train_data=data.outputs["target_train"],
-                     test_data=data.outputs["target_test"], epochs=finetune_epochs,
-                     unfreeze_epochs=unfreeze_epochs, lr=finetune_lr, unfreeze_lr=unfreeze_lr,
-                     seed=seed)
-    scratch = train_deep(train_data=data.outputs["target_train"],
-                         test_data=data.outputs["target_test"], framework="torch",
-                         architecture=architecture, epochs=scratch_epochs, batch_size=16,
-                         lr=lr, seed=seed)
+    tuned = heavy(finetune(base_model=base.outputs["model"],
+                           train_data=data.outputs["target_train"],
+                           test_data=data.outputs["target_test"], epochs=finetune_epochs,
+                           unfreeze_epochs=unfreeze_epochs, lr=finetune_lr,
+                           unfreeze_lr=unfreeze_lr, seed=seed))
+    scratch = heavy(train_deep(train_data=data.outputs["target_train"],
+                               test_data=data.outputs["target_test"], framework="torch",
+                               architecture=architecture, epochs=scratch_epochs,
+                               batch_size=16, lr=lr, seed=seed))
     scratch.set_display_name("from scratch (target task)")
     compare_transfer(finetuned=tuned.outputs["model"], scratch=scratch.outputs["model"])
     export_and_serve(tuned, data.outputs["target_test"], serving)

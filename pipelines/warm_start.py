@@ -5,7 +5,7 @@ and the continued model is exported, recorded (with lineage), stored, registered
 served and smoke-tested."""
 
 from kfp_interop.components import compare_transfer, split_rows, train, warm_start
-from kfp_interop.pipelines.common import (export_and_serve, load_data_by_content,
+from kfp_interop.pipelines.common import (export_and_serve, heavy, load_data_by_content,
                                          reference_pipeline)
 
 
@@ -37,15 +37,17 @@ def warm_start_pipeline(
     data = load_data_by_content(dataset, after=serving["check"], target_column=target_column,
                                 seed=seed)
     rows = split_rows(data=data.outputs["train_data"], fraction=old_fraction, seed=seed)
-    base = train(train_data=rows.outputs["first"], test_data=data.outputs["test_data"],
-                 framework="xgboost", estimator="", seed=seed,
-                 hyperparameters=hyperparameters)
+    base = heavy(train(train_data=rows.outputs["first"], test_data=data.outputs["test_data"],
+                       framework="xgboost", estimator="", seed=seed,
+                       hyperparameters=hyperparameters))
     base.set_display_name("base model (older rows)")
-    continued = warm_start(base_model=base.outputs["model"], train_data=rows.outputs["second"],
-                           test_data=data.outputs["test_data"], n_estimators=added_estimators)
-    scratch = train(train_data=rows.outputs["second"], test_data=data.outputs["test_data"],
-                    framework="xgboost", estimator="", seed=seed,
-                    hyperparameters=hyperparameters)
+    continued = heavy(warm_start(base_model=base.outputs["model"],
+                                 train_data=rows.outputs["second"],
+                                 test_data=data.outputs["test_data"],
+                                 n_estimators=added_estimators))
+    scratch = heavy(train(train_data=rows.outputs["second"],
+                          test_data=data.outputs["test_data"], framework="xgboost",
+                          estimator="", seed=seed, hyperparameters=hyperparameters))
     scratch.set_display_name("newer rows only")
     compare_transfer(finetuned=continued.outputs["model"], scratch=scratch.outputs["model"])
     export_and_serve(continued, data.outputs["test_data"], serving)

@@ -44,10 +44,38 @@ def objects():
 
 
 def test_every_object_passes_strict_kubernetes_validation(objects):
+    """Built-in kinds against Kubernetes' schemas, custom resources (the ServingRuntime)
+    against their strict CRD schemas."""
+    from kfp_interop.deploy.kube import Resource
+    from kfp_interop.deploy.manifests import crd_schema, validate_schema
+
     version = kubernetes_validate.latest_version()
     for obj in objects.values():
-        kubernetes_validate.validate(obj, version, strict=True)
-    assert len(objects) == 7
+        if "." in obj["apiVersion"].split("/")[0] and not obj["apiVersion"].startswith(
+                "rbac.authorization.k8s.io"):
+            group, ver = obj["apiVersion"].split("/")
+            schema = crd_schema(Resource(group, ver, "", obj["kind"]))
+            assert schema is not None, obj["kind"]
+            validate_schema(obj, schema)
+        else:
+            kubernetes_validate.validate(obj, version, strict=True)
+    assert len(objects) == 8
+    assert objects[("ServingRuntime", "kfp-interop-onnx")]
+
+
+def test_the_runtime_manifests_are_the_rendered_ones():
+    """manifests/(cluster)servingruntime.yaml = serving_runtime() for the release image,
+    valid against the strict CRD schemas."""
+    from kfp_interop.deploy.kube import Resource
+    from kfp_interop.deploy.kserve import serving_runtime
+    from kfp_interop.deploy.manifests import crd_schema, validate_schema
+
+    for cluster, name in ((False, "servingruntime.yaml"), (True, "clusterservingruntime.yaml")):
+        with open(os.path.join(MANIFESTS, name)) as f:
+            shipped = yaml.safe_load(f)
+        assert shipped == serving_runtime(cluster=cluster)
+        validate_schema(shipped, crd_schema(Resource("serving.kserve.io", "v1alpha1", "",
+                                                     shipped["kind"])))
 
 
 def test_role_grants_exactly_the_deployers_verbs_and_resources(objects):

@@ -14,6 +14,10 @@ def check_settings(
     register: bool = True,
     tracking_uri: str = "",
     dry_run: bool = False,
+    runtime: str = "",
+    cpu: str = "",
+    memory: str = "",
+    gpus: int = 0,
 ) -> str:
     """Check the serving settings where the run runs (a cluster or this machine) before
     any work, and say what the run will do.
@@ -25,11 +29,16 @@ def check_settings(
         tracking_uri: MLflow tracking URI (empty: MLFLOW_TRACKING_URI, or a local store
             off-cluster).
         dry_run: render manifests only.
+        runtime: the KServe serving runtime (kserve only).
+        cpu: the model server's CPU on a cluster.
+        memory: the model server's memory on a cluster.
+        gpus: the model server's GPUs on a cluster.
     """
     from kfp_interop.steps import check_settings_step
 
     summary = check_settings_step(deploy_target=deploy_target, storage_uri=storage_uri,
                                   register=register, tracking_uri=tracking_uri,
-                                  dry_run=dry_run)
+                                  dry_run=dry_run, runtime=runtime, cpu=cpu, memory=memory,
+                                  gpus=gpus)
     print(summary)
     return summary

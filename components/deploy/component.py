@@ -19,6 +19,10 @@ def deploy(
     dry_run: bool = False,
     timeout_s: int = 600,
     endpoint: str = "",
+    runtime: str = "",
+    cpu: str = "",
+    memory: str = "",
+    gpus: int = 0,
 ) -> str:
     """Deploy, wait until Ready and confirm the model answers; roll back on failure.
     Returns the endpoint URL ('' for a dry run).
@@ -32,13 +36,19 @@ def deploy(
         dry_run: only render and validate the manifest (written to the artifact).
         timeout_s: how long to wait for Ready.
         endpoint: OIP base URL override (e.g. an ingress), else from the status.
+        runtime: kserve only: triton (default) or kfp-interop (the kfp-interop-onnx
+            ServingRuntime in manifests/), or another ServingRuntime's name.
+        cpu: the model server's CPU request and limit, e.g. 2 ('' = the target's 1).
+        memory: its memory request and limit, e.g. 4Gi ('' = the target's 1Gi).
+        gpus: GPUs for the model server (nvidia.com/gpu; Seldon v2: requirement gpu).
     """
     from kfp_interop.steps import deploy_step
 
     info, metadata = deploy_step(model_dir=model.path, target=target, name=name,
                                  namespace=namespace, storage_uri=storage_uri,
                                  canary_percent=canary_percent, dry_run=dry_run,
-                                 timeout_s=timeout_s, endpoint=endpoint,
+                                 timeout_s=timeout_s, endpoint=endpoint, runtime=runtime,
+                                 cpu=cpu, memory=memory, gpus=gpus,
                                  out_dir=deployment.path)
     deployment.metadata.update(metadata)
     return info.get("endpoint") or ""

@@ -20,7 +20,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import onnx
 
 __all__ = ["find_onnx", "read_onnx", "parse_onnx", "save_onnx", "tensor_specs",
-           "model_opsets", "rename_tensor", "ort_session", "sample_inputs", "compare_outputs"]
+           "model_opsets", "rename_tensor", "ort_session", "execution_providers",
+           "PROVIDERS_ENV", "sample_inputs", "compare_outputs"]
 
 
 def find_onnx(model: str) -> str:
@@ -151,8 +152,46 @@ def rename_tensor(model: "onnx.ModelProto", old: str, new: str) -> None:
             vi.name = new
 
 
-def ort_session(model: Any, *, threads: int = 1):
-    """An ONNX Runtime CPU session for a path, bytes or ``onnx.ModelProto``.
+#: ``$KFP_INTEROP_ORT_PROVIDERS``: the ONNX Runtime execution providers, in order of
+#: preference (``auto``: CUDA when this ONNX Runtime has it and a GPU is there, else CPU)
+PROVIDERS_ENV = "KFP_INTEROP_ORT_PROVIDERS"
+_PROVIDER_NAMES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
+                   "tensorrt": "TensorrtExecutionProvider", "rocm": "ROCMExecutionProvider",
+                   "openvino": "OpenVINOExecutionProvider"}
+
+
+def execution_providers(choice: str | None = None) -> list[str]:
+    """The providers a session uses: ``choice`` (or ``$KFP_INTEROP_ORT_PROVIDERS``) as a
+    comma-separated list of short names (``cuda,cpu``) or ``auto`` (the default); the
+    CPU provider always comes last, as the fallback.
+
+    Raises:
+        InvalidInputError: a provider this ONNX Runtime does not have (the available
+            ones are named).
+    """
+    import onnxruntime as ort
+
+    choice = (choice if choice is not None else os.environ.get(PROVIDERS_ENV, "")) or "auto"
+    available = ort.get_available_providers()
+    if choice.strip().lower() == "auto":
+        wanted = ["CUDAExecutionProvider"] if "CUDAExecutionProvider" in available else []
+    else:
+        wanted = []
+        for item in (c.strip() for c in choice.split(",") if c.strip()):
+            full = _PROVIDER_NAMES.get(item.lower(), item)
+            if full not in available:
+                raise InvalidInputError(
+                    f"ONNX Runtime execution provider {item!r} is not available here; this "
+                    f"ONNX Runtime has {available} (use 'auto', 'cpu', or install "
+                    "onnxruntime-gpu for 'cuda').")
+            wanted.append(full)
+    return [p for p in wanted if p != "CPUExecutionProvider"] + ["CPUExecutionProvider"]
+
+
+def ort_session(model: Any, *, threads: int = 1, providers: str | None = None):
+    """An ONNX Runtime session for a path, bytes or ``onnx.ModelProto``, on the providers
+    of :func:`execution_providers` (the CPU unless a GPU provider is chosen or found);
+    ``session.get_providers()[0]`` is the one that runs it.
 
     A path is read through :func:`read_onnx` first (checked, no external data), and the
     session is made from the bytes, so ONNX Runtime never opens other files. One
@@ -161,6 +200,7 @@ def ort_session(model: Any, *, threads: int = 1):
     """
     import onnxruntime as ort
 
+    chosen = execution_providers(providers)
     if isinstance(model, (str, os.PathLike)):
         model = read_onnx(os.fspath(model))
     if hasattr(model, "SerializeToString"):
@@ -169,7 +209,7 @@ def ort_session(model: Any, *, threads: int = 1):
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3  # converters declare static shapes ORT warns about
-    return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model, sess_options=opts, providers=chosen)
 
 
 def sample_inputs(X: Any, specs: list[dict]) -> dict[str, Any]:

@@ -54,17 +54,25 @@ def cmd_targets(args) -> int:
     return 0
 
 
+def _compute(args):
+    from kfp_interop.pipelines.common import Compute
+
+    return Compute.parse(cpu=args.cpu, memory=args.memory, accelerator=args.accelerator)
+
+
 def cmd_compile(args) -> int:
     from kfp_interop.pipelines import compile_all, compile_pipeline
 
     if args.all == bool(args.name):
         raise InvalidInputError("Name one pipeline, or pass --all (not both).")
+    compute = _compute(args)
     if args.all:
-        for path in compile_all(args.output_dir, profile=args.profile, image=args.image):
+        for path in compile_all(args.output_dir, profile=args.profile, image=args.image,
+                                compute=compute):
             print(f"Wrote {path}")
         return 0
     out = args.output or f"{os.path.basename(args.name.split(':')[-1])}.yaml"
-    compile_pipeline(args.name, out, profile=args.profile, image=args.image)
+    compile_pipeline(args.name, out, profile=args.profile, image=args.image, compute=compute)
     print(f"Wrote {out}")
     return 0
 
@@ -81,7 +89,7 @@ def cmd_submit(args) -> int:
         result = submit(args.name, params, host=args.host, namespace=args.namespace,
                         experiment=args.experiment, run_name=args.run_name,
                         token_file=args.token_file, profile=args.profile, image=args.image,
-                        wait=args.wait, timeout=args.timeout)
+                        compute=_compute(args), wait=args.wait, timeout=args.timeout)
     except PipelineRunError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -225,7 +233,11 @@ def cmd_register(args) -> int:
 def cmd_deploy(args) -> int:
     from kfp_interop.deploy import DEPLOY_TARGETS
 
+    from kfp_interop.steps.serving import serving_options
+
     target = DEPLOY_TARGETS.get(args.target)
+    compute = serving_options(args.target, runtime=args.runtime, cpu=args.cpu,
+                              memory=args.memory, gpus=args.gpus)
     if args.dry_run and not target.renders_manifests:
         raise InvalidInputError(f"--dry-run renders manifests; the {args.target!r} target "
                                 "has none.")
@@ -233,7 +245,7 @@ def cmd_deploy(args) -> int:
         name=args.name or "", namespace=args.namespace, storage_uri=args.storage_uri or "",
         canary_percent=args.canary, dry_run=args.dry_run, output_dir=args.output_dir,
         timeout=args.timeout, endpoint=args.endpoint or "", port=args.port,
-        kubeconfig=args.kubeconfig)
+        kubeconfig=args.kubeconfig, **compute)
     info = target.deploy(args.model, **options)
     if not args.dry_run:
         print(json.dumps({k: info.get(k) for k in ("target", "name", "namespace", "endpoint",

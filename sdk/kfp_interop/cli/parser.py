@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--image", default="", help="the image the tasks run, e.g. a private "
                                                "registry's copy by digest (default: "
                                                "$KFP_INTEROP_IMAGE, else the release's)")
+    _compute_options(c)
     c.set_defaults(fn=commands.cmd_compile)
 
     sb = sub.add_parser("submit", help="compile and start a run on a Kubeflow Pipelines "
@@ -95,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "kube config's user token)")
     sb.add_argument("--profile", default="cluster", choices=["cluster", "local"])
     sb.add_argument("--image", default="", help="as for compile")
+    _compute_options(sb)
     sb.set_defaults(fn=commands.cmd_submit)
 
     r = sub.add_parser("run", help="run a reference pipeline")
@@ -200,6 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--kubeconfig")
     d.add_argument("--port", type=int, default=0,
                    help="local target: the server's port (0 = a free one)")
+    d.add_argument("--runtime", default="", help="kserve: triton (default) or kfp-interop "
+                                                 "(the kfp-interop-onnx ServingRuntime)")
+    d.add_argument("--cpu", default="", help="model server CPU request and limit (cluster)")
+    d.add_argument("--memory", default="", help="model server memory (cluster), e.g. 4Gi")
+    d.add_argument("--gpus", type=int, default=0, help="model server GPUs (cluster)")
     d.set_defaults(fn=commands.cmd_deploy)
 
     x = sub.add_parser("delete", help="delete a deployment")
@@ -233,6 +240,14 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(fn=commands.cmd_metadata)
     _no_abbreviations(p)
     return p
+
+
+def _compute_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("resources of the tasks that train and export")
+    g.add_argument("--cpu", default="", help="CPU request and limit, e.g. 4")
+    g.add_argument("--memory", default="", help="memory request and limit, e.g. 8Gi")
+    g.add_argument("--accelerator", default="", metavar="TYPE[:COUNT]",
+                   help="e.g. nvidia.com/gpu:1")
 
 
 class _Parser(argparse.ArgumentParser):

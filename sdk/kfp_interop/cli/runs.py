@@ -298,7 +298,7 @@ def _task_states(run) -> dict[str, str]:
 
 def submit(name: str, params: dict[str, Any], *, host: str, namespace: str = "",
            experiment: str = "", run_name: str = "", token_file: str = "",
-           profile: str = "cluster", image: str = "", wait: bool = False,
+           profile: str = "cluster", image: str = "", compute=None, wait: bool = False,
            timeout: float = 6 * 3600, poll: float = 5.0,
            log=print) -> dict[str, Any]:
     """Compile a reference pipeline (or ``path/file.py:function``) with ``profile`` and
@@ -329,7 +329,7 @@ def submit(name: str, params: dict[str, Any], *, host: str, namespace: str = "",
     _probe(host, token)
     with tempfile.TemporaryDirectory(prefix="kfp-interop-submit-") as tmp:
         package = compile_pipeline(name, os.path.join(tmp, "pipeline.yaml"), profile=profile,
-                                   image=image)
+                                   image=image, compute=compute)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # kfp.Client warns about API versions
             from kfp import Client

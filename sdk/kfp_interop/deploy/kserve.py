@@ -1,10 +1,12 @@
-"""KServe: an ``InferenceService`` (serving.kserve.io/v1beta1) serving ONNX on the
-Triton runtime with the V2 (Open Inference) protocol; canaries through
-``canaryTrafficPercent``.
+"""KServe: an ``InferenceService`` (serving.kserve.io/v1beta1) serving ONNX with the V2
+(Open Inference) protocol, on Triton (``runtime="triton"``, KServe's
+``kserve-tritonserver``) or on kfp-interop's own server (``runtime="kfp-interop"``, the
+``kfp-interop-onnx`` ServingRuntime of :func:`serving_runtime`, in ``manifests/``);
+canaries through ``canaryTrafficPercent``.
 
 ``storage_uri`` is the Triton model repository root holding ``<name>/`` (see
-:mod:`kfp_interop.storage.layouts.triton`): the folder must be named like the service,
-or Triton reports Ready and answers "unknown model".
+:mod:`kfp_interop.storage.layouts.triton`), which both runtimes read: the folder must be
+named like the service, or Triton reports Ready and answers "unknown model".
 """
 
 from __future__ import annotations
@@ -18,7 +20,58 @@ from kfp_interop.deploy.kubernetes import KubernetesTarget
 from kfp_interop.deploy.manifests import KubernetesSpec, check_canary, conditions, resources
 from kfp_interop.naming import check_name
 
-__all__ = ["KServeSpec"]
+__all__ = ["KServeSpec", "RUNTIMES", "OWN_RUNTIME", "serving_runtime"]
+
+#: the ServingRuntime kfp-interop renders (and ships in ``manifests/``)
+OWN_RUNTIME = "kfp-interop-onnx"
+#: runtime aliases -> ServingRuntime names; any other DNS-1123 name is taken as it is
+RUNTIMES = {"triton": "kserve-tritonserver", "kfp-interop": OWN_RUNTIME}
+
+
+def serving_runtime(*, cluster: bool = False, image: str = "", providers: str = "auto",
+                    cpu: str = "1", memory: str = "1Gi") -> dict:
+    """kfp-interop's server as a KServe ``ServingRuntime`` (``cluster``: a
+    ``ClusterServingRuntime``) for ``modelFormat: onnx`` on the V2 protocol. KServe's
+    storage initializer puts the model repository in ``/mnt/models``; the server serves
+    ``<name>/<highest version>/model.onnx`` from it under the InferenceService's name.
+    It is not auto-selected (Triton stays KServe's default for ONNX): an
+    InferenceService picks it by name (``runtime: kfp-interop-onnx``).
+
+    Args:
+        image: the image (default: the release's, tagged with the package version).
+        providers: ONNX Runtime execution providers (``auto``: CUDA when the image has it
+            and the pod a GPU, else CPU).
+    """
+    from kfp_interop._version import __version__
+    from kfp_interop.onnx_model import PROVIDERS_ENV
+
+    image = image or f"ghcr.io/kfp-interop/kfp-interop:{__version__}"
+    container = {
+        "name": "kserve-container",
+        "image": image,
+        "args": ["kfp-interop", "serve", "/mnt/models", "--name", "{{.Name}}",
+                 "--host", "0.0.0.0", "--port", "8080"],
+        "env": [{"name": PROVIDERS_ENV, "value": providers}],
+        "ports": [{"containerPort": 8080, "name": "http1", "protocol": "TCP"}],
+        "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": 8080},
+                           "periodSeconds": 5},
+        "securityContext": {"runAsUser": 1000, "runAsNonRoot": True,
+                            "allowPrivilegeEscalation": False, "privileged": False,
+                            "capabilities": {"drop": ["ALL"]}},
+        "resources": resources(cpu, memory),
+    }
+    return {
+        "apiVersion": "serving.kserve.io/v1alpha1",
+        "kind": "ClusterServingRuntime" if cluster else "ServingRuntime",
+        "metadata": {"name": OWN_RUNTIME, "labels": {"app.kubernetes.io/part-of": "kfp-interop"},
+                     "annotations": {"serving.kserve.io/server-type": "kfp-interop",
+                                     "kfp-interop.dev/version": __version__}},
+        "spec": {
+            "supportedModelFormats": [{"name": "onnx", "version": "1", "autoSelect": False}],
+            "protocolVersions": ["v2"],
+            "containers": [container],
+        },
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,7 +82,7 @@ class KServeSpec(KubernetesSpec):
     """
 
     service_account: str = "kfp-interop-s3"
-    runtime: str = "kserve-tritonserver"
+    runtime: str = "triton"
 
     resource: ClassVar[Resource] = Resource("serving.kserve.io", "v1beta1",
                                             "inferenceservices", "InferenceService")
@@ -39,6 +92,12 @@ class KServeSpec(KubernetesSpec):
         super().__post_init__()
         if self.service_account:
             check_name(self.service_account, "service account")
+        check_name(RUNTIMES.get(self.runtime, self.runtime), "runtime")
+
+    @property
+    def runtime_name(self) -> str:
+        """The ServingRuntime's name (``triton`` and ``kfp-interop`` are aliases)."""
+        return RUNTIMES.get(self.runtime, self.runtime)
 
     def to_manifest(self) -> dict:
         predictor: dict[str, Any] = {
@@ -46,9 +105,9 @@ class KServeSpec(KubernetesSpec):
             "model": {
                 "modelFormat": {"name": "onnx", "version": "1"},
                 "protocolVersion": "v2",
-                "runtime": self.runtime,
+                "runtime": self.runtime_name,
                 "storageUri": self.storage_uri,
-                "resources": resources(self.cpu, self.memory),
+                "resources": resources(self.cpu, self.memory, self.gpus),
             },
         }
         if self.service_account:

@@ -10,6 +10,7 @@ import dataclasses
 import functools
 import json
 import os
+import re
 from typing import Any, ClassVar
 
 from kfp_interop.deploy.kube import Resource
@@ -17,7 +18,8 @@ from kfp_interop.errors import ManifestValidationError
 from kfp_interop.files import atomic_writer
 from kfp_interop.naming import check_name
 
-__all__ = ["KubernetesSpec", "MANAGED_BY", "SHA_ANNOTATION", "check_canary", "resources",
+__all__ = ["KubernetesSpec", "MANAGED_BY", "SHA_ANNOTATION", "GPU_RESOURCE", "check_canary",
+           "check_quantity", "resources",
            "conditions", "crd_schema", "validate_schema", "write_yaml", "merge_patch",
            "clean_object", "model_folder"]
 
@@ -33,10 +35,34 @@ def check_canary(percent: Any) -> int:
     return percent
 
 
-def resources(cpu: str, memory: str) -> dict:
-    """Requests equal to limits (a guaranteed QoS class for the model server)."""
-    return {"requests": {"cpu": cpu, "memory": memory},
-            "limits": {"cpu": cpu, "memory": memory}}
+#: the extended resource GPUs are requested as (NVIDIA's device plugin)
+GPU_RESOURCE = "nvidia.com/gpu"
+
+
+def resources(cpu: str, memory: str, gpus: int = 0) -> dict:
+    """Requests equal to limits (a guaranteed QoS class for the model server), with
+    ``gpus`` GPUs (an extended resource: requested in limits, whole devices)."""
+    out = {"requests": {"cpu": cpu, "memory": memory},
+           "limits": {"cpu": cpu, "memory": memory}}
+    if gpus:
+        out["limits"][GPU_RESOURCE] = str(gpus)
+        out["requests"][GPU_RESOURCE] = str(gpus)
+    return out
+
+
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+
+
+def check_quantity(value: str, what: str) -> str:
+    """A Kubernetes resource quantity (``500m``, ``2``, ``4Gi``).
+
+    Raises:
+        ManifestValidationError: names the value.
+    """
+    if not isinstance(value, str) or not _QUANTITY.match(value):
+        raise ManifestValidationError(f"{what}={value!r} is not a Kubernetes quantity: use "
+                                      "e.g. '500m' or '2' (cpu), '512Mi' or '4Gi' (memory).")
+    return value
 
 
 def conditions(obj: dict) -> dict[str, dict]:
@@ -57,6 +83,7 @@ class KubernetesSpec:
     onnx_sha256: str = ""
     cpu: str = "1"
     memory: str = "1Gi"
+    gpus: int = 0
     replicas: int = 1
 
     resource: ClassVar[Resource]
@@ -72,6 +99,11 @@ class KubernetesSpec:
                 "uploaded with kfp-interop upload); got none.")
         if self.replicas < 1:
             raise ManifestValidationError(f"replicas={self.replicas} must be at least 1.")
+        if isinstance(self.gpus, bool) or not isinstance(self.gpus, int) or self.gpus < 0:
+            raise ManifestValidationError(f"gpus={self.gpus!r} must be a whole number of "
+                                          "devices, 0 or more.")
+        check_quantity(self.cpu, "cpu")
+        check_quantity(self.memory, "memory")
 
     def metadata(self) -> dict:
         meta: dict[str, Any] = {"name": self.name, "namespace": self.namespace,

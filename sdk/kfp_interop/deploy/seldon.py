@@ -61,7 +61,7 @@ class SeldonSpec(KubernetesSpec):
             graph["envSecretRefName"] = self.secret_name
         return {"name": name, "replicas": self.replicas, "traffic": traffic, "graph": graph,
                 "componentSpecs": [{"spec": {"containers": [
-                    {"name": self.name, "resources": resources(self.cpu, self.memory)}]}}]}
+                    {"name": self.name, "resources": resources(self.cpu, self.memory, self.gpus)}]}}]}
 
     def to_manifest(self) -> dict:
         if self.canary_percent:

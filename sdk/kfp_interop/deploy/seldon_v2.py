@@ -39,7 +39,9 @@ class SeldonV2Spec(KubernetesSpec):
                 "or deploy with canary 0.")
 
     def to_manifest(self) -> dict:
-        spec: dict[str, Any] = {"storageUri": self.storage_uri, "requirements": ["onnx"],
+        # a GPU is a capability a Seldon Server declares (e.g. capabilities: [onnx, gpu])
+        requirements = ["onnx"] + (["gpu"] if self.gpus else [])
+        spec: dict[str, Any] = {"storageUri": self.storage_uri, "requirements": requirements,
                                 "replicas": self.replicas, "memory": self.memory}
         if self.secret_name:
             spec["secretName"] = self.secret_name

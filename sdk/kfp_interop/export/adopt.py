@@ -171,6 +171,8 @@ def adopt_onnx(path: str, *, name: str = "", version: str = "1", task: str = "au
     inputs, outputs = tensor_specs(model)
     try:
         session = ort_session(model)
+    except InvalidInputError:
+        raise  # an unavailable execution provider, named
     except Exception as e:  # noqa: BLE001 - onnxruntime raises its own types
         raise ModelFileError(f"ONNX Runtime cannot load {path!r}: {e}") from e
     given = sample is not None
@@ -196,7 +198,8 @@ def adopt_onnx(path: str, *, name: str = "", version: str = "1", task: str = "au
         n_rows = int(np.shape(next(iter(feeds.values())))[0]) if feeds else 1
         parity = {"max_abs_diff": max_diff, "label_agreement": None,
                   "tolerance": float(tolerance), "n_rows": max(1, n_rows),
-                  "passed": not problems and max_diff <= tolerance}
+                  "passed": not problems and max_diff <= tolerance,
+                  "provider": session.get_providers()[0]}
         if not parity["passed"]:
             raise ParityError(f"{path!r} does not give the expected outputs: "
                               + ("; ".join(problems) or f"max difference {max_diff:.3g} "

@@ -42,6 +42,7 @@ class ParityResult:
         tolerance: the gate's tolerance.
         passed: whether the gate passes.
         n_rows: rows compared.
+        provider: the ONNX Runtime execution provider the ONNX side ran on.
     """
 
     max_abs_diff: float
@@ -52,6 +53,7 @@ class ParityResult:
     n_rows: int
     task: str
     tied_rows: int = 0
+    provider: str = "CPUExecutionProvider"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -109,7 +111,7 @@ def check_parity(native: "NativeModel", onnx_model: Any, X: "np.ndarray", *,
         passed = rel <= tolerance
     return ParityResult(max_abs_diff=diff, max_rel_diff=rel, label_agreement=agreement,
                         tolerance=float(tolerance), passed=bool(passed), n_rows=int(X.shape[0]),
-                        task=native.task, tied_rows=n_ties)
+                        task=native.task, tied_rows=n_ties, provider=sess.get_providers()[0])
 
 
 def enforce_parity(result: ParityResult) -> ParityResult:

@@ -8,6 +8,7 @@
 * :mod:`.smoke` — the smoke test of a live endpoint.
 """
 
-from kfp_interop.serving.process import ServerHandle, serve_forever, start_server, stop_server
+from kfp_interop.serving.process import (ServerHandle, locate_model, serve_forever,
+                                         start_server, stop_server)
 
-__all__ = ["ServerHandle", "start_server", "stop_server", "serve_forever"]
+__all__ = ["ServerHandle", "start_server", "stop_server", "serve_forever", "locate_model"]

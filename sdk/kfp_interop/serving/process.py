@@ -16,7 +16,7 @@ from kfp_interop.errors import InteropError, InvalidInputError, ServingError
 from kfp_interop.serving.codec import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ELEMENTS, Limits
 
 __all__ = ["ServerHandle", "start_server", "stop_server", "serve_forever", "free_port",
-           "wait_ready", "limits"]
+           "wait_ready", "limits", "locate_model"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +36,36 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def locate_model(path: str, name: str | None = None) -> str:
+    """The ONNX file to serve: ``path`` itself, ``<path>/model.onnx``, or, in a Triton
+    layout (what KServe's storage initializer puts in ``/mnt/models``), the highest
+    numeric version's ``model.onnx`` under ``<path>/<name>/`` or under ``path``.
+
+    Raises:
+        InvalidInputError: none of these exists (what is there is named).
+    """
+    from kfp_interop.constants import ONNX_FILENAME
+    from kfp_interop.errors import InvalidInputError
+
+    if os.path.isfile(path):
+        return path
+    if not os.path.isdir(path):
+        raise InvalidInputError(f"No model at {path!r}: pass an ONNX file or a folder.")
+    if os.path.isfile(os.path.join(path, ONNX_FILENAME)):
+        return os.path.join(path, ONNX_FILENAME)
+    for folder in ([os.path.join(path, name)] if name else []) + [path]:
+        versions = sorted((int(v) for v in (os.listdir(folder) if os.path.isdir(folder) else [])
+                           if v.isdigit() and int(v) > 0
+                           and os.path.isfile(os.path.join(folder, v, ONNX_FILENAME))),
+                          reverse=True)
+        if versions:
+            return os.path.join(folder, str(versions[0]), ONNX_FILENAME)
+    raise InvalidInputError(
+        f"No {ONNX_FILENAME} in {path!r}" + (f" or {os.path.join(path, name)!r}" if name
+                                             else "") +
+        f" (as a file, or in numeric version folders); it holds {sorted(os.listdir(path))[:10]}.")
 
 
 def _check_host(host: str) -> None:
@@ -74,7 +104,7 @@ def serve_forever(model_path: str, *, name: str | None = None, host: str = "127.
 
     _check_host(host)
     request_limits = limits(max_body_mb, max_elements)
-    model = ServedModel(model_path, name).load()
+    model = ServedModel(locate_model(model_path, name), name).load()
     app = create_app([model], load_in_background=False, limits=request_limits)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
                 timeout_graceful_shutdown=5, lifespan="on")
@@ -124,6 +154,7 @@ def start_server(model_path: str, *, name: str | None = None, host: str = "127.0
 
     _check_host(host)
     limits(max_body_mb, max_elements)  # refuse bad limits here, not in the child
+    model_path = locate_model(model_path, name)
     read_onnx(model_path)  # fail fast, with a clear error, on a missing or corrupt file
     port = port or free_port(host)
     cmd = [sys.executable, "-m", "kfp_interop.serving", model_path, "--host", host,

@@ -15,7 +15,7 @@ from kfp_interop.constants import DEFAULT_TOLERANCE
 from kfp_interop.files import atomic_write_json
 from kfp_interop.steps.stage import stage
 
-__all__ = ["check_settings_step", "upload_step", "register_step", "deploy_step", "read_deployment",
+__all__ = ["check_settings_step", "serving_options", "upload_step", "register_step", "deploy_step", "read_deployment",
            "smoke_test_step", "promote_step", "DEPLOYMENT_FILE"]
 
 DEPLOYMENT_FILE = "deployment.json"
@@ -24,7 +24,8 @@ _NOT_METADATA = ("manifest", "previous", "resource")
 
 
 def check_settings_step(*, deploy_target: str, storage_uri: str = "", register: bool = True,
-                        tracking_uri: str = "", dry_run: bool = False) -> str:
+                        tracking_uri: str = "", dry_run: bool = False, runtime: str = "",
+                        cpu: str = "", memory: str = "", gpus: int = 0) -> str:
     """Check the serving settings a pipeline run was started with, where it runs, before
     any work: a run on a cluster that could only fail at its end stops here, naming the
     parameters to set.
@@ -43,6 +44,7 @@ def check_settings_step(*, deploy_target: str, storage_uri: str = "", register: 
     from kfp_interop.errors import InvalidInputError
 
     target = DEPLOY_TARGETS.get(deploy_target)
+    serving_options(deploy_target, runtime=runtime, cpu=cpu, memory=memory, gpus=gpus)
     problems = []
     if target.renders_manifests and not dry_run and not storage_uri:
         problems.append(f"deploy_target={deploy_target} serves the model from object "
@@ -102,24 +104,57 @@ def register_step(*, model_dir: str, register: bool = True, tracking_uri: str = 
     return result
 
 
+def serving_options(target: str, *, runtime: str = "", cpu: str = "", memory: str = "",
+                    gpus: int = 0) -> dict:
+    """The compute options a deploy target's manifest takes, those given only (the
+    target's defaults stand for the rest).
+
+    Raises:
+        InvalidInputError: compute options for a target that renders no manifests (the
+            local server), or a runtime for a target other than kserve.
+    """
+    from kfp_interop.deploy import DEPLOY_TARGETS
+    from kfp_interop.errors import InvalidInputError
+
+    given = {k: v for k, v in (("runtime", runtime), ("cpu", cpu), ("memory", memory),
+                               ("gpus", gpus)) if v}
+    if given and not DEPLOY_TARGETS.get(target).renders_manifests:
+        raise InvalidInputError(f"{sorted(given)} set the resources of a cluster deployment; "
+                                f"the {target!r} target runs a process here. Leave them out.")
+    if runtime and target != "kserve":
+        raise InvalidInputError(f"runtime={runtime!r} chooses KServe's serving runtime; "
+                                f"target {target!r} has none.")
+    from kfp_interop.deploy.manifests import check_quantity
+
+    for key in ("cpu", "memory"):
+        if key in given:
+            check_quantity(given[key], key)
+    if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 0:
+        raise InvalidInputError(f"gpus={gpus!r} must be a whole number of devices, 0 or more.")
+    return given
+
+
 @stage("out_dir")
 def deploy_step(*, model_dir: str, target: str = "local", name: str = "",
                 namespace: str = "default", storage_uri: str = "", canary_percent: int = 0,
                 dry_run: bool = False, timeout_s: int = 600, endpoint: str = "",
+                runtime: str = "", cpu: str = "", memory: str = "", gpus: int = 0,
                 out_dir: str) -> tuple[dict, dict]:
     """Deploy to ``target``, wait until Ready and confirm the model answers (the target
     rolls back on failure); the deployment goes to ``out_dir/deployment.json``, a dry
-    run's manifest beside it.
+    run's manifest beside it. ``runtime`` (kserve: ``triton`` or ``kfp-interop``),
+    ``cpu``, ``memory`` and ``gpus`` go into the manifest when given.
 
     Returns:
         ``(deployment, artifact metadata)``.
     """
     from kfp_interop.deploy import deploy
 
+    options = serving_options(target, runtime=runtime, cpu=cpu, memory=memory, gpus=gpus)
     os.makedirs(out_dir, exist_ok=True)
     info = deploy(target, model_dir, name=name, namespace=namespace, storage_uri=storage_uri,
                   canary_percent=canary_percent, dry_run=dry_run, output_dir=out_dir,
-                  timeout=timeout_s, endpoint=endpoint)
+                  timeout=timeout_s, endpoint=endpoint, **options)
     atomic_write_json(os.path.join(out_dir, DEPLOYMENT_FILE), info, sort_keys=False)
     return info, {k: v for k, v in info.items() if k not in _NOT_METADATA}
 
