@@ -148,3 +148,26 @@ def test_settings_check_names_what_a_cluster_run_needs(monkeypatch):
     assert "registered in MLflow" in check_settings_step(
         deploy_target="kserve", storage_uri="s3://models/repo")
     assert "(dry run)" in check_settings_step(deploy_target="seldon", dry_run=True)
+
+
+def test_every_pipeline_shows_its_results_in_the_uis_viewers():
+    """Metrics (training or the comparison, parity, smoke test), ClassificationMetrics
+    (confusion matrix, ROC curve for two classes) and the Markdown model card, as the
+    compiled YAML declares them."""
+    from kfp_interop.pipelines import PIPELINES
+
+    for name in PIPELINES.names():
+        doc = documents(os.path.join(ROOT, "pipelines", f"{name}.yaml"))[0]
+        outputs = {}
+        for comp_name, comp in doc["components"].items():
+            for art, spec in (comp.get("outputDefinitions", {}).get("artifacts") or {}).items():
+                outputs[(comp_name, art)] = spec["artifactType"]["schemaTitle"]
+        types = set(outputs.values())
+        assert {"system.Metrics", "system.Markdown"} <= types, name
+        assert outputs[("comp-smoke-test", "report")] == "system.Metrics"
+        card = ("comp-adopt-onnx" if name == "onnx-import" else "comp-attach-metadata",
+                "model_card")
+        assert outputs[card] == "system.Markdown"
+        if name != "onnx-import":  # an adopted model was trained elsewhere
+            assert outputs[("comp-export-onnx", "parity")] == "system.Metrics"
+            assert "system.ClassificationMetrics" in types, name

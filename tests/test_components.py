@@ -41,6 +41,24 @@ def chain(tmp_path_factory):
     return locals()
 
 
+def test_a_binary_classifier_logs_its_roc_curve(tmp_path):
+    """The Kubeflow UI draws ClassificationMetrics' confidenceMetrics as the ROC curve."""
+    from kfp_interop.components import load_data, train
+
+    tr, te = art(dsl.Dataset, tmp_path, "tr"), art(dsl.Dataset, tmp_path, "te")
+    load_data.python_func(dataset="breast_cancer", train_data=tr, test_data=te)
+    model, metrics, cm = (art(dsl.Model, tmp_path, "model"), art(dsl.Metrics, tmp_path, "m"),
+                          art(dsl.ClassificationMetrics, tmp_path, "cm"))
+    train.python_func(train_data=tr, test_data=te, model=model, metrics=metrics,
+                      classification_metrics=cm, framework="sklearn",
+                      estimator="logistic_regression", scaler=True)
+    curve = cm.metadata["confidenceMetrics"]
+    assert 3 <= len(curve) <= 101
+    assert curve[0]["falsePositiveRate"] == 0.0 and curve[-1]["recall"] == 1.0
+    assert all(0.0 <= p["confidenceThreshold"] <= 1.0 for p in curve)
+    assert "roc_curve" not in model.metadata and cm.metadata["confusionMatrix"]
+
+
 def test_load_data_writes_parquet_splits_with_schema(chain):
     tr, te = chain["tr"], chain["te"]
     assert os.path.isfile(tr.path) and os.path.isfile(te.path)

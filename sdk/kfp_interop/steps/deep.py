@@ -20,15 +20,17 @@ def save_network(native, data_meta: dict, *, model_dir: str, estimator: str,
     """Score a trained network on ``test``, save it and its ``model_meta.json``;
     returns ``(model_meta, confusion_matrix)``."""
     from kfp_interop.frameworks import get_framework, save_native
-    from kfp_interop.training import score
+    from kfp_interop.training import roc_points, score
 
     metrics, cm = score(native, test)
+    roc = roc_points(native, test)
     saved = save_native(native, model_dir)
     meta = model_meta(data_meta, framework=native.framework,
                       framework_version=get_framework(native.framework).version(),
                       estimator=estimator, task="classification",
                       hyperparameters=hyperparameters, seed=seed, metrics=metrics,
-                      saved=saved, history=history, **(extra or {}))
+                      saved=saved, history=history, **(extra or {}),
+                      **({"roc_curve": roc} if roc else {}))
     write_model_meta(model_dir, meta)
     return meta, cm
 

@@ -71,20 +71,27 @@ def train_step(*, train_path: str, test_path: str, framework: str = "sklearn",
     """
     from kfp_interop.data import load_split, read_split_metadata
     from kfp_interop.frameworks import NativeModel, save_native
-    from kfp_interop.training import train_model
+    from kfp_interop.training import roc_points, train_model
 
     data_meta = read_split_metadata(train_path)
     train = load_split(train_path, data_meta)
     test = load_split(test_path)
     result = train_model(train, test, framework=framework, estimator=estimator,
                          hyperparameters=hyperparameters, seed=seed, scaler=scaler)
-    saved = save_native(NativeModel(result.model, framework, result.task), model_dir)
+    native = NativeModel(result.model, framework, result.task)
+    saved = save_native(native, model_dir)
     meta = model_meta(data_meta, framework=framework,
                       framework_version=result.framework_version, estimator=result.estimator,
                       task=result.task, hyperparameters=result.hyperparameters, seed=seed,
-                      metrics=result.metrics, saved=saved)
+                      metrics=result.metrics, saved=saved,
+                      **_curve(roc_points(native, test)))
     write_model_meta(model_dir, meta)
     return meta, result.confusion_matrix
+
+
+def _curve(roc: dict | None) -> dict:
+    """``{"roc_curve": roc}`` for a binary classifier, else nothing."""
+    return {"roc_curve": roc} if roc else {}
 
 
 def run_tabular(out_dir: str, *, dataset: str = "iris", target_column: str = "",

@@ -43,7 +43,7 @@ def warm_start_step(*, base_model_dir: str, train_path: str, test_path: str,
     """
     from kfp_interop.data import load_split, read_split_metadata
     from kfp_interop.frameworks import NativeModel, get_framework, load_native, save_native
-    from kfp_interop.training import score
+    from kfp_interop.training import roc_points, score
 
     base_meta = read_model_meta(base_model_dir)
     if base_meta["framework"] != "xgboost":
@@ -65,6 +65,7 @@ def warm_start_step(*, base_model_dir: str, train_path: str, test_path: str,
                                   n_estimators=n_estimators)
     native = NativeModel(model, "xgboost", task)
     metrics, cm = score(native, test)
+    roc = roc_points(native, test)
     saved = save_native(native, model_dir)
     lineage = {"method": "warm-start", "base_model_sha256": base_meta["native_sha256"],
                "base_framework": "xgboost", "source_task": {
@@ -75,6 +76,7 @@ def warm_start_step(*, base_model_dir: str, train_path: str, test_path: str,
                       estimator=type(model).__name__, task=task,
                       hyperparameters={**base_meta["hyperparameters"],
                                        "warm_start_estimators": n_estimators},
-                      seed=base_meta["seed"], metrics=metrics, saved=saved, lineage=lineage)
+                      seed=base_meta["seed"], metrics=metrics, saved=saved, lineage=lineage,
+                      **({"roc_curve": roc} if roc else {}))
     write_model_meta(model_dir, meta)
     return meta, cm

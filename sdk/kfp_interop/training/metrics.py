@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["compute_metrics", "score"]
+__all__ = ["compute_metrics", "score", "roc_points"]
 
 
 def compute_metrics(task: str, y_true, y_pred, proba=None) -> tuple[dict[str, float], Any]:
@@ -42,3 +42,25 @@ def score(native, test) -> tuple[dict[str, float], Any]:
     """Metrics and confusion matrix of a native model on a test split."""
     proba = native.predict_proba(test.X) if native.task == "classification" else None
     return compute_metrics(native.task, test.y, native.predict(test.X), proba)
+
+
+def roc_points(native, test, *, max_points: int = 101) -> dict[str, list[float]] | None:
+    """The ROC curve of a binary classifier on a test split, for KFP's ClassificationMetrics
+    viewer: ``fpr``, ``tpr`` and ``thresholds`` (at most ``max_points``, first and last
+    kept; the curve's opening threshold, infinity, is given as 1.0). ``None`` for other
+    tasks, or when the test rows hold one class only."""
+    import numpy as np
+    from sklearn import metrics as m
+
+    if native.task != "classification":
+        return None
+    proba = native.predict_proba(test.X)
+    if proba.shape[1] != 2 or len(np.unique(test.y)) != 2:
+        return None
+    fpr, tpr, thresholds = m.roc_curve(test.y, proba[:, 1])
+    if len(fpr) > max_points:
+        keep = np.unique(np.linspace(0, len(fpr) - 1, max_points).round().astype(int))
+        fpr, tpr, thresholds = fpr[keep], tpr[keep], thresholds[keep]
+    thresholds = np.minimum(thresholds, 1.0)
+    return {"fpr": [float(v) for v in fpr], "tpr": [float(v) for v in tpr],
+            "thresholds": [float(v) for v in thresholds]}
