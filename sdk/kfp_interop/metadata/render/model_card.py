@@ -59,7 +59,23 @@ def to_model_card(record: InferenceMetadata) -> str:
         parts.append(f"## Parity ({against})\n"
                      f"{'passed' if par['passed'] else 'FAILED'} on {par['n_rows']} rows: max "
                      f"abs diff {par['max_abs_diff']:.3g}, label agreement "
-                     f"{par['label_agreement']}, tolerance {par['tolerance']:g}.")
+                     f"{par['label_agreement']}, tolerance {par['tolerance']:g}"
+                     + (f", on {par['provider']}" if par.get("provider") else "") + ".")
+    if record.lineage:
+        lin = record.lineage
+        source = lin.get("source_task") or {}
+        parts.append("## Lineage\n| field | value |\n|---|---|\n" + _rows([
+            ("method", lin.get("method")),
+            ("base model sha256", f"`{lin['base_model_sha256']}`"
+             if lin.get("base_model_sha256") else None),
+            ("base framework", lin.get("base_framework")),
+            ("source data set", source.get("dataset")),
+            ("source classes", ", ".join(map(str, source["classes"]))
+             if source.get("classes") else None),
+            ("source data sha256", f"`{source['data_sha256']}`"
+             if source.get("data_sha256") else None),
+            ("source accuracy", f"{source['accuracy']:.4f}"
+             if isinstance(source.get("accuracy"), (int, float)) else None)]))
     if record.checks:
         c = record.checks
         parts.append("## Checks\n" + ", ".join(
