@@ -89,7 +89,7 @@ def test_tokens_come_from_files_and_never_show(tmp_path, monkeypatch, capsys):
         token_file.write_text(TOKEN + "\n")
         assert main(["submit", "tabular", "--host", api.url, "--token-file",
                      str(token_file)]) == 0
-        assert "--token-file credentials" in capsys.readouterr().out
+        assert "with the token from --token-file" in capsys.readouterr().out
         # the service-account token path KFP's own tooling uses
         monkeypatch.setenv("KF_PIPELINES_SA_TOKEN_PATH", str(token_file))
         assert submit("tabular", {}, host=api.url)["run_id"] in api.runs

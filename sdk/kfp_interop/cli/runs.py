@@ -344,7 +344,8 @@ def submit(name: str, params: dict[str, Any], *, host: str, namespace: str = "",
                         experiment_id=exp.experiment_id, job_name=run_name,
                         pipeline_package_path=package, params=params)
     url = f"{host}/#/runs/details/{run.run_id}"
-    log(f"Run {run_name!r} started ({source} credentials): {url}")
+    how = "without credentials" if source == "none" else f"with the token from {source}"
+    log(f"Run {run_name!r} started ({how}): {url}")
     result = {"run_id": run.run_id, "url": url, "experiment_id": exp.experiment_id,
               "state": run.state or "PENDING", "tasks": {}}
     if not wait:

@@ -44,15 +44,16 @@ def locate_model(path: str, name: str | None = None) -> str:
     numeric version's ``model.onnx`` under ``<path>/<name>/`` or under ``path``.
 
     Raises:
-        InvalidInputError: none of these exists (what is there is named).
+        ModelFileError: ``path`` does not exist.
+        InvalidInputError: none of these exists in the folder (what is there is named).
     """
     from kfp_interop.constants import ONNX_FILENAME
-    from kfp_interop.errors import InvalidInputError
+    from kfp_interop.errors import InvalidInputError, ModelFileError
 
     if os.path.isfile(path):
         return path
     if not os.path.isdir(path):
-        raise InvalidInputError(f"No model at {path!r}: pass an ONNX file or a folder.")
+        raise ModelFileError(f"No ONNX file at {path!r}: pass an ONNX file or a folder.")
     if os.path.isfile(os.path.join(path, ONNX_FILENAME)):
         return os.path.join(path, ONNX_FILENAME)
     for folder in ([os.path.join(path, name)] if name else []) + [path]:
