@@ -73,6 +73,8 @@ setup(
         "torch": ["torch==2.13.0", "onnxscript>=0.5", "keras>=3.10"],
         # TensorFlow SavedModels and Keras models on the TensorFlow backend, through tf2onnx
         "tensorflow": ["tensorflow-cpu==2.21.0", "tf2onnx==1.17.0", "keras>=3.10"],
+        # federated learning: Flower's server strategies (aggregation, DP clipping)
+        "federated": ["flwr==1.42.0", "dp-accounting==0.6.0"],
         "dev": [
             "pytest>=8",
             "pytest-timeout>=2.3",

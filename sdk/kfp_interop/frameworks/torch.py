@@ -158,8 +158,13 @@ def one_thread():
 
 def train_torch(model, X, y, *, epochs: int = 20, batch_size: int = 32, lr: float = 1e-3,
                 optimizer: str = "adam", seed: int = 42, X_val=None, y_val=None,
-                on_epoch: Callable[[dict], None] | None = None) -> list[dict]:
+                on_epoch: Callable[[dict], None] | None = None,
+                proximal_mu: float = 0.0) -> list[dict]:
     """Seeded, deterministic mini-batch training with cross-entropy.
+
+    ``proximal_mu`` > 0 adds FedProx's proximal term, ``mu / 2 * ||w - w_start||^2`` over
+    the trainable weights, which keeps a federated client near the global model it
+    started from.
 
     Returns:
         Per-epoch ``{"epoch", "loss", "accuracy"[, "val_accuracy"]}``.
@@ -167,14 +172,16 @@ def train_torch(model, X, y, *, epochs: int = 20, batch_size: int = 32, lr: floa
     if epochs < 1 or batch_size < 1 or not lr > 0:
         raise InvalidInputError(f"epochs={epochs}, batch_size={batch_size} and lr={lr} must "
                                 "all be positive.")
+    if not proximal_mu >= 0:
+        raise InvalidInputError(f"proximal_mu={proximal_mu!r} must be 0 or more.")
     with one_thread():
         return _train_torch(model, X, y, epochs=epochs, batch_size=batch_size, lr=lr,
                             optimizer=optimizer, seed=seed, X_val=X_val, y_val=y_val,
-                            on_epoch=on_epoch)
+                            on_epoch=on_epoch, proximal_mu=proximal_mu)
 
 
 def _train_torch(model, X, y, *, epochs, batch_size, lr, optimizer, seed, X_val, y_val,
-                 on_epoch) -> list[dict]:
+                 on_epoch, proximal_mu=0.0) -> list[dict]:
     import numpy as np
     import torch
 
@@ -187,6 +194,7 @@ def _train_torch(model, X, y, *, epochs, batch_size, lr, optimizer, seed, X_val,
     if optimizer not in opts:
         raise InvalidInputError(f"Unknown optimizer {optimizer!r}; use one of {sorted(opts)}.")
     opt = opts[optimizer](params, lr=lr)
+    anchor = [p.detach().clone() for p in params] if proximal_mu else None
     Xt = torch.as_tensor(np.asarray(X, dtype=np.float32))
     yt = torch.as_tensor(np.asarray(y, dtype=np.int64))
     gen = torch.Generator().manual_seed(seed)
@@ -201,6 +209,9 @@ def _train_torch(model, X, y, *, epochs, batch_size, lr, optimizer, seed, X_val,
             opt.zero_grad()
             logits = model(Xt[idx])
             loss = loss_fn(logits, yt[idx])
+            if anchor is not None:
+                loss = loss + proximal_mu / 2 * sum(((p - a) ** 2).sum()
+                                                    for p, a in zip(params, anchor))
             loss.backward()
             opt.step()
             total += float(loss) * len(idx)

@@ -33,7 +33,7 @@ METADATA_KEY = "kfp_interop.inference_metadata"
 ORIGIN_KINDS = ("trained", "exported", "adopted", "imported")
 # fields a record may leave out; reading one gives None
 _OPTIONAL = ("feature_names", "class_labels", "target", "training", "parity", "lineage",
-             "checks", "properties")
+             "checks", "properties", "federated")
 
 
 @functools.lru_cache(maxsize=None)
@@ -185,8 +185,8 @@ def build_record(model, *, name: str, version: str = "1", task: str, framework: 
                  feature_names: list[str] | None, class_labels: list[str] | None,
                  target: str | None = None, training: dict | None = None,
                  parity: dict | None = None, lineage: dict | None = None,
-                 origin: dict | None = None, checks: dict | None = None
-                 ) -> InferenceMetadata:
+                 origin: dict | None = None, checks: dict | None = None,
+                 federated: dict | None = None) -> InferenceMetadata:
     """Build the record of an ONNX model: tensors, opsets and sha256 are read from
     ``model`` itself, the rest from how it came (training, the parity gate, the user).
 
@@ -204,7 +204,8 @@ def build_record(model, *, name: str, version: str = "1", task: str, framework: 
                                    "version": model.producer_version or ""}
     optional = {"feature_names": list(feature_names) if feature_names else None,
                 "class_labels": class_labels, "target": target, "training": training,
-                "parity": parity, "lineage": lineage, "checks": checks}
+                "parity": parity, "lineage": lineage, "checks": checks,
+                "federated": federated}
     return InferenceMetadata(
         model={"name": name, "version": str(version), "platform": PLATFORM,
                "task": task, "onnx_opset": opsets.get("ai.onnx", 1), "opsets": opsets,

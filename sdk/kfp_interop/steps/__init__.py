@@ -7,6 +7,7 @@ writing its artifacts (:mod:`.artifacts`). Everything is testable without KFP.
 * :mod:`.deep` — train a network;
 * :mod:`.transfer` — k-shot transfer data, fine-tune, compare with scratch;
 * :mod:`.warm_start` — split rows, continue an XGBoost model;
+* :mod:`.federated` — split among clients, client rounds, aggregation, the baseline;
 * :mod:`.adopt` — an ONNX file made elsewhere, checked and described;
 * :mod:`.native_file` — a native model file made elsewhere, exported behind the gate;
 * :mod:`.serving` — store, register, deploy, smoke-test (with rollback), promote;
@@ -26,9 +27,15 @@ from kfp_interop.steps.transfer import (compare_transfer_step, finetune_step, pa
                                         prepare_transfer_data_step)
 from kfp_interop.steps.warm_start import split_rows_step, warm_start_step
 
-__all__ = ["adopt_step", "import_metadata_step", "export_file_step", "fingerprint_step", "load_data_step", "train_step", "run_tabular", "export_step",
+from kfp_interop.steps.federated import (aggregate_step, centralized_step, client_step,
+                                         federated_init_step, federated_split_step,
+                                         finalize_step)
+
+__all__ = ["adopt_step", "import_metadata_step", "export_file_step", "fingerprint_step",
+           "load_data_step", "train_step", "run_tabular", "export_step",
            "attach_metadata_step", "train_deep_step", "prepare_transfer_data_step",
            "finetune_step", "compare_transfer_step", "parse_classes", "split_rows_step",
-           "warm_start_step", "check_settings_step", "upload_step", "register_step", "deploy_step",
-           "smoke_test_step", "promote_step", "model_meta", "read_model_meta",
-           "write_model_meta"]
+           "warm_start_step", "check_settings_step", "upload_step", "register_step",
+           "deploy_step", "smoke_test_step", "promote_step", "model_meta", "read_model_meta",
+           "write_model_meta", "federated_split_step", "federated_init_step", "client_step",
+           "aggregate_step", "centralized_step", "finalize_step"]

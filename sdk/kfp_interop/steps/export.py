@@ -142,4 +142,5 @@ def record_from_meta(model, model_meta: dict[str, Any], *, model_name: str = "",
         feature_names=model_meta["feature_names"],
         class_labels=model_meta.get("class_labels"), target=model_meta.get("target_name"),
         training=training, parity=parity, lineage=model_meta.get("lineage"),
-        origin=model_meta.get("origin") or {"kind": "exported"})
+        origin=model_meta.get("origin") or {"kind": "exported"},
+        federated=model_meta.get("federated"))
