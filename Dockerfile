@@ -7,7 +7,7 @@
 #   --build-arg EXTRAS=serve,mlflow,torch,tensorflow
 FROM python:3.11-slim
 
-ARG EXTRAS=serve,mlflow,torch
+ARG EXTRAS=serve,mlflow,torch,federated
 ENV PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 \
     && rm -rf /var/lib/apt/lists/*

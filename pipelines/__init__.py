@@ -27,20 +27,73 @@ PIPELINES.register("onnx-import", (
     "kfp_interop.pipelines.onnx_import:onnx_import",
     "an ONNX file from any exporter -> checked, described (record) -> store/register -> "
     "serve -> smoke test"))
+PIPELINES.register("federated-learning", (
+    "kfp_interop.pipelines.federated_learning:federated_learning",
+    "N clients x R rounds (ParallelFor + Flower aggregation) vs centralized -> ONNX -> serve"))
 PIPELINES.register("warm-start", (
     "kfp_interop.pipelines.warm_start:warm_start_pipeline",
     "XGBoost continued on newer rows vs newer rows only -> ONNX -> serve"))
 
 
-def load(name: str):
+def load(name: str, graph: dict | None = None):
     """The pipeline registered as ``name``, or your own as ``path/to/file.py:function``
     (a ``@dsl.pipeline`` function in a file: what ``kfp-interop run`` and ``compile``
-    take besides the reference pipelines)."""
+    take besides the reference pipelines). ``graph`` sets the parameters that shape a
+    pipeline's graph (:func:`graph_parameters`), which are fixed when it is compiled.
+
+    Raises:
+        InvalidInputError: graph parameters the pipeline does not have.
+    """
+    from kfp_interop.errors import InvalidInputError
+
     if name not in PIPELINES and ":" in name and name.split(":", 1)[0].endswith(".py"):
+        if graph:
+            raise InvalidInputError(f"{name} has no graph parameters ({sorted(graph)}).")
         return _load_file(*name.split(":", 1))
     target, _ = PIPELINES.get(name)
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    module_name, _, attr = target.partition(":")
+    module = importlib.import_module(module_name)
+    if not graph:
+        return getattr(module, attr)
+    known = getattr(module, "GRAPH_PARAMETERS", {})
+    unknown = sorted(set(graph) - set(known))
+    if unknown:
+        raise InvalidInputError(f"Pipeline {name!r} has no graph parameter(s) {unknown}"
+                                + (f"; it has {sorted(known)}." if known else "."))
+    return module.build(**{**known, **graph})
+
+
+def graph_parameters(name: str) -> dict:
+    """The parameters that shape a pipeline's graph, with their defaults (``{}`` for
+    most): set at compile time, e.g. ``--param rounds=10``."""
+    if name not in PIPELINES:
+        return {}
+    module_name = PIPELINES.get(name)[0].partition(":")[0]
+    return dict(getattr(importlib.import_module(module_name), "GRAPH_PARAMETERS", {}))
+
+
+def split_graph_params(name: str, pairs: list[str]) -> tuple[dict, list[str]]:
+    """``KEY=VALUE`` pairs split into the graph parameters (typed like their defaults)
+    and the rest (run-time parameters).
+
+    Raises:
+        InvalidInputError: a graph parameter that is not a whole number.
+    """
+    from kfp_interop.errors import InvalidInputError
+
+    known = graph_parameters(name)
+    graph, rest = {}, []
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if sep and key in known:
+            try:
+                graph[key] = type(known[key])(value)
+            except ValueError:
+                raise InvalidInputError(f"--param {key}={value!r} is not a whole number (it "
+                                        "shapes the pipeline's graph).") from None
+        else:
+            rest.append(pair)
+    return graph, rest
 
 
 def _load_file(path: str, attr: str):
@@ -110,13 +163,15 @@ def _write(obj, output: str, *, pipeline_parameters: dict | None, image: str) ->
 
 
 def compile_pipeline(name: str, output: str, *, profile: str = "cluster",
-                     image: str = "", compute=None) -> str:
+                     image: str = "", compute=None, graph: dict | None = None,
+                     defaults: dict | None = None) -> str:
     """Compile a reference pipeline (or ``path/file.py:function``) to KFP IR YAML at
     ``output``, with the defaults of ``profile`` (see
     :data:`kfp_interop.pipelines.common.PROFILES`) and the image of
     :func:`image_reference`; ``compute`` (a
     :class:`~kfp_interop.pipelines.common.Compute`) sets the resources of the tasks that
-    train and export. Two compiles give the same bytes.
+    train and export; ``graph`` the parameters that shape the graph (e.g. rounds);
+    ``defaults`` other parameters' defaults. Two compiles give the same bytes.
 
     Raises:
         UnknownNameError: unknown pipeline or profile.
@@ -128,9 +183,10 @@ def compile_pipeline(name: str, output: str, *, profile: str = "cluster",
 
     if profile not in PROFILES:
         raise UnknownNameError(f"Unknown profile {profile!r}; use one of {sorted(PROFILES)}.")
-    func = load(name)
+    func = load(name, graph)
     params = inspect.signature(getattr(func, "pipeline_func", func)).parameters
-    defaults = {k: v for k, v in PROFILES[profile].items() if k in params}
+    defaults = {**{k: v for k, v in PROFILES[profile].items() if k in params},
+                **(defaults or {})}
     if compute is not None and compute != type(compute)():
         # KFP builds a pipeline's graph when it is decorated: build it again with the
         # resources in effect
@@ -185,4 +241,5 @@ def _write_runtime(path: str, *, cluster: bool, image: str) -> str:
 
 
 __all__ = ["PIPELINES", "load", "describe", "compile_pipeline", "compile_all",
+           "graph_parameters", "split_graph_params",
            "image_reference", "IMAGE_ENV"]

@@ -4,7 +4,7 @@
 # server), runs pytest, and stops them again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh serve,dev,torch,tensorflow
+bash scripts/setup.sh serve,dev,torch,tensorflow,federated
 state="$(pwd)/.ci-state"
 rm -rf "$state"
 .venv/bin/python tests/services.py up "$state" > "$state.env"

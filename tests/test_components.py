@@ -13,7 +13,8 @@ from kfp_interop.errors import DatasetError, ParityError
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMPONENT_NAMES = sorted(d for d in os.listdir(os.path.join(ROOT, "components"))
                          if os.path.isfile(os.path.join(ROOT, "components", d, "component.py")))
-PIPELINE_NAMES = ["deep", "onnx-import", "tabular", "transfer-learning", "warm-start"]
+PIPELINE_NAMES = ["deep", "federated-learning", "onnx-import", "tabular", "transfer-learning",
+                  "warm-start"]
 
 
 def art(cls, tmp_path, name, metadata=None):

@@ -71,8 +71,14 @@ def cmd_compile(args) -> int:
                                 compute=compute):
             print(f"Wrote {path}")
         return 0
+    from kfp_interop.cli.params import parse_params
+    from kfp_interop.pipelines import load, split_graph_params
+
+    graph, rest = split_graph_params(args.name, args.param)
+    defaults = parse_params(load(args.name, graph), rest, require_all=False)
     out = args.output or f"{os.path.basename(args.name.split(':')[-1])}.yaml"
-    compile_pipeline(args.name, out, profile=args.profile, image=args.image, compute=compute)
+    compile_pipeline(args.name, out, profile=args.profile, image=args.image, compute=compute,
+                     graph=graph, defaults=defaults)
     print(f"Wrote {out}")
     return 0
 
@@ -82,11 +88,13 @@ def cmd_submit(args) -> int:
     from kfp_interop.cli.params import parse_params
     from kfp_interop.cli.runs import submit
     from kfp_interop.errors import PipelineRunError
-    from kfp_interop.pipelines import load
+    from kfp_interop.pipelines import load, split_graph_params
 
-    params = parse_params(load(args.name), args.param)
+    graph, rest = split_graph_params(args.name, args.param)
+    params = parse_params(load(args.name, graph), rest)
     try:
         result = submit(args.name, params, host=args.host, namespace=args.namespace,
+                        graph=graph,
                         experiment=args.experiment, run_name=args.run_name,
                         token_file=args.token_file, profile=args.profile, image=args.image,
                         compute=_compute(args), wait=args.wait, timeout=args.timeout)
@@ -106,12 +114,14 @@ def cmd_run(args) -> int:
         raise InvalidInputError("'run' runs on this machine (add --local). For a cluster: "
                                 "kfp-interop submit NAME --host URL (or compile NAME and "
                                 "upload the YAML in the Kubeflow UI).")
-    params = parse_params(load(args.name), args.param)
+    from kfp_interop.pipelines import split_graph_params
+
+    graph, rest = split_graph_params(args.name, args.param)
+    params = parse_params(load(args.name, graph), rest)
     from kfp_interop.cli.runs import run_local
 
     summary = run_local(args.name, params, args.output_dir, keep_serving=args.keep_serving,
-                        profile=args.profile,
-                        verbose=args.verbose)
+                        profile=args.profile, graph=graph, verbose=args.verbose)
     print_summary(summary)
     print(f"Summary: {os.path.join(os.path.abspath(args.output_dir), 'summary.json')}")
     if summary.get("server_stopped") is False:

@@ -9,8 +9,9 @@ from kfp_interop.errors import InvalidInputError
 __all__ = ["parse_params"]
 
 
-def parse_params(func, pairs: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` strings -> typed pipeline arguments (by the pipeline's signature)."""
+def parse_params(func, pairs: list[str], *, require_all: bool = True) -> dict[str, Any]:
+    """``KEY=VALUE`` strings -> typed pipeline arguments (by the pipeline's signature);
+    with ``require_all``, parameters without a default must be given."""
     import inspect
 
     sig = inspect.signature(getattr(func, "pipeline_func", func))
@@ -39,7 +40,7 @@ def parse_params(func, pairs: list[str]) -> dict[str, Any]:
                                     f"{getattr(kind, '__name__', kind)}.") from None
     missing = [n for n, p in sig.parameters.items()
                if p.default is inspect.Parameter.empty and n not in params]
-    if missing:
+    if missing and require_all:
         raise InvalidInputError(f"Pipeline parameter(s) {missing} have no default: give them "
                                 "with --param " + " ".join(f"{n}=..." for n in missing) + ".")
     return params

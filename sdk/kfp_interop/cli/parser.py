@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--profile", default="cluster", choices=["cluster", "local"],
                    help="defaults for where it runs (cluster: nothing registered unless "
                         "tracking_uri is given)")
+    c.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a graph parameter (e.g. rounds=10), or a parameter's default")
     c.add_argument("--image", default="", help="the image the tasks run, e.g. a private "
                                                "registry's copy by digest (default: "
                                                "$KFP_INTEROP_IMAGE, else the release's)")

@@ -74,7 +74,8 @@ def _local_stores(params: dict[str, Any], accepted, out_dir: str) -> dict[str, A
 
 
 def run_local(name: str, params: dict[str, Any], out_dir: str, *, keep_serving: bool = False,
-              verbose: bool = False, profile: str = "local") -> dict[str, Any]:
+              verbose: bool = False, profile: str = "local",
+              graph: dict | None = None) -> dict[str, Any]:
     """Run a reference pipeline through kfp.local (SubprocessRunner, this environment)
     and write ``out_dir/summary.json``. Returns the summary.
 
@@ -90,7 +91,7 @@ def run_local(name: str, params: dict[str, Any], out_dir: str, *, keep_serving: 
 
     if profile not in PROFILES:
         raise UnknownNameError(f"Unknown profile {profile!r}; use one of {sorted(PROFILES)}.")
-    func = load(name)
+    func = load(name, graph)
     out_dir = os.path.abspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
     accepted = inspect.signature(getattr(func, "pipeline_func", func)).parameters
@@ -298,7 +299,8 @@ def _task_states(run) -> dict[str, str]:
 
 def submit(name: str, params: dict[str, Any], *, host: str, namespace: str = "",
            experiment: str = "", run_name: str = "", token_file: str = "",
-           profile: str = "cluster", image: str = "", compute=None, wait: bool = False,
+           profile: str = "cluster", image: str = "", compute=None,
+           graph: dict | None = None, wait: bool = False,
            timeout: float = 6 * 3600, poll: float = 5.0,
            log=print) -> dict[str, Any]:
     """Compile a reference pipeline (or ``path/file.py:function``) with ``profile`` and
@@ -329,7 +331,7 @@ def submit(name: str, params: dict[str, Any], *, host: str, namespace: str = "",
     _probe(host, token)
     with tempfile.TemporaryDirectory(prefix="kfp-interop-submit-") as tmp:
         package = compile_pipeline(name, os.path.join(tmp, "pipeline.yaml"), profile=profile,
-                                   image=image, compute=compute)
+                                   image=image, compute=compute, graph=graph)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # kfp.Client warns about API versions
             from kfp import Client

@@ -50,6 +50,22 @@ def failure_reason(log_path: str) -> str | None:
     return None
 
 
+def _task_states(run_dir: str, prefix: str = "") -> dict[str, str]:
+    """``{task: succeeded|failed}``; a loop's iterations are folders of tasks (named
+    ``<iteration>/<task>``), not tasks."""
+    states: dict[str, str] = {}
+    for name in sorted(os.listdir(run_dir)):
+        path = os.path.join(run_dir, name)
+        if not os.path.isdir(path):
+            continue
+        if os.path.exists(os.path.join(path, "executor_output.json")):
+            states[prefix + name] = "succeeded"
+            continue
+        inner = _task_states(path, f"{prefix}{name}/") if name.startswith("for-loop-") else {}
+        states.update(inner or {prefix + name: "failed"})
+    return states
+
+
 def build_summary(name: str, run_dir: str | None, out_dir: str, status: str,
                   params: dict, seconds: float, log_path: str) -> dict[str, Any]:
     """Collect the run's outputs into the summary written as ``summary.json``."""
@@ -61,14 +77,21 @@ def build_summary(name: str, run_dir: str | None, out_dir: str, status: str,
     }
     if run_dir is None:
         return summary
-    tasks = sorted(d for d in os.listdir(run_dir) if os.path.isdir(os.path.join(run_dir, d)))
-    summary["tasks"] = {t: ("succeeded" if os.path.exists(os.path.join(
-        run_dir, t, "executor_output.json")) else "failed") for t in tasks}
+    summary["tasks"] = _task_states(run_dir)
     failed = [t for t, s in summary["tasks"].items() if s == "failed"]
     if failed:
         summary["failed_task"] = failed[0]
     # the pipeline's headline metrics: the transfer comparison, else the trained model's
-    for task in ("compare-transfer", "train", "finetune", "train-deep", "warm-start"):
+    fed = _artifact(run_dir, "federated-finalize", "model")
+    if fed:  # typed, from the model folder (artifact metadata turns ints into floats)
+        federated = (_read_json(os.path.join(fed["uri"], "model_meta.json")) or {}).get(
+            "federated") or {}
+        summary.update(rounds=federated.get("rounds"), clients=federated.get("clients"),
+                       strategy=federated.get("strategy"),
+                       alpha=(federated.get("partition") or {}).get("alpha"),
+                       federated=federated)
+    for task in ("federated-finalize", "compare-transfer", "train", "finetune", "train-deep",
+                 "warm-start"):
         metrics = _artifact(run_dir, task, "metrics")
         if metrics:
             summary["metrics"] = {k: v for k, v in (metrics.get("metadata") or {}).items()

@@ -282,8 +282,8 @@ def _svg(history: list[dict], baseline: float) -> str:
 
 
 @stage("model_dir")
-def finalize_step(*, global_dir: str, partitions_dir: str, train_path: str,
-                  centralized: dict, strategy: str, strategy_options: str = "{}",
+def finalize_step(*, global_dir: str, partitions_dir: str, train_path: str, test_path: str,
+                  centralized_dir: str, strategy: str, strategy_options: str = "{}",
                   local_epochs: int = 2, dp_clip_norm: float = 0.0,
                   dp_noise_multiplier: float = 0.0, dp_delta: float = 1e-5,
                   seed: int = DEFAULT_SEED, model_dir: str, report_path: str) -> dict:
@@ -291,8 +291,9 @@ def finalize_step(*, global_dir: str, partitions_dir: str, train_path: str,
     federated provenance) and the HTML report (accuracy per round against the baseline).
 
     Returns:
-        The model meta (``metrics`` holds ``federated_accuracy``,
-        ``centralized_accuracy``, ``rounds``, ``clients``).
+        ``(model meta, confusion matrix)``; the meta's ``metrics`` hold
+        ``federated_accuracy``, ``centralized_accuracy``, ``rounds``, ``clients``, and
+        its ``roc_curve`` the binary ROC curve.
     """
     from kfp_interop.data import read_split_metadata
     from kfp_interop.federated.models import load_weights, to_native
@@ -302,6 +303,7 @@ def finalize_step(*, global_dir: str, partitions_dir: str, train_path: str,
     from kfp_interop.training import parse_hyperparameters
 
     spec, weights, facts = load_weights(global_dir)
+    _, _, centralized = load_weights(centralized_dir)  # the baseline's facts, typed
     history = facts.get(HISTORY_KEY) or []
     if not history:
         raise InvalidInputError(f"{global_dir!r} is the round-0 model: no round ran.")
@@ -323,6 +325,12 @@ def finalize_step(*, global_dir: str, partitions_dir: str, train_path: str,
                  "centralized_accuracy": float(centralized["centralized_accuracy"])}
     native = to_native(spec, weights)
     final = history[-1]["accuracy"]  # the global model on the held-out rows, last round
+    from kfp_interop.data import load_split
+    from kfp_interop.training import roc_points, score
+
+    test = load_split(test_path)
+    _, confusion = score(native, test)
+    roc = roc_points(native, test)
     metrics = {"accuracy": final, "federated_accuracy": final,
                "centralized_accuracy": float(centralized["centralized_accuracy"]),
                "federated_gap": final - float(centralized["centralized_accuracy"]),
@@ -338,7 +346,7 @@ def finalize_step(*, global_dir: str, partitions_dir: str, train_path: str,
                                        "local_epochs": int(local_epochs),
                                        "strategy": strategy},
                       seed=seed, metrics=metrics, saved=saved, federated=federated,
-                      history=history)
+                      history=history, **({"roc_curve": roc} if roc else {}))
     write_model_meta(model_dir, meta)
     rows = "".join(f"<tr><td>{h['round']}</td><td>{h['accuracy']:.4f}</td>"
                    f"<td>{h['examples']}</td></tr>" for h in history)
@@ -359,4 +367,4 @@ def finalize_step(*, global_dir: str, partitions_dir: str, train_path: str,
             f"<table border='1'><tr><th>round</th><th>test accuracy</th><th>examples"
             f"</th></tr>{rows}</table></body></html>")
     atomic_write(report_path, html)
-    return meta
+    return meta, confusion

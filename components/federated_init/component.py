@@ -1,0 +1,29 @@
+"""federated_init: the global model of round 0."""
+
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Model, Output
+
+from kfp_interop.components._common import COMPONENT_OPTIONS
+
+
+@dsl.component(**COMPONENT_OPTIONS)
+def federated_init(
+    train_data: Input[Dataset],
+    model: Output[Model],
+    architecture: str = "mlp",
+    init_args: str = "{}",
+    seed: int = 42,
+):
+    """Seeded initial weights of the global model (arrays and their spec, no pickles).
+
+    Args:
+        architecture: mlp, cnn or an allowed module:Class (PyTorch), or logistic
+            (scikit-learn SGDClassifier, log loss).
+        init_args: JSON constructor arguments of a module:Class.
+        seed: seed of the initial weights.
+    """
+    from kfp_interop.steps import federated_init_step
+
+    model.metadata.update(federated_init_step(train_path=train_data.path,
+                                              architecture=architecture, init_args=init_args,
+                                              seed=seed, out_dir=model.path))
