@@ -214,7 +214,7 @@ def _train_torch(model, X, y, *, epochs, batch_size, lr, optimizer, seed, X_val,
                                                     for p, a in zip(params, anchor))
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == yt[idx]).sum())
             seen += len(idx)
         row = {"epoch": epoch, "loss": total / seen, "accuracy": correct / seen}

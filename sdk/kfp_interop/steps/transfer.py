@@ -15,7 +15,7 @@ from kfp_interop.steps.model_dir import read_model_meta
 from kfp_interop.steps.stage import stage
 
 __all__ = ["parse_classes", "prepare_transfer_data_step", "finetune_step",
-           "compare_transfer_step"]
+           "compare_transfer_step", "shift_features", "SHIFTS"]
 
 
 def parse_classes(text: str) -> list[int]:
@@ -29,16 +29,70 @@ def parse_classes(text: str) -> list[int]:
     return classes
 
 
+#: shifts of the target task that keep shapes and labels (a new scanner or sensor)
+SHIFTS = ("none", "noise", "blur", "contrast")
+
+
+def shift_features(X, kind: str, strength: float, *, seed: int):
+    """The target's inputs under a shift that keeps shapes and labels, relative to the
+    data's value range (0..16 for the digits): ``noise`` adds Gaussian noise of std
+    ``strength`` x range (clipped to the range); ``blur`` mixes each pixel with its
+    3x3 neighbourhood (square images), weight ``strength``; ``contrast`` pulls values
+    towards the image mean by ``strength``.
+
+    Raises:
+        InvalidInputError: an unknown shift, a strength outside [0, 1], blur on inputs
+            that are not square images.
+    """
+    import numpy as np
+
+    if kind not in SHIFTS:
+        raise InvalidInputError(f"Unknown target_shift {kind!r}; use one of {list(SHIFTS)}.")
+    if not 0.0 <= strength <= 1.0:
+        raise InvalidInputError(f"shift_strength={strength!r} must be between 0 and 1.")
+    X = np.asarray(X, dtype=np.float64)
+    if kind == "none" or strength == 0:
+        return X
+    top = float(X.max()) or 1.0
+    if kind == "noise":
+        noisy = X + np.random.default_rng(seed).normal(0.0, strength * top, X.shape)
+        return np.clip(noisy, 0.0, top)
+    if kind == "contrast":
+        mean = X.mean(axis=1, keepdims=True)
+        return X + strength * (mean - X)
+    side = int(round(X.shape[1] ** 0.5))
+    if side * side != X.shape[1]:
+        raise InvalidInputError(f"target_shift='blur' needs square images; {X.shape[1]} "
+                                "features is not a square.")
+    img = X.reshape(-1, side, side)
+    padded = np.pad(img, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    neighbours = sum(padded[:, i:i + side, j:j + side] for i in range(3) for j in range(3)) / 9
+    return ((1 - strength) * img + strength * neighbours).reshape(len(X), -1)
+
+
+def _classes(text: str, n: int) -> list[int]:
+    return list(range(n)) if str(text).strip().lower() == "all" else parse_classes(text)
+
+
 @stage("source_train")
-def prepare_transfer_data_step(*, dataset: str = "digits", source_classes: str = "0,1,2,3,4",
-                               target_classes: str = "5,6,7,8,9", k: int = 10,
+def prepare_transfer_data_step(*, dataset: str = "digits", source_classes: str = "all",
+                               target_classes: str = "all", k: int = 10,
+                               target_shift: str = "noise", shift_strength: float = 0.3,
                                test_size: float = DEFAULT_TEST_SIZE, seed: int = DEFAULT_SEED,
                                source_train: str,
                                source_test: str, target_train: str, target_test: str) -> dict:
-    """Split a data set into a source task and a k-shot target task (disjoint classes).
+    """Split a data set into a source task and a k-shot target task.
+
+    Two kinds of target: the same classes as the source under a shift that keeps shapes
+    and labels (``source_classes`` = ``target_classes``, e.g. both ``all``: the rows are
+    split into two stratified halves, the target half shifted by ``target_shift``), or
+    other classes (disjoint ``source_classes`` and ``target_classes``, optionally
+    shifted too). The target's training rows are ``k`` per class; its test rows are all
+    the rest of its half.
 
     Raises:
-        InvalidInputError: overlapping or unknown classes, k < 1.
+        InvalidInputError: classes that overlap without being equal, unknown classes,
+            k < 1, an unknown shift.
         DatasetError: k larger than the target samples available per class.
     """
     import numpy as np
@@ -48,25 +102,35 @@ def prepare_transfer_data_step(*, dataset: str = "digits", source_classes: str =
     data = load_dataset(dataset)
     if data.task != "classification":
         raise InvalidInputError(f"{dataset!r} is not a classification data set.")
-    src, tgt = parse_classes(source_classes), parse_classes(target_classes)
+    n = len(data.class_labels)
+    src, tgt = _classes(source_classes, n), _classes(target_classes, n)
     labels = [int(c) if str(c).isdigit() else c for c in data.class_labels]
-    known = set(range(len(data.class_labels)))
-    if set(src) & set(tgt):
-        raise InvalidInputError(f"Source classes {src} and target classes {tgt} overlap.")
+    known = set(range(n))
+    same = sorted(src) == sorted(tgt)
+    if set(src) & set(tgt) and not same:
+        raise InvalidInputError(f"Source classes {src} and target classes {tgt} overlap: give "
+                                "the same classes (a shifted target) or disjoint ones.")
     if not set(src + tgt) <= known:
         raise InvalidInputError(f"Classes {sorted(set(src + tgt) - known)} are not in "
-                                f"{dataset!r} (it has 0..{len(known) - 1}).")
+                                f"{dataset!r} (it has 0..{n - 1}).")
     if k < 1:
         raise InvalidInputError(f"k={k} must be at least 1 sample per class.")
+    shift_features(data.X[:1], target_shift, shift_strength, seed=seed)  # check early
 
-    def subset(classes):
-        mask = np.isin(data.y, classes)
+    def subset(base, classes):
+        mask = np.isin(base.y, classes)
         remap = {c: i for i, c in enumerate(classes)}
         return dataclasses.replace(
-            data, X=data.X[mask], y=np.array([remap[v] for v in data.y[mask]], dtype=np.int64),
+            base, X=base.X[mask], y=np.array([remap[v] for v in base.y[mask]], dtype=np.int64),
             class_labels=[str(labels[c]) for c in classes])
 
-    source, target = subset(src), subset(tgt)
+    if same:  # one half is the source, the other (shifted) the target
+        half_a, half_b = split_dataset(data, test_size=0.5, seed=seed)
+        source, target = subset(half_a, src), subset(half_b, tgt)
+    else:
+        source, target = subset(data, src), subset(data, tgt)
+    target = dataclasses.replace(target, X=shift_features(target.X, target_shift,
+                                                          shift_strength, seed=seed))
     s_train, s_test = split_dataset(source, test_size=test_size, seed=seed)
     t_pool, t_test = split_dataset(target, test_size=test_size, seed=seed)
     counts = np.bincount(t_pool.y, minlength=len(tgt))
@@ -90,7 +154,9 @@ def prepare_transfer_data_step(*, dataset: str = "digits", source_classes: str =
         meta.update(data_sha256=fp, seed=seed, part=part,
                     train_rows=(s_train if part == "source" else t_train).n_rows,
                     test_rows=(s_test if part == "source" else t_test).n_rows,
-                    classes=src if part == "source" else tgt, k=k)
+                    classes=src if part == "source" else tgt, k=k,
+                    shift={"kind": target_shift, "strength": shift_strength}
+                    if part == "target" else {"kind": "none"})
         save_split(split, path, meta)
         out[part] = meta
     return out
@@ -102,8 +168,10 @@ def finetune_step(*, base_model_dir: str, train_path: str, test_path: str,
                   lr: float = 1e-3, unfreeze_lr: float = 1e-4, seed: int = DEFAULT_SEED,
                   model_dir: str, on_epoch: Callable[[dict], None] | None = None
                   ) -> tuple[dict, Any]:
-    """Fine-tune a pretrained PyTorch model on a new task: a new head, the backbone frozen,
-    then optionally everything unfrozen for ``unfreeze_epochs`` at ``unfreeze_lr``.
+    """Fine-tune a pretrained PyTorch model on a target task. New classes: a new head on
+    the frozen backbone, then optionally everything unfrozen for ``unfreeze_epochs`` at
+    ``unfreeze_lr``. The base model's own classes (a shifted target): the head is kept
+    and every layer trains for ``epochs`` at ``lr``.
 
     Raises:
         ModelFileError: the checkpoint does not fit its architecture.
@@ -127,11 +195,15 @@ def finetune_step(*, base_model_dir: str, train_path: str, test_path: str,
         raise InvalidInputError(f"The base model takes {spec.n_features} features; the target "
                                 f"data has {train.X.shape[1]}.")
     n_classes = len(train.class_labels)
-    replace_head(model, n_classes, seed=seed)
-    freeze_prefixes(model, ["backbone."], frozen=True)
+    # the same classes (a shifted target): the head already knows them, every layer
+    # adapts; new classes: a new head on the frozen backbone, then optionally all layers
+    same_task = list(base_meta.get("class_labels") or []) == list(train.class_labels)
+    if not same_task:
+        replace_head(model, n_classes, seed=seed)
+        freeze_prefixes(model, ["backbone."], frozen=True)
     history = train_torch(model, train.X, train.y, epochs=epochs, batch_size=batch_size,
                           lr=lr, seed=seed, X_val=test.X, y_val=test.y, on_epoch=on_epoch)
-    if unfreeze_epochs:
+    if unfreeze_epochs and not same_task:
         freeze_prefixes(model, ["backbone."], frozen=False)
         more = train_torch(model, train.X, train.y, epochs=unfreeze_epochs,
                            batch_size=batch_size, lr=unfreeze_lr, seed=seed + 1,
@@ -140,7 +212,9 @@ def finetune_step(*, base_model_dir: str, train_path: str, test_path: str,
     new_spec = TorchSpec(spec.architecture, spec.n_features, n_classes, spec.init_args)
     hp = {"architecture": spec.architecture, "init_args": spec.init_args, "epochs": epochs,
           "unfreeze_epochs": unfreeze_epochs, "batch_size": batch_size, "lr": lr,
-          "unfreeze_lr": unfreeze_lr, "frozen": ["backbone"], "k": data_meta.get("k")}
+          "unfreeze_lr": unfreeze_lr, "frozen": [] if same_task else ["backbone"],
+          "head": "kept" if same_task else "new", "k": data_meta.get("k"),
+          "shift": data_meta.get("shift")}
     lineage = {"method": "fine-tune", "base_model_sha256": base_meta["native_sha256"],
                "base_framework": "torch", "source_task": {
                    "dataset": base_meta["dataset"], "classes": base_meta["class_labels"],
