@@ -3,7 +3,8 @@ R = 5 rounds, against the centralized baseline (the same model on the pooled row
 many epochs as a client trains in all rounds) run as one process in the same session:
 wall time, peak memory (the largest process), and the per-task cost of a client step
 (its mean duration in the run log, and the start-up every step pays: a fresh
-interpreter importing kfp, kfp_interop's steps and the model's framework).
+interpreter importing kfp, kfp_interop's steps and the model's framework). kfp.local runs
+a round's client steps concurrently, as a cluster would.
 
 The pipeline runs without registration and deploys to the local target, so what is
 measured is the federation plus the export/serve tail every pipeline has.
@@ -54,8 +55,10 @@ def measured(cmd: list[str]) -> tuple[float, float, subprocess.CompletedProcess]
 
 
 def task_durations(log: str, prefix: str) -> list[float]:
-    """Durations of the tasks named ``prefix...`` from kfp.local's run log timestamps."""
-    start: dict[str, float] = {}
+    """Durations of the tasks named ``prefix...`` from kfp.local's run log timestamps
+    (a loop's iterations run concurrently under one name: starts and ends are paired
+    first in, first out)."""
+    start: dict[str, list[float]] = {}
     out = []
     for line in open(log, errors="replace"):
         clean = re.sub(r"\x1b\[[0-9;]*m", "", line)
@@ -67,9 +70,9 @@ def task_durations(log: str, prefix: str) -> list[float]:
         if not task.startswith(prefix):
             continue
         if kind == "Executing task":
-            start[task] = t
-        elif task in start:
-            out.append(t - start.pop(task))
+            start.setdefault(task, []).append(t)
+        elif start.get(task):
+            out.append(t - start[task].pop(0))
     return out
 
 

@@ -77,7 +77,7 @@ def split_graph_params(name: str, pairs: list[str]) -> tuple[dict, list[str]]:
     and the rest (run-time parameters).
 
     Raises:
-        InvalidInputError: a graph parameter that is not a whole number.
+        InvalidInputError: a graph parameter of the wrong type.
     """
     from kfp_interop.errors import InvalidInputError
 
@@ -86,11 +86,13 @@ def split_graph_params(name: str, pairs: list[str]) -> tuple[dict, list[str]]:
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
         if sep and key in known:
+            kind = type(known[key])
             try:
-                graph[key] = type(known[key])(value)
+                graph[key] = kind(value)
             except ValueError:
-                raise InvalidInputError(f"--param {key}={value!r} is not a whole number (it "
-                                        "shapes the pipeline's graph).") from None
+                raise InvalidInputError(f"--param {key}={value!r} is not a valid "
+                                        f"{kind.__name__} (it shapes the pipeline's graph)."
+                                        ) from None
         else:
             rest.append(pair)
     return graph, rest

@@ -141,17 +141,45 @@ def test_transfer_data_and_k_larger_than_available(tmp_path):
 
     paths = {p: str(tmp_path / p) for p in ("source_train", "source_test", "target_train",
                                               "target_test")}
-    out = prepare_transfer_data_step(k=4, **paths)
+    classes = {"source_classes": "0,1,2,3,4", "target_classes": "5,6,7,8,9",
+               "target_shift": "none"}
+    out = prepare_transfer_data_step(k=4, **classes, **paths)
     tt = load_split(paths["target_train"])
     assert np.bincount(tt.y).tolist() == [4] * 5 and tt.class_labels == ["5", "6", "7", "8", "9"]
     assert load_split(paths["source_train"]).class_labels == ["0", "1", "2", "3", "4"]
     assert out["target"]["k"] == 4
     with pytest.raises(DatasetError, match="k=1000 is larger than the target training samples"):
-        prepare_transfer_data_step(k=1000, **paths)
+        prepare_transfer_data_step(k=1000, **classes, **paths)
     with pytest.raises(InvalidInputError, match="overlap"):
-        prepare_transfer_data_step(source_classes="0,1,5", **paths)
+        prepare_transfer_data_step(source_classes="0,1,5", target_classes="5,6,7",
+                                   **paths)
     with pytest.raises(InvalidInputError, match="comma-separated integers"):
         prepare_transfer_data_step(source_classes="zero,one", **paths)
+    with pytest.raises(InvalidInputError, match="Unknown target_shift 'rotate'"):
+        prepare_transfer_data_step(target_shift="rotate", **paths)
+    with pytest.raises(InvalidInputError, match="shift_strength=2"):
+        prepare_transfer_data_step(shift_strength=2, **paths)
+
+
+def test_the_default_target_is_the_other_half_under_a_shift(tmp_path):
+    """Same classes: the source is one stratified half, the target the other half with
+    pixel noise (shapes and labels kept); k per class for training, the rest for test."""
+    from kfp_interop.data import load_split
+    from kfp_interop.steps import prepare_transfer_data_step
+
+    paths = {p: str(tmp_path / p) for p in ("source_train", "source_test", "target_train",
+                                              "target_test")}
+    out = prepare_transfer_data_step(k=3, **paths)
+    src, tt, te = (load_split(paths[p]) for p in ("source_train", "target_train",
+                                                  "target_test"))
+    assert src.class_labels == tt.class_labels == [str(i) for i in range(10)]
+    assert np.bincount(tt.y).tolist() == [3] * 10
+    assert out["target"]["shift"] == {"kind": "noise", "strength": 0.3}
+    # noisy: values off the digits' integer grid, within the value range
+    assert np.mean(te.X != np.round(te.X)) > 0.5 and te.X.min() >= 0 and te.X.max() <= 16
+    assert np.all(src.X == np.round(src.X))  # the source is clean
+    for kind in ("blur", "contrast", "none"):
+        prepare_transfer_data_step(k=3, target_shift=kind, **paths)
 
 
 def test_finetune_freezes_the_backbone_and_records_lineage(tmp_path):
@@ -166,7 +194,8 @@ def test_finetune_freezes_the_backbone_and_records_lineage(tmp_path):
 
     p = {x: str(tmp_path / x) for x in ("source_train", "source_test", "target_train",
                                           "target_test")}
-    prepare_transfer_data_step(k=5, **p)
+    prepare_transfer_data_step(k=5, source_classes="0,1,2,3,4", target_classes="5,6,7,8,9",
+                               target_shift="none", **p)
     base, _ = train_deep_step(train_path=p["source_train"], test_path=p["source_test"],
                               architecture="mlp", epochs=3, model_dir=str(tmp_path / "base"))
     base_model, _ = load_torch(str(tmp_path / "base"))
@@ -185,6 +214,46 @@ def test_finetune_freezes_the_backbone_and_records_lineage(tmp_path):
     cmp = compare_transfer_step(finetuned_dir=str(tmp_path / "ft"),
                                 scratch_dir=str(tmp_path / "sc"))
     assert cmp["transfer_gain"] == pytest.approx(cmp["target_accuracy"] - cmp["scratch_accuracy"])
+
+
+def test_a_backbone_you_bring_is_fine_tuned_and_named_by_sha256(tmp_path):
+    """A state dict saved by plain PyTorch with its module:Class becomes the base model;
+    the fine-tuned model's lineage names it by sha256; .pt2, Keras, and classes
+    without backbone/head are refused by name."""
+    import torch
+
+    from deep_models import TinyNet
+    from kfp_interop.errors import UnsupportedModelError
+    from kfp_interop.files import sha256_file
+    from kfp_interop.steps import finetune_step, import_backbone_step, prepare_transfer_data_step
+
+    p = {x: str(tmp_path / x) for x in ("source_train", "source_test", "target_train",
+                                          "target_test")}
+    prepare_transfer_data_step(k=5, **p)
+    torch.manual_seed(0)
+    torch.save(TinyNet(64, 7, width=16).state_dict(), tmp_path / "mine.pt")
+    base = import_backbone_step(model_path=str(tmp_path / "mine.pt"),
+                                train_path=p["target_train"],
+                                architecture="deep_models:TinyNet", init_args='{"width": 16}',
+                                model_dir=str(tmp_path / "base"))
+    assert base["native_sha256"] == sha256_file(str(tmp_path / "base" / "model.pt"))
+    meta, _ = finetune_step(base_model_dir=str(tmp_path / "base"),
+                            train_path=p["target_train"], test_path=p["target_test"],
+                            epochs=2, model_dir=str(tmp_path / "ft"))
+    assert meta["lineage"]["base_model_sha256"] == base["native_sha256"]
+    assert meta["lineage"]["source_task"] == {"dataset": "mine.pt"}
+    assert meta["hyperparameters"]["head"] == "new"  # its head's classes are unknown
+    (tmp_path / "prog.pt2").write_bytes(b"")
+    with pytest.raises(UnsupportedModelError, match="prog.pt2.*state dict with its module"):
+        import_backbone_step(model_path=str(tmp_path / "prog.pt2"), train_path=p["target_train"],
+                             model_dir=str(tmp_path / "x"))
+    from deep_models import Plain
+
+    torch.save(Plain(64, 10).state_dict(), tmp_path / "plain.pt")
+    with pytest.raises(InvalidInputError, match="no 'backbone' and 'head'"):
+        import_backbone_step(model_path=str(tmp_path / "plain.pt"), train_path=p["target_train"],
+                             architecture="deep_models:Plain", model_dir=str(tmp_path / "y"))
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
 
 def test_warm_start_adds_rounds_and_refuses_other_schemas(tmp_path):

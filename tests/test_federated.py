@@ -232,7 +232,7 @@ def test_federated_pipeline_runs_locally_with_its_baseline(tmp_path):
 
 def test_graph_parameters_are_checked(tmp_path):
     for bad, message in ((["rounds=0"], "rounds=0 must be an integer of at least 1"),
-                         (["clients=two"], "clients='two' is not a whole number"),
+                         (["clients=two"], "clients='two' is not a valid int"),
                          (["strategy=fedsgd", "register=false"], "Unknown strategy")):
         proc = run_cli("run", "federated-learning", "--local", "--output-dir",
                        str(tmp_path / "x"), *[a for p in bad for a in ("--param", p)])

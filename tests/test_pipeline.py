@@ -198,10 +198,37 @@ def test_transfer_learning_pipeline_reports_both_accuracies(tmp_path):
     assert 0 < m["target_accuracy"] <= 1 and 0 < m["scratch_accuracy"] <= 1
     assert m["transfer_gain"] == m["target_accuracy"] - m["scratch_accuracy"]
     record = load_metadata(s["onnx_path"])
-    assert record.class_labels == ["5", "6", "7", "8", "9"]
+    digits = [str(i) for i in range(10)]  # the default: the same classes, a noisy target
+    assert record.class_labels == digits
     assert record.lineage["method"] == "fine-tune"
-    assert record.lineage["source_task"]["classes"] == ["0", "1", "2", "3", "4"]
+    assert record.lineage["source_task"]["classes"] == digits
     assert s["smoke_test"]["passed"]
+
+
+def test_transfer_learning_from_a_backbone_you_bring(tmp_path):
+    """Compiled with backbone=import, the run fine-tunes the state dict at base_model_uri
+    (through dsl.importer) instead of pretraining; the record names it by sha256."""
+    import torch
+
+    from kfp_interop.files import sha256_file
+    from kfp_interop.frameworks.torch import TorchSpec, build_torch_model
+
+    torch.manual_seed(3)
+    weights = tmp_path / "backbone.pt"
+    torch.save(build_torch_model(TorchSpec("mlp", 64, 10)).state_dict(), weights)
+    out = tmp_path / "out"
+    proc = run_cli("run", "transfer-learning", "--local", "--output-dir", str(out),
+                   "--param", "backbone=import", "--param", f"base_model_uri={weights}",
+                   "--param", "base_architecture=mlp", "--param", "architecture=mlp",
+                   "--param", "finetune_epochs=5", "--param", "unfreeze_epochs=2",
+                   "--param", "scratch_epochs=5", "--param", "register=false")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    s = json.loads((out / "summary.json").read_text())
+    assert "train-deep" in s["tasks"] and "import-backbone" in s["tasks"]
+    assert not any(t.startswith("train-deep-") for t in s["tasks"])  # no pretraining
+    record = load_metadata(s["onnx_path"])
+    assert record.lineage["base_model_sha256"] == sha256_file(str(weights))
+    assert record.lineage["source_task"] == {"dataset": "backbone.pt"}
 
 
 def test_warm_start_pipeline_continues_the_base_booster(tmp_path):

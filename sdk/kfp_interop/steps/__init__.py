@@ -23,7 +23,8 @@ from kfp_interop.steps.model_dir import model_meta, read_model_meta, write_model
 from kfp_interop.steps.serving import (check_settings_step, deploy_step, promote_step,
                                        register_step, smoke_test_step, upload_step)
 from kfp_interop.steps.tabular import fingerprint_step, load_data_step, run_tabular, train_step
-from kfp_interop.steps.transfer import (compare_transfer_step, finetune_step, parse_classes,
+from kfp_interop.steps.transfer import (compare_transfer_step, finetune_step,
+                                        import_backbone_step, parse_classes,
                                         prepare_transfer_data_step)
 from kfp_interop.steps.warm_start import split_rows_step, warm_start_step
 
@@ -34,7 +35,7 @@ from kfp_interop.steps.federated import (aggregate_step, centralized_step, clien
 __all__ = ["adopt_step", "import_metadata_step", "export_file_step", "fingerprint_step",
            "load_data_step", "train_step", "run_tabular", "export_step",
            "attach_metadata_step", "train_deep_step", "prepare_transfer_data_step",
-           "finetune_step", "compare_transfer_step", "parse_classes", "split_rows_step",
+           "finetune_step", "compare_transfer_step", "import_backbone_step", "parse_classes", "split_rows_step",
            "warm_start_step", "check_settings_step", "upload_step", "register_step",
            "deploy_step", "smoke_test_step", "promote_step", "model_meta", "read_model_meta",
            "write_model_meta", "federated_split_step", "federated_init_step", "client_step",

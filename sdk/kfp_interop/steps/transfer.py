@@ -15,7 +15,7 @@ from kfp_interop.steps.model_dir import read_model_meta
 from kfp_interop.steps.stage import stage
 
 __all__ = ["parse_classes", "prepare_transfer_data_step", "finetune_step",
-           "compare_transfer_step", "shift_features", "SHIFTS"]
+           "compare_transfer_step", "shift_features", "SHIFTS", "import_backbone_step"]
 
 
 def parse_classes(text: str) -> list[int]:
@@ -215,15 +215,81 @@ def finetune_step(*, base_model_dir: str, train_path: str, test_path: str,
           "unfreeze_lr": unfreeze_lr, "frozen": [] if same_task else ["backbone"],
           "head": "kept" if same_task else "new", "k": data_meta.get("k"),
           "shift": data_meta.get("shift")}
+    source = {"dataset": base_meta.get("dataset"), "classes": base_meta.get("class_labels"),
+              "data_sha256": base_meta.get("data_sha256"),
+              "accuracy": (base_meta.get("metrics") or {}).get("accuracy")}
     lineage = {"method": "fine-tune", "base_model_sha256": base_meta["native_sha256"],
-               "base_framework": "torch", "source_task": {
-                   "dataset": base_meta["dataset"], "classes": base_meta["class_labels"],
-                   "data_sha256": base_meta["data_sha256"],
-                   "accuracy": base_meta["metrics"].get("accuracy")}}
+               "base_framework": "torch",
+               "source_task": {k: v for k, v in source.items() if v is not None}}
     return save_network(NativeModel(model, "torch", "classification", new_spec), data_meta,
                         model_dir=model_dir, estimator=type(model).__name__,
                         hyperparameters=hp, seed=seed, test=test, history=history,
                         extra={"lineage": lineage})
+
+
+@stage("model_dir")
+def import_backbone_step(*, model_path: str, train_path: str, architecture: str = "",
+                         init_args: str = "{}", model_dir: str) -> dict:
+    """A pretrained backbone you bring, as the base model fine-tuning starts from: a
+    PyTorch state dict with the ``module:Class`` (and constructor arguments) it belongs
+    to, whose module has ``backbone`` and ``head`` submodules (as the built-in ``mlp`` and
+    ``cnn`` have). Read as data (``weights_only``, the class from an allowed module);
+    its sha256 becomes the fine-tuned model's lineage.
+
+    Raises:
+        ModelFileError: not a state dict, or it does not load into the class.
+        UnsupportedModelError: a ``torch.export`` program or a Keras model (fine-tuning
+            needs the module's backbone and head by name).
+        InvalidInputError: a class without ``backbone`` and ``head``.
+    """
+    import os
+
+    from kfp_interop.data import read_split_metadata
+    from kfp_interop.errors import UnsupportedModelError
+    from kfp_interop.frameworks import get_framework
+    from kfp_interop.steps.model_dir import write_model_meta
+    from kfp_interop.training import parse_hyperparameters
+
+    path = model_path
+    if os.path.isdir(path):
+        found = [f for f in sorted(os.listdir(path)) if f.endswith((".pt", ".pth", ".pt2",
+                                                                      ".keras"))]
+        if len(found) != 1:
+            raise InvalidInputError(f"{model_path!r} holds {found or 'no model file'}; give "
+                                    "one state dict (.pt) file.")
+        path = os.path.join(path, found[0])
+    if path.endswith((".pt2", ".keras")):
+        raise UnsupportedModelError(
+            f"{os.path.basename(path)!r}: fine-tuning replaces the head and freezes the "
+            "backbone by name, which a torch.export program or a Keras file does not "
+            "expose here; give the state dict with its module:Class (base_architecture).")
+    data_meta = read_split_metadata(train_path)
+    foreign = get_framework("torch").read_foreign(
+        path, n_features=len(data_meta["feature_names"]), architecture=architecture,
+        init_args=parse_hyperparameters(init_args, what="init_args"))
+    model = foreign.model
+    if not hasattr(model, "backbone") or not hasattr(model, "head"):
+        raise InvalidInputError(f"{architecture} has no 'backbone' and 'head' submodules: "
+                                "fine-tuning freezes the first and replaces the second.")
+    # the file itself (it loaded as data into the class), so its sha256 is yours
+    from kfp_interop.files import atomic_copy, sha256_file
+    from kfp_interop.frameworks.torch import SPEC_FILE, TorchFramework
+
+    os.makedirs(model_dir, exist_ok=True)
+    atomic_copy(path, os.path.join(model_dir, TorchFramework.native_file))
+    atomic_write_json(os.path.join(model_dir, SPEC_FILE), foreign.spec.to_dict(),
+                      sort_keys=False)
+    saved = {"format": TorchFramework.native_format, "file": TorchFramework.native_file,
+             "sha256": sha256_file(path)}
+    meta = {"framework": "torch", "task": "classification", "estimator": foreign.estimator,
+            "feature_names": data_meta["feature_names"],
+            "class_labels": None,  # its head's classes are not the target's: a new head
+            "dataset": os.path.basename(path), "data_sha256": None, "metrics": {},
+            "native_format": saved["format"], "native_file": saved["file"],
+            "native_sha256": saved["sha256"],
+            "origin": {"kind": "imported", "source": os.path.basename(path)}}
+    write_model_meta(model_dir, meta)
+    return meta
 
 
 @stage("report_path")

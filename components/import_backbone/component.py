@@ -1,0 +1,33 @@
+"""import_backbone: a pretrained PyTorch backbone you bring, as the base of fine-tuning."""
+
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Model, Output
+
+from kfp_interop.components._common import COMPONENT_OPTIONS
+
+
+@dsl.component(**COMPONENT_OPTIONS)
+def import_backbone(
+    backbone: Input[Model],
+    target_train: Input[Dataset],
+    model: Output[Model],
+    architecture: str = "",
+    init_args: str = "{}",
+) -> str:
+    """Read a PyTorch state dict (the file, or a folder holding one .pt) with the
+    module:Class it belongs to, as data, into the model folder fine-tuning starts from.
+    Returns its sha256 (the fine-tuned model's lineage names it).
+
+    Args:
+        architecture: the nn.Module as module:Class (its module allowed by
+            KFP_INTEROP_ALLOWED_MODULES), with backbone and head submodules; or mlp/cnn.
+        init_args: JSON constructor arguments.
+    """
+    from kfp_interop.steps import import_backbone_step
+    from kfp_interop.steps.artifacts import model_metadata
+
+    meta = import_backbone_step(model_path=backbone.path, train_path=target_train.path,
+                                architecture=architecture, init_args=init_args,
+                                model_dir=model.path)
+    model.metadata.update(model_metadata(meta))
+    return meta["native_sha256"]
