@@ -62,10 +62,12 @@ def task_durations(log: str, prefix: str) -> list[float]:
     out = []
     for line in open(log, errors="replace"):
         clean = re.sub(r"\x1b\[[0-9;]*m", "", line)
-        m = re.match(r"(\d+):(\d+):(\d+\.\d+) - INFO - (Executing task|Task) '([^']+)'", clean)
+        m = re.match(r"(\d+):(\d+):(\d+\.\d+) - INFO - (Executing task|Task) '([^']+)'( finished)?", clean)
         if not m:
             continue
-        h, mi, s, kind, task = m.groups()
+        h, mi, s, kind, task, finished = m.groups()
+        if kind == "Task" and not finished:
+            continue
         t = int(h) * 3600 + int(mi) * 60 + float(s)
         if not task.startswith(prefix):
             continue

@@ -22,7 +22,8 @@ PIPELINES.register("deep", ("kfp_interop.pipelines.deep:deep",
                             "metadata -> serve -> smoke test"))
 PIPELINES.register("transfer-learning", (
     "kfp_interop.pipelines.transfer_learning:transfer_learning",
-    "pretrain on digits 0-4, fine-tune k-shot on 5-9 vs from scratch -> ONNX -> serve"))
+    "pretrain on one half of digits (or bring your backbone), fine-tune k-shot on the other "
+    "half under pixel noise vs from scratch -> ONNX -> serve"))
 PIPELINES.register("onnx-import", (
     "kfp_interop.pipelines.onnx_import:onnx_import",
     "an ONNX file from any exporter -> checked, described (record) -> store/register -> "
