@@ -89,11 +89,12 @@ def build(backbone: str = GRAPH_PARAMETERS["backbone"]):
             lr: learning rate of pretraining and of the baseline.
             seed: seed of the splits, initial weights and training order.
             base_model_uri: with a pipeline compiled with backbone=import: your
-                pretrained PyTorch state dict (s3://, gs://, https:// or a path the run
-                can read), instead of pretraining on the source task.
-            base_architecture: its nn.Module as module:Class (allowed by
+                pretrained PyTorch state dict or Keras .keras file (s3://, gs://,
+                https:// or a path the run can read), instead of pretraining on the
+                source task.
+            base_architecture: a state dict's nn.Module as module:Class (allowed by
                 KFP_INTEROP_ALLOWED_MODULES), with backbone and head submodules; or
-                mlp/cnn (backbone=import only).
+                mlp/cnn; empty for a Keras file (backbone=import only).
             base_init_args: JSON constructor arguments of that class (backbone=import).
         """
         data = prepare_transfer_data(dataset=dataset, source_classes=source_classes,

@@ -218,8 +218,8 @@ def test_finetune_freezes_the_backbone_and_records_lineage(tmp_path):
 
 def test_a_backbone_you_bring_is_fine_tuned_and_named_by_sha256(tmp_path):
     """A state dict saved by plain PyTorch with its module:Class becomes the base model;
-    the fine-tuned model's lineage names it by sha256; .pt2, Keras, and classes
-    without backbone/head are refused by name."""
+    the fine-tuned model's lineage names it by sha256; .pt2 and classes without
+    backbone/head are refused by name."""
     import torch
 
     from deep_models import TinyNet
@@ -244,7 +244,7 @@ def test_a_backbone_you_bring_is_fine_tuned_and_named_by_sha256(tmp_path):
     assert meta["lineage"]["source_task"] == {"dataset": "mine.pt"}
     assert meta["hyperparameters"]["head"] == "new"  # its head's classes are unknown
     (tmp_path / "prog.pt2").write_bytes(b"")
-    with pytest.raises(UnsupportedModelError, match="prog.pt2.*state dict with its module"):
+    with pytest.raises(UnsupportedModelError, match="prog.pt2.*state dict with its module.*Keras"):
         import_backbone_step(model_path=str(tmp_path / "prog.pt2"), train_path=p["target_train"],
                              model_dir=str(tmp_path / "x"))
     from deep_models import Plain
@@ -254,6 +254,66 @@ def test_a_backbone_you_bring_is_fine_tuned_and_named_by_sha256(tmp_path):
         import_backbone_step(model_path=str(tmp_path / "plain.pt"), train_path=p["target_train"],
                              architecture="deep_models:Plain", model_dir=str(tmp_path / "y"))
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_a_keras_model_you_bring_gets_a_new_head_and_exports(tmp_path):
+    """A .keras file (here without its extension, as an importer's copy may be) is the
+    base: a new Dense head on its frozen layers, then all layers; the result is a Keras
+    model that passes the parity gate, its lineage the file's sha256. A model not ending
+    in Dense, or taking other features, or given an architecture, is refused."""
+    from kfp_interop.files import sha256_file
+    from kfp_interop.frameworks.keras import keras_backend
+    from kfp_interop.steps import (export_step, finetune_step, import_backbone_step,
+                                   prepare_transfer_data_step)
+
+    keras = keras_backend("torch")
+    p = {x: str(tmp_path / x) for x in ("source_train", "source_test", "target_train",
+                                          "target_test")}
+    prepare_transfer_data_step(k=5, source_classes="0,1,2,3,4", target_classes="5,6,7,8,9",
+                               target_shift="none", **p)
+    keras.utils.set_random_seed(0)
+    base = keras.Sequential([keras.Input((64,)), keras.layers.Dense(24, activation="relu"),
+                             keras.layers.Dense(5, activation="softmax")])
+    base.save(tmp_path / "mine.keras")
+    os.rename(tmp_path / "mine.keras", tmp_path / "mine")  # no extension
+    meta = import_backbone_step(model_path=str(tmp_path / "mine"), train_path=p["target_train"],
+                                model_dir=str(tmp_path / "base"))
+    assert meta["framework"] == "keras" and meta["native_sha256"] == sha256_file(
+        str(tmp_path / "mine"))
+    frozen_kernel = np.array(base.layers[0].kernel)
+    tuned, _ = finetune_step(base_model_dir=str(tmp_path / "base"),
+                             train_path=p["target_train"], test_path=p["target_test"],
+                             epochs=3, unfreeze_epochs=0, model_dir=str(tmp_path / "ft"))
+    assert tuned["framework"] == "keras" and tuned["hyperparameters"]["head"] == "new"
+    assert tuned["lineage"]["base_model_sha256"] == meta["native_sha256"]
+    assert tuned["lineage"]["base_framework"] == "keras"
+    assert tuned["class_labels"] == ["5", "6", "7", "8", "9"]
+    reloaded = load_native(str(tmp_path / "ft"), framework="keras", task="classification")
+    # frozen: the backbone's first layer is the file's, the head is new (5 target classes)
+    assert np.allclose(np.array(reloaded.model.layers[1].kernel), frozen_kernel)
+    assert reloaded.model.outputs[0].shape[-1] == 5
+    out = export_step(model_dir=str(tmp_path / "ft"), test_path=p["target_test"],
+                      out_dir=str(tmp_path / "onnx"))
+    assert out["parity"]["passed"] and (tmp_path / "onnx" / "model.onnx").exists()
+
+    plain = keras.Sequential([keras.Input((64,)), keras.layers.Dense(5),
+                              keras.layers.Softmax()])
+    plain.save(tmp_path / "softmax-last.keras")
+    import_backbone_step(model_path=str(tmp_path / "softmax-last.keras"),
+                         train_path=p["target_train"], model_dir=str(tmp_path / "sl"))
+    with pytest.raises(InvalidInputError, match="last layer is Softmax.*Dense"):
+        finetune_step(base_model_dir=str(tmp_path / "sl"), train_path=p["target_train"],
+                      test_path=p["target_test"], epochs=1, model_dir=str(tmp_path / "sl-ft"))
+    wide = keras.Sequential([keras.Input((10,)), keras.layers.Dense(5, activation="softmax")])
+    wide.save(tmp_path / "wide.keras")
+    with pytest.raises(InvalidInputError, match="takes 10 features; the target data has 64"):
+        import_backbone_step(model_path=str(tmp_path / "wide.keras"),
+                             train_path=p["target_train"], model_dir=str(tmp_path / "w"))
+    with pytest.raises(InvalidInputError, match="drop architecture='mlp'"):
+        import_backbone_step(model_path=str(tmp_path / "mine"), train_path=p["target_train"],
+                             architecture="mlp", model_dir=str(tmp_path / "a"))
+    for d in ("sl-ft", "w", "a"):
+        assert not (tmp_path / d).exists()
 
 
 def test_warm_start_adds_rounds_and_refuses_other_schemas(tmp_path):

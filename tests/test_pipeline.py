@@ -8,6 +8,7 @@ import urllib.request
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from kfp_interop.metadata import load_metadata, verify_onnx_sha256
 from kfp_interop.files import sha256_file
@@ -205,30 +206,46 @@ def test_transfer_learning_pipeline_reports_both_accuracies(tmp_path):
     assert s["smoke_test"]["passed"]
 
 
-def test_transfer_learning_from_a_backbone_you_bring(tmp_path):
-    """Compiled with backbone=import, the run fine-tunes the state dict at base_model_uri
-    (through dsl.importer) instead of pretraining; the record names it by sha256."""
-    import torch
-
+@pytest.mark.parametrize("kind", ["torch", "keras"])
+def test_transfer_learning_from_a_backbone_you_bring(tmp_path, kind):
+    """Compiled with backbone=import, the run fine-tunes the file at base_model_uri
+    (through dsl.importer) instead of pretraining: a PyTorch state dict with its class,
+    or a Keras file; the served model's record names the file by sha256."""
     from kfp_interop.files import sha256_file
-    from kfp_interop.frameworks.torch import TorchSpec, build_torch_model
 
-    torch.manual_seed(3)
-    weights = tmp_path / "backbone.pt"
-    torch.save(build_torch_model(TorchSpec("mlp", 64, 10)).state_dict(), weights)
+    if kind == "torch":
+        import torch
+
+        from kfp_interop.frameworks.torch import TorchSpec, build_torch_model
+
+        torch.manual_seed(3)
+        weights = tmp_path / "backbone.pt"
+        torch.save(build_torch_model(TorchSpec("mlp", 64, 10)).state_dict(), weights)
+        given = ["--param", "base_architecture=mlp"]
+    else:
+        from kfp_interop.frameworks.keras import keras_backend
+
+        keras = keras_backend("torch")
+        keras.utils.set_random_seed(3)
+        weights = tmp_path / "backbone.keras"
+        keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"),
+                          keras.layers.Dense(10, activation="softmax")]).save(weights)
+        given = []
     out = tmp_path / "out"
     proc = run_cli("run", "transfer-learning", "--local", "--output-dir", str(out),
                    "--param", "backbone=import", "--param", f"base_model_uri={weights}",
-                   "--param", "base_architecture=mlp", "--param", "architecture=mlp",
+                   *given, "--param", "architecture=mlp",
                    "--param", "finetune_epochs=5", "--param", "unfreeze_epochs=2",
                    "--param", "scratch_epochs=5", "--param", "register=false")
     assert proc.returncode == 0, proc.stdout[-3000:]
     s = json.loads((out / "summary.json").read_text())
     assert "train-deep" in s["tasks"] and "import-backbone" in s["tasks"]
     assert not any(t.startswith("train-deep-") for t in s["tasks"])  # no pretraining
+    assert s["smoke_test"]["passed"] and s["parity"]["passed"]
     record = load_metadata(s["onnx_path"])
     assert record.lineage["base_model_sha256"] == sha256_file(str(weights))
-    assert record.lineage["source_task"] == {"dataset": "backbone.pt"}
+    assert record.lineage["base_framework"] == kind
+    assert record.lineage["source_task"] == {"dataset": weights.name}
 
 
 def test_warm_start_pipeline_continues_the_base_booster(tmp_path):

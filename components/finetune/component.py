@@ -1,4 +1,4 @@
-"""finetune: adapt a pretrained PyTorch backbone to a new task."""
+"""finetune: adapt a pretrained PyTorch or Keras model to a new task."""
 
 from kfp import dsl
 from kfp.dsl import ClassificationMetrics, Dataset, Input, Metrics, Model, Output
@@ -21,9 +21,11 @@ def finetune(
     unfreeze_lr: float = 0.0001,
     seed: int = 42,
 ) -> str:
-    """New head, frozen backbone for `epochs`; then optionally everything unfrozen for
-    `unfreeze_epochs` at `unfreeze_lr`. The model's lineage (base sha256, source task)
-    goes into its metadata and later into the inference-metadata record.
+    """Fine-tune a PyTorch or Keras base model. New classes: a new head on the frozen
+    backbone for `epochs`, then optionally everything unfrozen for `unfreeze_epochs` at
+    `unfreeze_lr`; the base model's own classes (a shifted target): the head is kept and
+    every layer trains for `epochs`. The model's lineage (base sha256, source task) goes
+    into its metadata and later into the inference-metadata record.
     """
     from kfp_interop.steps import finetune_step
     from kfp_interop.steps.artifacts import epoch_logger, log_training

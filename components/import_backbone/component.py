@@ -1,4 +1,4 @@
-"""import_backbone: a pretrained PyTorch backbone you bring, as the base of fine-tuning."""
+"""import_backbone: a pretrained PyTorch or Keras model you bring, as the base of fine-tuning."""
 
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Model, Output
@@ -14,14 +14,16 @@ def import_backbone(
     architecture: str = "",
     init_args: str = "{}",
 ) -> str:
-    """Read a PyTorch state dict (the file, or a folder holding one .pt) with the
-    module:Class it belongs to, as data, into the model folder fine-tuning starts from.
-    Returns its sha256 (the fine-tuned model's lineage names it).
+    """Read a PyTorch state dict with the module:Class it belongs to, or a Keras 3
+    .keras file (safe mode; its last layer a Dense head), as data, into the model folder
+    fine-tuning starts from (the file, or a folder holding one). Returns its sha256 (the
+    fine-tuned model's lineage names it).
 
     Args:
-        architecture: the nn.Module as module:Class (its module allowed by
+        architecture: a state dict's nn.Module as module:Class (its module allowed by
             KFP_INTEROP_ALLOWED_MODULES), with backbone and head submodules; or mlp/cnn.
-        init_args: JSON constructor arguments.
+            Empty for a Keras file.
+        init_args: JSON constructor arguments of that class.
     """
     from kfp_interop.steps import import_backbone_step
     from kfp_interop.steps.artifacts import model_metadata

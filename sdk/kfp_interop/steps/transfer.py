@@ -5,6 +5,7 @@ training from scratch on the same rows."""
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any, Callable
 
 from kfp_interop.constants import DEFAULT_SEED, DEFAULT_TEST_SIZE
@@ -168,14 +169,15 @@ def finetune_step(*, base_model_dir: str, train_path: str, test_path: str,
                   lr: float = 1e-3, unfreeze_lr: float = 1e-4, seed: int = DEFAULT_SEED,
                   model_dir: str, on_epoch: Callable[[dict], None] | None = None
                   ) -> tuple[dict, Any]:
-    """Fine-tune a pretrained PyTorch model on a target task. New classes: a new head on
-    the frozen backbone, then optionally everything unfrozen for ``unfreeze_epochs`` at
-    ``unfreeze_lr``. The base model's own classes (a shifted target): the head is kept
-    and every layer trains for ``epochs`` at ``lr``.
+    """Fine-tune a pretrained PyTorch or Keras model on a target task. New classes: a new
+    head on the frozen backbone, then optionally everything unfrozen for
+    ``unfreeze_epochs`` at ``unfreeze_lr``. The base model's own classes (a shifted
+    target): the head is kept and every layer trains for ``epochs`` at ``lr``.
 
     Raises:
         ModelFileError: the checkpoint does not fit its architecture.
-        InvalidInputError: the base model is not a PyTorch model with a ``backbone``.
+        InvalidInputError: the base model is neither a PyTorch model with a ``backbone``
+            nor a Keras model ending in a ``Dense`` head.
     """
     from kfp_interop.data import load_split, read_split_metadata
     from kfp_interop.frameworks import NativeModel, load_native
@@ -183,9 +185,14 @@ def finetune_step(*, base_model_dir: str, train_path: str, test_path: str,
                                               train_torch)
 
     base_meta = read_model_meta(base_model_dir)
+    if base_meta["framework"] == "keras":
+        return _finetune_keras(base_model_dir, base_meta, train_path, test_path,
+                               epochs=epochs, unfreeze_epochs=unfreeze_epochs,
+                               batch_size=batch_size, lr=lr, unfreeze_lr=unfreeze_lr,
+                               seed=seed, model_dir=model_dir, on_epoch=on_epoch)
     if base_meta["framework"] != "torch":
-        raise InvalidInputError(f"Fine-tuning takes a PyTorch base model; this one is "
-                                f"{base_meta['framework']!r}.")
+        raise InvalidInputError(f"Fine-tuning takes a PyTorch or Keras base model; this one "
+                                f"is {base_meta['framework']!r}.")
     base = load_native(base_model_dir, framework="torch", task="classification",
                        expected_sha256=base_meta.get("native_sha256"))
     model, spec = base.model, base.spec
@@ -215,37 +222,115 @@ def finetune_step(*, base_model_dir: str, train_path: str, test_path: str,
           "unfreeze_lr": unfreeze_lr, "frozen": [] if same_task else ["backbone"],
           "head": "kept" if same_task else "new", "k": data_meta.get("k"),
           "shift": data_meta.get("shift")}
-    source = {"dataset": base_meta.get("dataset"), "classes": base_meta.get("class_labels"),
-              "data_sha256": base_meta.get("data_sha256"),
-              "accuracy": (base_meta.get("metrics") or {}).get("accuracy")}
-    lineage = {"method": "fine-tune", "base_model_sha256": base_meta["native_sha256"],
-               "base_framework": "torch",
-               "source_task": {k: v for k, v in source.items() if v is not None}}
     return save_network(NativeModel(model, "torch", "classification", new_spec), data_meta,
                         model_dir=model_dir, estimator=type(model).__name__,
                         hyperparameters=hp, seed=seed, test=test, history=history,
-                        extra={"lineage": lineage})
+                        extra={"lineage": _lineage(base_meta)})
+
+
+def _lineage(base_meta: dict) -> dict:
+    source = {"dataset": base_meta.get("dataset"), "classes": base_meta.get("class_labels"),
+              "data_sha256": base_meta.get("data_sha256"),
+              "accuracy": (base_meta.get("metrics") or {}).get("accuracy")}
+    return {"method": "fine-tune", "base_model_sha256": base_meta["native_sha256"],
+            "base_framework": base_meta["framework"],
+            "source_task": {k: v for k, v in source.items() if v is not None}}
+
+
+def _finetune_keras(base_model_dir: str, base_meta: dict, train_path: str, test_path: str, *,
+                    epochs: int, unfreeze_epochs: int, batch_size: int, lr: float,
+                    unfreeze_lr: float, seed: int, model_dir: str,
+                    on_epoch: Callable[[dict], None] | None) -> tuple[dict, Any]:
+    """:func:`finetune_step` for a Keras model (loaded in safe mode): its last layer, a
+    ``Dense`` layer, is the head; everything before it is the backbone. New classes: a
+    new ``Dense`` softmax head on what the old one read (the graph stays flat, so the
+    ONNX export sees plain layers), the other layers frozen, then optionally all
+    trainable; the same classes: the model as it is, every layer trained."""
+    from kfp_interop.data import load_split, read_split_metadata
+    from kfp_interop.frameworks import NativeModel, load_native
+    from kfp_interop.frameworks.keras import keras_backend, train_keras
+
+    base = load_native(base_model_dir, framework="keras", task="classification",
+                       expected_sha256=base_meta.get("native_sha256"))
+    model = base.model
+    keras = keras_backend(os.environ.get("KERAS_BACKEND", "torch"))
+    data_meta = read_split_metadata(train_path)
+    train, test = load_split(train_path, data_meta), load_split(test_path)
+    n_in = int(model.inputs[0].shape[-1])
+    if train.X.shape[1] != n_in:
+        raise InvalidInputError(f"The base model takes {n_in} features; the target data has "
+                                f"{train.X.shape[1]}.")
+    n_classes = len(train.class_labels)
+    same_task = list(base_meta.get("class_labels") or []) == list(train.class_labels)
+    if not same_task:
+        head = model.layers[-1] if model.layers else None
+        if not isinstance(head, keras.layers.Dense) or len(model.layers) < 2:
+            raise InvalidInputError(
+                f"The Keras base model's last layer is {type(head).__name__}: fine-tuning "
+                "replaces a Dense classification head (the last layer) and freezes the "
+                "layers before it; end the model in a Dense softmax layer.")
+        keras.utils.set_random_seed(seed)
+        out = keras.layers.Dense(n_classes, activation="softmax", name="new_head")(head.input)
+        model = keras.Model(model.inputs, out, name=f"{model.name}_finetuned")
+        for layer in model.layers[:-1]:
+            layer.trainable = False
+    history = train_keras(model, train.X, train.y, epochs=epochs, batch_size=batch_size,
+                          lr=lr, seed=seed, X_val=test.X, y_val=test.y, on_epoch=on_epoch)
+    if unfreeze_epochs and not same_task:
+        for layer in model.layers:
+            layer.trainable = True
+        more = train_keras(model, train.X, train.y, epochs=unfreeze_epochs,
+                           batch_size=batch_size, lr=unfreeze_lr, seed=seed + 1,
+                           X_val=test.X, y_val=test.y, on_epoch=on_epoch)
+        history += [{**row, "epoch": row["epoch"] + epochs, "unfrozen": True} for row in more]
+    hp = {"architecture": base_meta.get("estimator"), "epochs": epochs,
+          "unfreeze_epochs": unfreeze_epochs, "batch_size": batch_size, "lr": lr,
+          "unfreeze_lr": unfreeze_lr, "frozen": [] if same_task else ["backbone"],
+          "head": "kept" if same_task else "new", "k": data_meta.get("k"),
+          "shift": data_meta.get("shift")}
+    return save_network(NativeModel(model, "keras", "classification", None), data_meta,
+                        model_dir=model_dir, estimator=f"keras.{type(model).__name__}",
+                        hyperparameters=hp, seed=seed, test=test, history=history,
+                        extra={"lineage": _lineage(base_meta)})
+
+
+def _is_keras_file(path: str) -> bool:
+    """A Keras 3 ``.keras`` archive (a zip with ``config.json`` and ``metadata.json``),
+    whatever the file is called: an importer's copy may have lost the extension."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as z:
+        names = set(z.namelist())
+    return {"config.json", "metadata.json"} <= names
 
 
 @stage("model_dir")
 def import_backbone_step(*, model_path: str, train_path: str, architecture: str = "",
                          init_args: str = "{}", model_dir: str) -> dict:
-    """A pretrained backbone you bring, as the base model fine-tuning starts from: a
-    PyTorch state dict with the ``module:Class`` (and constructor arguments) it belongs
-    to, whose module has ``backbone`` and ``head`` submodules (as the built-in ``mlp`` and
-    ``cnn`` have). Read as data (``weights_only``, the class from an allowed module);
-    its sha256 becomes the fine-tuned model's lineage.
+    """A pretrained model you bring, as the base model fine-tuning starts from:
+
+    - a PyTorch state dict with the ``module:Class`` (and constructor arguments) it
+      belongs to, whose module has ``backbone`` and ``head`` submodules (as the built-in
+      ``mlp`` and ``cnn`` have); read with ``weights_only``, the class from an allowed
+      module;
+    - a Keras 3 ``.keras`` file (loaded in safe mode): one input of the target's
+      features, its last layer a ``Dense`` softmax head.
+
+    The file is copied as it is, so its sha256 becomes the fine-tuned model's lineage.
 
     Raises:
-        ModelFileError: not a state dict, or it does not load into the class.
-        UnsupportedModelError: a ``torch.export`` program or a Keras model (fine-tuning
-            needs the module's backbone and head by name).
-        InvalidInputError: a class without ``backbone`` and ``head``.
+        ModelFileError: not a state dict or a Keras file, or it does not load into the
+            class.
+        UnsupportedModelError: a ``torch.export`` program (its graph is fixed: there is
+            no backbone or head to address by name).
+        InvalidInputError: a class without ``backbone`` and ``head``; a Keras model that
+            does not take the target's features; an architecture given with a Keras file.
     """
-    import os
-
     from kfp_interop.data import read_split_metadata
     from kfp_interop.errors import UnsupportedModelError
+    from kfp_interop.files import atomic_copy, sha256_file
     from kfp_interop.frameworks import get_framework
     from kfp_interop.steps.model_dir import write_model_meta
     from kfp_interop.training import parse_hyperparameters
@@ -256,37 +341,60 @@ def import_backbone_step(*, model_path: str, train_path: str, architecture: str 
                                                                       ".keras"))]
         if len(found) != 1:
             raise InvalidInputError(f"{model_path!r} holds {found or 'no model file'}; give "
-                                    "one state dict (.pt) file.")
+                                    "one state dict (.pt) or Keras (.keras) file.")
         path = os.path.join(path, found[0])
-    if path.endswith((".pt2", ".keras")):
+    if path.endswith(".pt2"):
         raise UnsupportedModelError(
             f"{os.path.basename(path)!r}: fine-tuning replaces the head and freezes the "
-            "backbone by name, which a torch.export program or a Keras file does not "
-            "expose here; give the state dict with its module:Class (base_architecture).")
+            "backbone by name, which a torch.export program's fixed graph does not expose; "
+            "give the state dict with its module:Class (base_architecture), or a Keras "
+            "file.")
     data_meta = read_split_metadata(train_path)
-    foreign = get_framework("torch").read_foreign(
-        path, n_features=len(data_meta["feature_names"]), architecture=architecture,
-        init_args=parse_hyperparameters(init_args, what="init_args"))
-    model = foreign.model
-    if not hasattr(model, "backbone") or not hasattr(model, "head"):
-        raise InvalidInputError(f"{architecture} has no 'backbone' and 'head' submodules: "
-                                "fine-tuning freezes the first and replaces the second.")
-    # the file itself (it loaded as data into the class), so its sha256 is yours
-    from kfp_interop.files import atomic_copy, sha256_file
-    from kfp_interop.frameworks.torch import SPEC_FILE, TorchFramework
+    n_features = len(data_meta["feature_names"])
+    spec_file = None
+    if _is_keras_file(path):
+        if architecture:
+            raise InvalidInputError(f"A Keras file carries its own architecture: drop "
+                                    f"architecture={architecture!r}.")
+        import shutil
+        import tempfile
 
+        from kfp_interop.frameworks.keras import KerasFramework
+
+        with tempfile.TemporaryDirectory() as tmp:  # Keras reads .keras by name only
+            named = os.path.join(tmp, "model.keras")
+            shutil.copyfile(path, named)
+            foreign = get_framework("keras").read_foreign(named, task="classification")
+        if foreign.n_features != n_features:
+            raise InvalidInputError(f"{os.path.basename(path)!r} takes {foreign.n_features} "
+                                    f"features; the target data has {n_features}.")
+        framework, native_file, native_format = ("keras", KerasFramework.native_file,
+                                                 KerasFramework.native_format)
+    else:
+        from kfp_interop.frameworks.torch import SPEC_FILE, TorchFramework
+
+        foreign = get_framework("torch").read_foreign(
+            path, n_features=n_features, architecture=architecture,
+            init_args=parse_hyperparameters(init_args, what="init_args"))
+        if not hasattr(foreign.model, "backbone") or not hasattr(foreign.model, "head"):
+            raise InvalidInputError(f"{architecture} has no 'backbone' and 'head' submodules: "
+                                    "fine-tuning freezes the first and replaces the second.")
+        spec_file = SPEC_FILE
+        framework, native_file, native_format = ("torch", TorchFramework.native_file,
+                                                 TorchFramework.native_format)
+    # nothing is written before the file has loaded; then the file itself (it loaded
+    # as data), so its sha256 is yours
     os.makedirs(model_dir, exist_ok=True)
-    atomic_copy(path, os.path.join(model_dir, TorchFramework.native_file))
-    atomic_write_json(os.path.join(model_dir, SPEC_FILE), foreign.spec.to_dict(),
-                      sort_keys=False)
-    saved = {"format": TorchFramework.native_format, "file": TorchFramework.native_file,
-             "sha256": sha256_file(path)}
-    meta = {"framework": "torch", "task": "classification", "estimator": foreign.estimator,
+    if spec_file:
+        atomic_write_json(os.path.join(model_dir, spec_file), foreign.spec.to_dict(),
+                          sort_keys=False)
+    atomic_copy(path, os.path.join(model_dir, native_file))
+    meta = {"framework": framework, "task": "classification", "estimator": foreign.estimator,
             "feature_names": data_meta["feature_names"],
             "class_labels": None,  # its head's classes are not the target's: a new head
             "dataset": os.path.basename(path), "data_sha256": None, "metrics": {},
-            "native_format": saved["format"], "native_file": saved["file"],
-            "native_sha256": saved["sha256"],
+            "native_format": native_format, "native_file": native_file,
+            "native_sha256": sha256_file(path),
             "origin": {"kind": "imported", "source": os.path.basename(path)}}
     write_model_meta(model_dir, meta)
     return meta
