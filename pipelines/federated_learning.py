@@ -125,7 +125,8 @@ def build(rounds: int = GRAPH_PARAMETERS["rounds"], clients: int = GRAPH_PARAMET
         final = federated_finalize(
             global_model=global_model, centralized=central.outputs["model"],
             partitions=data.outputs["partitions"], train_data=data.outputs["train_data"],
-            test_data=data.outputs["test_data"], strategy=strategy, strategy_options=strategy_options, local_epochs=local_epochs,
+            test_data=data.outputs["test_data"], strategy=strategy,
+            strategy_options=strategy_options, local_epochs=local_epochs,
             dp_clip_norm=dp_clip_norm, dp_noise_multiplier=dp_noise_multiplier,
             dp_delta=dp_delta, seed=seed)
         final.set_display_name("final global model")

@@ -177,6 +177,27 @@ def test_a_client_step_reads_its_rows_and_writes_only_weights(split, tmp_path):
     assert again == facts  # seeded per client and round
 
 
+def test_a_client_step_starts_lean(split, tmp_path):
+    """A client step, in a fresh interpreter, imports what training on its rows needs
+    (torch, the Parquet reader) and nothing of export, serving, registry, storage or
+    aggregation: every client of every round pays its start-up."""
+    from kfp_interop.steps import federated_init_step
+
+    d, _ = split
+    federated_init_step(train_path=str(d / "train.parquet"), architecture="mlp",
+                        out_dir=str(tmp_path / "g0"))
+    code = ("import sys; from kfp_interop.steps import client_step; "
+            f"client_step(partitions_dir={str(d / 'parts')!r}, client=0, "
+            f"global_dir={str(tmp_path / 'g0')!r}, server_round=1, "
+            f"out_dir={str(tmp_path / 'c0')!r}); "
+            "print(sorted(m for m in ('onnx', 'onnxruntime', 'skl2onnx', 'mlflow', 'minio', "
+            "'flwr', 'dp_accounting', 'keras', 'tensorflow', 'xgboost', 'lightgbm', 'sklearn', "
+            "'kubernetes', 'uvicorn', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip().splitlines()[-1]
+    assert out == "['torch']"
+
+
 def test_clients_that_do_not_share_an_architecture_are_refused(split, tmp_path):
     from kfp_interop.steps import aggregate_step, client_step, federated_init_step
 
