@@ -157,3 +157,39 @@ def test_submit_onnx_import_needs_its_parameter(tmp_path):
     finally:
         api.close()
     assert os.environ.get("KF_PIPELINES_SA_TOKEN_PATH") is None
+
+
+def _tasks(spec, prefix):
+    """Task names starting with ``prefix`` anywhere in the compiled graph (loops are
+    sub-DAGs in ``components``)."""
+    found = list((spec["root"]["dag"]["tasks"]))
+    for comp in spec["components"].values():
+        found += list((comp.get("dag") or {}).get("tasks", {}))
+    return sorted(t for t in found if t.startswith(prefix))
+
+
+def test_graph_parameters_shape_what_compile_and_submit_send(fake, tmp_path, capsys):
+    """rounds and clients are fixed at compile time: `compile --param rounds=3` and
+    `submit --param rounds=3` both send a graph with three aggregations, the loops over
+    the given clients, and no `rounds` run-time parameter; the rest stay run-time."""
+    out = tmp_path / "fl.yaml"
+    assert main(["compile", "federated-learning", "-o", str(out), "--param", "rounds=3",
+                 "--param", "clients=2"]) == 0
+    spec = next(yaml.safe_load_all(open(out)))
+    assert _tasks(spec, "federated-aggregate") == ["federated-aggregate",
+                                                   "federated-aggregate-2",
+                                                   "federated-aggregate-3"]
+    assert len(_tasks(spec, "for-loop")) == 3
+    loops = [t for c in spec["root"]["dag"]["tasks"].values()
+             if (t := c.get("parameterIterator"))]
+    assert loops and all(json.loads(t["items"]["raw"]) == [0, 1] for t in loops)
+    assert "rounds" not in spec["root"]["inputDefinitions"]["parameters"]
+    default, _ = compiled("federated-learning", tmp_path)
+    assert len(_tasks(default, "federated-aggregate")) == 5  # the default graph: 5 rounds
+
+    code = main(["submit", "federated-learning", "--host", fake.url, "--param", "rounds=3",
+                 "--param", "clients=2", "--param", "strategy=fedadam", "--wait"])
+    assert code == 0, capsys.readouterr().out
+    run = next(iter(fake.runs.values()))
+    assert run["pipeline_spec"]["pipeline_spec"] == proto_json(spec)  # the 3 x 2 graph
+    assert run["runtime_config"]["parameters"] == {"strategy": "fedadam"}
