@@ -188,16 +188,18 @@ def test_deep_pipeline_torch_cnn(tmp_path):
 
 
 def test_transfer_learning_pipeline_reports_both_accuracies(tmp_path):
+    """On its defaults (only registering off) the pipeline shows what transfer is for:
+    the fine-tuned CNN beats the same CNN from scratch on the noisy target (seed 42:
+    0.862 vs 0.693; benchmarks/transfer.py has the spread over seeds and k)."""
     out = tmp_path / "out"
     proc = run_cli("run", "transfer-learning", "--local", "--output-dir", str(out),
-                   "--param", "architecture=mlp", "--param", "pretrain_epochs=5",
-                   "--param", "finetune_epochs=10", "--param", "unfreeze_epochs=2",
-                   "--param", "scratch_epochs=10", "--param", "register=false")
+                   "--param", "register=false")
     assert proc.returncode == 0, proc.stdout[-3000:]
     s = json.loads((out / "summary.json").read_text())
     m = s["metrics"]
     assert 0 < m["target_accuracy"] <= 1 and 0 < m["scratch_accuracy"] <= 1
     assert m["transfer_gain"] == m["target_accuracy"] - m["scratch_accuracy"]
+    assert m["transfer_gain"] > 0.05
     record = load_metadata(s["onnx_path"])
     digits = [str(i) for i in range(10)]  # the default: the same classes, a noisy target
     assert record.class_labels == digits
