@@ -1,7 +1,8 @@
 """Federated against centralized accuracy, per strategy and partition: the pipeline's
 own steps (split, init, client rounds, Flower aggregation, centralized baseline) called
 in one process, for IID data and Dirichlet label skew with alpha in {1.0, 0.1}, on the
-pipeline's defaults otherwise (digits, MLP, 4 clients, 5 rounds, 2 local epochs, Adam).
+pipeline's defaults otherwise (digits, MLP, 4 clients, 5 rounds, 2 local epochs, Adam);
+with the other baseline, each client trained alone (mean over clients).
 
 Usage: ``python benchmarks/federated_accuracy.py [--strategies fedavg fedprox fedadam
 fedmedian] [--seeds 42 7] [--partitions iid 1.0 0.1] [--proximal-mu 0.1]
@@ -22,7 +23,7 @@ import tempfile
 def run(strategy: str, partition: str, alpha: float, seed: int, *, clients: int, rounds: int,
         architecture: str, proximal_mu: float = 0.1,
         server_lr: float | None = None, dp: tuple[float, float] = (0.0, 0.0)
-        ) -> tuple[float, float]:
+        ) -> tuple[float, float, float]:
     from kfp_interop.steps import (aggregate_step, centralized_step, client_step,
                                    federated_init_step, federated_split_step)
 
@@ -50,8 +51,8 @@ def run(strategy: str, partition: str, alpha: float, seed: int, *, clients: int,
                              out_dir=f"{d}/g{r}")
     central = centralized_step(train_path=f"{d}/train", test_path=f"{d}/test",
                                architecture=architecture, epochs=rounds * 2, seed=seed,
-                               out_dir=f"{d}/central")
-    return row["accuracy"], central["centralized_accuracy"]
+                               partitions_dir=f"{d}/parts", out_dir=f"{d}/central")
+    return row["accuracy"], central["centralized_accuracy"], central["local_accuracy_mean"]
 
 
 def main() -> int:
@@ -90,7 +91,7 @@ def main() -> int:
               f"(dp_accounting RDP, user level)")
     for strategy in args.strategies:
         for partition, alpha in partitions:
-            fed, cen = zip(*(run(strategy, partition, alpha, s, clients=args.clients,
+            fed, cen, loc = zip(*(run(strategy, partition, alpha, s, clients=args.clients,
                                  rounds=args.rounds, architecture=args.architecture,
                                  proximal_mu=args.proximal_mu, server_lr=args.server_lr,
                                  dp=tuple(args.dp))
@@ -98,11 +99,13 @@ def main() -> int:
             label = "iid" if partition == "iid" else f"alpha={alpha}"
             results.append({"strategy": strategy, "partition": label,
                             "federated": statistics.mean(fed), "federated_min": min(fed),
-                            "federated_max": max(fed), "centralized": statistics.mean(cen)})
+                            "federated_max": max(fed), "centralized": statistics.mean(cen),
+                            "local_only": statistics.mean(loc)})
             r = results[-1]
             print(f"{strategy:<10} {label:<10} federated {r['federated']:.4f} "
                   f"[{r['federated_min']:.4f}-{r['federated_max']:.4f}]  centralized "
-                  f"{r['centralized']:.4f}  gap {r['federated'] - r['centralized']:+.4f}",
+                  f"{r['centralized']:.4f}  gap {r['federated'] - r['centralized']:+.4f}  "
+                  f"each client alone {r['local_only']:.4f}",
                   flush=True)
     if args.json:
         with open(args.json, "w") as f:

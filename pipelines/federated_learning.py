@@ -118,10 +118,11 @@ def build(rounds: int = GRAPH_PARAMETERS["rounds"], clients: int = GRAPH_PARAMET
             global_model = aggregated.outputs["model"]
         central = heavy(federated_centralized(
             train_data=data.outputs["train_data"], test_data=data.outputs["test_data"],
+            partitions=data.outputs["partitions"],
             architecture=architecture, init_args=init_args, rounds=rounds,
             local_epochs=local_epochs,
             lr=lr, batch_size=batch_size, optimizer=optimizer, seed=seed))
-        central.set_display_name("centralized baseline")
+        central.set_display_name("baselines: centralized, each client alone")
         final = federated_finalize(
             global_model=global_model, centralized=central.outputs["model"],
             partitions=data.outputs["partitions"], train_data=data.outputs["train_data"],

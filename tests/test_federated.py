@@ -198,6 +198,39 @@ def test_a_client_step_starts_lean(split, tmp_path):
     assert out == "['torch']"
 
 
+def test_the_baselines_pooled_and_each_client_alone(tmp_path):
+    """Under strong label skew (alpha 0.1) a client alone sees few digits: every local-
+    only model is far below the same model on the pooled rows, and below what four
+    rounds of FedAvg reach, on the same test rows. That gap is what federation is for."""
+    from kfp_interop.steps import (aggregate_step, centralized_step, client_step,
+                                   federated_init_step, federated_split_step)
+
+    d = tmp_path
+    federated_split_step(dataset="digits", clients=3, partition="dirichlet", alpha=0.1,
+                         partitions_dir=str(d / "parts"), train_path=str(d / "train"),
+                         test_path=str(d / "test"))
+    federated_init_step(train_path=str(d / "train"), architecture="mlp",
+                        out_dir=str(d / "g0"))
+    for r in range(1, 5):
+        for c in range(3):
+            client_step(partitions_dir=str(d / "parts"), client=c, global_dir=str(d / f"g{r-1}"),
+                        server_round=r, out_dir=str(d / f"r{r}c{c}"))
+        row = aggregate_step(global_dir=str(d / f"g{r-1}"), server_round=r,
+                             client_dirs=[str(d / f"r{r}c{c}") for c in range(3)],
+                             test_path=str(d / "test"), out_dir=str(d / f"g{r}"))
+    base = centralized_step(train_path=str(d / "train"), test_path=str(d / "test"),
+                            architecture="mlp", epochs=8, partitions_dir=str(d / "parts"),
+                            out_dir=str(d / "central"))
+    local = base["local_accuracy"]
+    assert len(local) == 3 and base["local_accuracy_max"] == max(local)
+    assert max(local) < base["centralized_accuracy"] - 0.2
+    assert row["accuracy"] > base["local_accuracy_mean"]
+    without = centralized_step(train_path=str(d / "train"), test_path=str(d / "test"),
+                               architecture="mlp", epochs=8, out_dir=str(d / "c2"))
+    assert "local_accuracy" not in without  # no partitions: the pooled baseline only
+    assert without["centralized_accuracy"] == base["centralized_accuracy"]
+
+
 def test_clients_that_do_not_share_an_architecture_are_refused(split, tmp_path):
     from kfp_interop.steps import aggregate_step, client_step, federated_init_step
 
@@ -249,6 +282,12 @@ def test_federated_pipeline_runs_locally_with_its_baseline(tmp_path):
     assert fed["dp"]["accountant"] == "dp_accounting RDP"
     html = open(os.path.join(s["run_dir"], "federated-finalize", "report")).read()
     assert "<svg" in html and "centralized" in html and "epsilon" in html
+    # the other baseline: each client alone, in the metrics, the record and the report
+    assert len(fed["local_accuracy"]) == 3
+    m = s["metrics"]
+    assert m["local_accuracy_min"] <= m["local_accuracy_mean"] <= m["local_accuracy_max"]
+    assert m["local_accuracy_mean"] == pytest.approx(sum(fed["local_accuracy"]) / 3)
+    assert "each client alone" in html
 
 
 def test_graph_parameters_are_checked(tmp_path):

@@ -1,4 +1,5 @@
-"""federated_centralized: the baseline, the same model on the pooled rows."""
+"""federated_centralized: the baselines, the same model on the pooled rows and on each
+client's rows alone."""
 
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Metrics, Model, Output
@@ -10,6 +11,7 @@ from kfp_interop.components._common import COMPONENT_OPTIONS
 def federated_centralized(
     train_data: Input[Dataset],
     test_data: Input[Dataset],
+    partitions: Input[Dataset],
     model: Output[Model],
     metrics: Output[Metrics],
     architecture: str = "mlp",
@@ -21,9 +23,11 @@ def federated_centralized(
     optimizer: str = "adam",
     seed: int = 42,
 ):
-    """Train the federation's model on all training rows pooled (what federation avoids),
-    from the same initial weights, for as many epochs as a client trains in all rounds
-    (rounds x local_epochs).
+    """The federation's baselines, from the same initial weights, for as many epochs as a
+    client trains in all rounds (rounds x local_epochs): the model trained on all rows
+    pooled (centralized: what federation gives up to keep data apart), and on each
+    client's rows alone (local only: what a client has without federation), all scored
+    on the same test rows.
 
     Args:
         architecture: as for federated_init.
@@ -42,6 +46,6 @@ def federated_centralized(
                               architecture=architecture, init_args=init_args,
                               epochs=rounds * local_epochs,
                               lr=lr, batch_size=batch_size, optimizer=optimizer, seed=seed,
-                              out_dir=model.path)
-    log_metrics(metrics, result)
+                              partitions_dir=partitions.path, out_dir=model.path)
+    log_metrics(metrics, result)  # numbers; the per-client list stays in the metadata
     model.metadata.update(result)

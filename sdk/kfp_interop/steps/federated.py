@@ -226,9 +226,11 @@ def aggregate_step(*, global_dir: str, client_dirs: list[str], server_round: int
 def centralized_step(*, train_path: str, test_path: str, architecture: str = "mlp",
                      init_args: str = "{}", epochs: int = 10, lr: float = 1e-3,
                      batch_size: int = 32, optimizer: str = "adam", seed: int = DEFAULT_SEED,
-                     out_dir: str) -> dict:
-    """The baseline: the same model, from the same initial weights, trained on the
-    pooled rows for ``epochs`` (rounds x local epochs); returns its test accuracy."""
+                     partitions_dir: str = "", out_dir: str) -> dict:
+    """The baselines, the same model from the same initial weights for ``epochs`` (rounds
+    x local epochs): trained on the pooled rows (centralized: what federation gives up),
+    and, with ``partitions_dir``, on each client's rows alone (local only: what a client
+    has without federation). Returns their test accuracies."""
     from kfp_interop.data import load_split
     from kfp_interop.federated.models import initial_weights, new_spec, save_weights
     from kfp_interop.federated.models import train_local
@@ -237,21 +239,36 @@ def centralized_step(*, train_path: str, test_path: str, architecture: str = "ml
     train, test = load_split(train_path), load_split(test_path)
     spec = new_spec(architecture, train.X.shape[1], len(train.class_labels),
                     init_args=parse_hyperparameters(init_args, what="init_args"))
-    weights, _ = train_local(spec, initial_weights(spec, seed=seed), train.X, train.y,
-                             epochs=epochs, lr=lr, batch_size=batch_size,
-                             optimizer=optimizer, seed=seed)
+    start = initial_weights(spec, seed=seed)
+
+    def trained(rows):
+        weights, _ = train_local(spec, start, rows.X, rows.y, epochs=epochs, lr=lr,
+                                 batch_size=batch_size, optimizer=optimizer, seed=seed)
+        return weights
+
+    weights = trained(train)
     result = {"centralized_accuracy": _accuracy(spec, weights, test), "epochs": int(epochs),
               "rows": int(len(train.y))}
+    if partitions_dir:
+        with open(os.path.join(partitions_dir, MANIFEST_FILE)) as f:
+            clients = int(json.load(f)["clients"])
+        local = [_accuracy(spec, trained(load_split(client_file(partitions_dir, c))), test)
+                 for c in range(clients)]
+        result.update(local_accuracy=local,
+                      local_accuracy_mean=float(sum(local) / len(local)),
+                      local_accuracy_min=float(min(local)),
+                      local_accuracy_max=float(max(local)))
     save_weights(out_dir, spec, weights, result)
     return result
 
 
-def _svg(history: list[dict], baseline: float) -> str:
-    """Accuracy per round against the baseline, as an inline SVG line chart."""
+def _svg(history: list[dict], baseline: float, local: float | None = None) -> str:
+    """Accuracy per round against the baselines (centralized; the clients alone, mean),
+    as an inline SVG line chart."""
     width, height, pad = 520, 260, 40
     rounds = [h["round"] for h in history]
     values = [h["accuracy"] for h in history]
-    low = min(values + [baseline, 0.0])
+    low = min(values + [baseline, 0.0] + ([local] if local is not None else []))
     span = max(1e-9, 1.0 - low)
 
     def x(r):
@@ -274,6 +291,10 @@ def _svg(history: list[dict], baseline: float) -> str:
             f' stroke="#d62728" stroke-dasharray="6,4"/>'
             f'<text x="{width - pad}" y="{y(baseline) - 6:.1f}" font-size="11" fill="#d62728" '
             f'text-anchor="end">centralized {baseline:.3f}</text>'
+            + (f'<line x1="{pad}" y1="{y(local):.1f}" x2="{width - pad}" y2="{y(local):.1f}"'
+               f' stroke="#7f7f7f" stroke-dasharray="2,3"/>'
+               f'<text x="{pad + 4}" y="{y(local) - 6:.1f}" font-size="11" fill="#7f7f7f">'
+               f'each client alone, mean {local:.3f}</text>' if local is not None else "") +
             f'<polyline points="{points}" fill="none" stroke="#1f77b4" stroke-width="2"/>'
             + "".join(f'<circle cx="{x(r):.1f}" cy="{y(v):.1f}" r="3" fill="#1f77b4"/>'
                       for r, v in zip(rounds, values))
@@ -292,8 +313,9 @@ def finalize_step(*, global_dir: str, partitions_dir: str, train_path: str, test
 
     Returns:
         ``(model meta, confusion matrix)``; the meta's ``metrics`` hold
-        ``federated_accuracy``, ``centralized_accuracy``, ``rounds``, ``clients``, and
-        its ``roc_curve`` the binary ROC curve.
+        ``federated_accuracy``, ``centralized_accuracy``, ``rounds``, ``clients`` (and,
+        when the baseline trained the clients alone, ``local_accuracy_mean``/``_min``/
+        ``_max`` and ``federated_vs_local``), and its ``roc_curve`` the binary ROC curve.
     """
     from kfp_interop.data import read_split_metadata
     from kfp_interop.federated.models import load_weights, to_native
@@ -323,6 +345,9 @@ def finalize_step(*, global_dir: str, partitions_dir: str, train_path: str, test
                  "local_epochs": int(local_epochs), "client_samples": manifest["rows"],
                  "partition": manifest["partition"], "dp": dp,
                  "centralized_accuracy": float(centralized["centralized_accuracy"])}
+    local = centralized.get("local_accuracy")  # each client alone (None: not trained)
+    if local:
+        federated["local_accuracy"] = [float(a) for a in local]
     native = to_native(spec, weights)
     final = history[-1]["accuracy"]  # the global model on the held-out rows, last round
     from kfp_interop.data import load_split
@@ -335,6 +360,11 @@ def finalize_step(*, global_dir: str, partitions_dir: str, train_path: str, test
                "centralized_accuracy": float(centralized["centralized_accuracy"]),
                "federated_gap": final - float(centralized["centralized_accuracy"]),
                "rounds": rounds, "clients": int(manifest["clients"])}
+    if local:
+        metrics.update(local_accuracy_mean=float(centralized["local_accuracy_mean"]),
+                       local_accuracy_min=float(centralized["local_accuracy_min"]),
+                       local_accuracy_max=float(centralized["local_accuracy_max"]),
+                       federated_vs_local=final - float(centralized["local_accuracy_mean"]))
     saved = save_native(native, model_dir)
     fw = get_framework(native.framework)
     meta = model_meta(data_meta, framework=native.framework, framework_version=fw.version(),
@@ -362,8 +392,13 @@ def finalize_step(*, global_dir: str, partitions_dir: str, train_path: str, test
             + f"; client rows {manifest['rows']}; differential privacy: {dp_line}.</p>"
             f"<p>Final global accuracy <b>{final:.4f}</b>; centralized baseline (same model, "
             f"pooled rows, {centralized['epochs']} epochs) <b>"
-            f"{centralized['centralized_accuracy']:.4f}</b>.</p>"
-            + _svg(history, float(centralized["centralized_accuracy"])) +
+            f"{centralized['centralized_accuracy']:.4f}</b>"
+            + (f"; each client alone (same model and epochs, its own rows): mean <b>"
+               f"{metrics['local_accuracy_mean']:.4f}</b>, "
+               f"{metrics['local_accuracy_min']:.4f} to {metrics['local_accuracy_max']:.4f}"
+               if local else "") + ".</p>"
+            + _svg(history, float(centralized["centralized_accuracy"]),
+                   metrics.get("local_accuracy_mean")) +
             f"<table border='1'><tr><th>round</th><th>test accuracy</th><th>examples"
             f"</th></tr>{rows}</table></body></html>")
     atomic_write(report_path, html)
