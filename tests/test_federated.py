@@ -288,6 +288,9 @@ def test_federated_pipeline_runs_locally_with_its_baseline(tmp_path):
     assert m["local_accuracy_min"] <= m["local_accuracy_mean"] <= m["local_accuracy_max"]
     assert m["local_accuracy_mean"] == pytest.approx(sum(fed["local_accuracy"]) / 3)
     assert "each client alone" in html
+    card = open(os.path.join(s["run_dir"], "attach-metadata", "model_card")).read()
+    assert "## Federated training" in card and "| rounds x clients | 2 x 3 |" in card
+    assert "clip norm 5, noise multiplier 0.1, epsilon" in card
 
 
 def test_graph_parameters_are_checked(tmp_path):

@@ -76,6 +76,26 @@ def to_model_card(record: InferenceMetadata) -> str:
              if source.get("data_sha256") else None),
             ("source accuracy", f"{source['accuracy']:.4f}"
              if isinstance(source.get("accuracy"), (int, float)) else None)]))
+    fed = record.federated
+    if fed:
+        part, dp = fed.get("partition") or {}, fed.get("dp")
+        local = fed.get("local_accuracy")
+        parts.append("## Federated training\n| field | value |\n|---|---|\n" + _rows([
+            ("rounds x clients", f"{fed['rounds']} x {fed['clients']}"),
+            ("strategy", fed["strategy"] + (f" {json.dumps(fed['strategy_options'])}"
+                                            if fed.get("strategy_options") else "")),
+            ("local epochs per round", fed.get("local_epochs")),
+            ("client samples", ", ".join(map(str, fed["client_samples"]))),
+            ("partition", part.get("kind", "") + (f", alpha {part['alpha']:g}"
+                                                  if part.get("alpha") is not None else "")),
+            ("differential privacy", "none" if not dp else
+             f"clip norm {dp['clip_norm']:g}, noise multiplier {dp['noise_multiplier']:g}, "
+             + (f"epsilon {dp['epsilon']:.3g} at delta {dp['delta']:g} ({dp['accountant']})"
+                if dp.get("epsilon") is not None else "no epsilon claimed")),
+            ("centralized baseline accuracy", f"{fed['centralized_accuracy']:.4f}"
+             if isinstance(fed.get("centralized_accuracy"), (int, float)) else None),
+            ("each client alone, accuracy", ", ".join(f"{a:.4f}" for a in local)
+             if local else None)]))
     if record.checks:
         c = record.checks
         parts.append("## Checks\n" + ", ".join(
