@@ -229,6 +229,20 @@ def test_the_baselines_pooled_and_each_client_alone(tmp_path):
                                architecture="mlp", epochs=8, out_dir=str(d / "c2"))
     assert "local_accuracy" not in without  # no partitions: the pooled baseline only
     assert without["centralized_accuracy"] == base["centralized_accuracy"]
+    # what reaches the report and the model card is checked there too
+    from kfp_interop.steps import finalize_step
+
+    args = dict(global_dir=str(d / "g4"), partitions_dir=str(d / "parts"),
+                train_path=str(d / "train"), test_path=str(d / "test"),
+                centralized_dir=str(d / "central"), model_dir=str(d / "final"),
+                report_path=str(d / "report.html"))
+    with pytest.raises(UnknownNameError, match="Unknown strategy '<img"):
+        finalize_step(strategy="<img src=x onerror=alert(1)>", **args)
+    with pytest.raises(InvalidInputError, match="must be a number"):
+        finalize_step(strategy="fedprox", strategy_options='{"proximal_mu": "<b>"}', **args)
+    assert not (d / "final").exists() and not (d / "report.html").exists()
+    meta, _ = finalize_step(strategy="fedavg", **args)
+    assert meta["federated"]["local_accuracy"] == local
 
 
 def test_clients_that_do_not_share_an_architecture_are_refused(split, tmp_path):

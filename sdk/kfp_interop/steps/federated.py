@@ -319,7 +319,7 @@ def finalize_step(*, global_dir: str, partitions_dir: str, train_path: str, test
     """
     from kfp_interop.data import read_split_metadata
     from kfp_interop.federated.models import load_weights, to_native
-    from kfp_interop.federated.strategies import epsilon
+    from kfp_interop.federated.strategies import check_strategy, epsilon
     from kfp_interop.frameworks import get_framework, save_native
     from kfp_interop.steps.model_dir import model_meta, write_model_meta
     from kfp_interop.training import parse_hyperparameters
@@ -339,9 +339,10 @@ def finalize_step(*, global_dir: str, partitions_dir: str, train_path: str, test
            "delta": float(dp_delta) if eps is not None else None, "epsilon": eps,
            "accountant": "dp_accounting RDP" if eps is not None else None}
           if dp_clip_norm else None)
+    options = parse_hyperparameters(strategy_options, what="strategy_options")
+    check_strategy(strategy, options)  # a known name, numbers only: they reach the report
     federated = {"rounds": rounds, "clients": int(manifest["clients"]), "strategy": strategy,
-                 "strategy_options": parse_hyperparameters(strategy_options,
-                                                           what="strategy_options"),
+                 "strategy_options": options,
                  "local_epochs": int(local_epochs), "client_samples": manifest["rows"],
                  "partition": manifest["partition"], "dp": dp,
                  "centralized_accuracy": float(centralized["centralized_accuracy"])}
