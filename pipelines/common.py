@@ -33,8 +33,8 @@ from kfp_interop.components import (attach_metadata, check_settings, deploy, exp
 from kfp_interop.constants import DEFAULT_OPSET, DEFAULT_TOLERANCE
 from kfp_interop.errors import InvalidInputError
 
-__all__ = ["SHARED_PARAMETERS", "PROFILES", "Compute", "compute_settings", "heavy", "S3_SECRET", "S3_ENV", "MLFLOW_SECRET",
-           "MLFLOW_ENV", "RETRY",
+__all__ = ["SHARED_PARAMETERS", "PROFILES", "Compute", "compute_settings", "heavy",
+           "fingerprint_of", "S3_SECRET", "S3_ENV", "MLFLOW_SECRET", "MLFLOW_ENV", "RETRY",
            "reference_pipeline", "export_and_serve", "serve_model", "load_data_by_content"]
 
 # S3 credentials reach the tasks that need them as environment variables from this
@@ -222,13 +222,18 @@ def _check(serving: dict):
     return check
 
 
-def load_data_by_content(dataset, *, after, **options):
-    """fingerprint_data (never cached) -> load_data(source_fingerprint=...): load_data's
-    cache key changes exactly when the data set's content does. Runs ``after`` the
-    settings check."""
+def fingerprint_of(dataset, *, after):
+    """fingerprint_data, never cached, ``after`` the settings check: its output, given to
+    a cached task that reads ``dataset`` as ``source_fingerprint``, makes that task's
+    cache key change exactly when the data set's content does."""
     fingerprint = fingerprint_data(dataset=dataset).after(after)
     fingerprint.set_caching_options(False)
-    return load_data(dataset=dataset, source_fingerprint=fingerprint.outputs["Output"],
+    return fingerprint.outputs["Output"]
+
+
+def load_data_by_content(dataset, *, after, **options):
+    """fingerprint_data (never cached) -> load_data(source_fingerprint=...)."""
+    return load_data(dataset=dataset, source_fingerprint=fingerprint_of(dataset, after=after),
                      **options)
 
 

@@ -18,7 +18,8 @@ from kfp import dsl
 from kfp_interop.components import (federated_aggregate, federated_centralized,
                                     federated_client, federated_finalize, federated_init,
                                     federated_split)
-from kfp_interop.pipelines.common import export_and_serve, heavy, reference_pipeline
+from kfp_interop.pipelines.common import (export_and_serve, fingerprint_of, heavy,
+                                          reference_pipeline)
 
 #: parameters that shape the graph, with their defaults (compile-time)
 GRAPH_PARAMETERS = {"rounds": 5, "clients": 4}
@@ -69,7 +70,7 @@ def build(rounds: int = GRAPH_PARAMETERS["rounds"], clients: int = GRAPH_PARAMET
         """Federated training, round by round, against a centralized baseline.
 
         Args:
-            dataset: a classification data set (bundled, or a CSV/Parquet path or URI).
+            dataset: a classification data set (bundled, or a CSV/Parquet file path).
             target_column: the label column of a file.
             partition: iid, or dirichlet (label skew).
             alpha: Dirichlet concentration: 0.1 each client sees few classes, 1.0
@@ -95,7 +96,8 @@ def build(rounds: int = GRAPH_PARAMETERS["rounds"], clients: int = GRAPH_PARAMET
         """
         data = federated_split(dataset=dataset, target_column=target_column, clients=clients,
                                partition=partition, alpha=alpha, test_size=test_size,
-                               seed=seed).after(serving["check"])
+                               seed=seed, source_fingerprint=fingerprint_of(
+                                   dataset, after=serving["check"]))
         data.set_display_name("split among clients")
         init = federated_init(train_data=data.outputs["train_data"],
                               architecture=architecture, init_args=init_args, seed=seed)

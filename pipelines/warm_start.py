@@ -27,7 +27,7 @@ def warm_start_pipeline(
     """Continue a model on newer rows, compare with training on them alone, serve it.
 
     Args:
-        dataset: a bundled data set or a CSV/Parquet path or URI.
+        dataset: a bundled data set or a CSV/Parquet file path.
         target_column: the label column of a file.
         old_fraction: fraction of the training rows that are "older" (the base model's).
         hyperparameters: JSON object of XGBoost hyperparameters of both models.

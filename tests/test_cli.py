@@ -139,9 +139,11 @@ def test_compiled_pipelines_cache_only_what_is_pure(name, tmp_path):
     retried = {t for t, v in tasks.items() if v.get("retryPolicy")}
     assert retried == {"upload-model", "register-model", "deploy", "promote"}
     assert tasks["deploy"]["retryPolicy"]["maxRetryCount"] == 3
-    if "load-data" in tasks:
-        fp = tasks["load-data"]["inputs"]["parameters"]["source_fingerprint"]
+    for reader in {"load-data", "federated-split"} & set(tasks):
+        fp = tasks[reader]["inputs"]["parameters"]["source_fingerprint"]
         assert fp["taskOutputParameter"]["producerTask"] == "fingerprint-data"
+    if name in ("tabular", "deep", "warm-start", "federated-learning"):
+        assert "fingerprint-data" in tasks
     executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert {s["secretName"] for s in executors["exec-register-model"]["secretAsEnv"]} == \
         {"kfp-interop-mlflow"}

@@ -152,6 +152,34 @@ def split(tmp_path_factory):
     return d, manifest
 
 
+def test_the_split_refuses_a_file_changed_after_its_fingerprint(tmp_path):
+    """The split is cached by its parameters; the fingerprint (never cached) makes the key
+    follow the file's content, and a file changed in between is refused, not split."""
+    import pandas as pd
+
+    from kfp_interop.data import source_fingerprint
+    from kfp_interop.errors import DatasetError
+    from kfp_interop.steps import federated_split_step
+
+    csv = tmp_path / "rows.csv"
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60),
+                  "y": [0, 1, 2] * 20}).to_csv(csv, index=False)
+    seen = source_fingerprint(str(csv))
+    paths = dict(partitions_dir=str(tmp_path / "p"), train_path=str(tmp_path / "tr"),
+                 test_path=str(tmp_path / "te"))
+    out = federated_split_step(dataset=str(csv), target_column="y", clients=2,
+                               partition="iid", source_fingerprint=seen, **paths)
+    assert sum(out["rows"]) == 45
+    with open(csv, "a") as f:
+        f.write("9.0,9.0,1\n")
+    paths = {k: v + "2" for k, v in paths.items()}
+    with pytest.raises(DatasetError, match="changed after it was fingerprinted"):
+        federated_split_step(dataset=str(csv), target_column="y", clients=2, partition="iid",
+                             source_fingerprint=seen, **paths)
+    assert not any(os.path.exists(p) for p in paths.values())
+
+
 def test_a_client_step_reads_its_rows_and_writes_only_weights(split, tmp_path):
     from kfp_interop.federated.models import load_weights
     from kfp_interop.steps import client_step, federated_init_step

@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 __all__ = ["BUNDLED_DATASETS", "NAN_POLICIES", "TASKS", "TabularData", "load_dataset",
-           "source_fingerprint", "model_inputs"]
+           "source_fingerprint", "check_source_fingerprint", "model_inputs"]
 
 NAN_POLICIES = ("error", "impute")
 
@@ -282,6 +282,19 @@ def source_fingerprint(source: str) -> str:
     from kfp_interop.files import sha256_file
 
     return f"sha256:{sha256_file(source)}"
+
+
+def check_source_fingerprint(source: str, expected: str) -> None:
+    """Refuse a data set that is no longer what ``fingerprint_data`` saw (``expected``;
+    empty: nothing to check), so a file changed between the two tasks is not split
+    under the old cache key.
+
+    Raises:
+        DatasetError: the content changed.
+    """
+    if expected and source_fingerprint(source) != expected:
+        raise DatasetError(f"Data set {source!r} changed after it was fingerprinted "
+                           f"({expected}): run the pipeline again.")
 
 
 def load_dataset(source: str, *, target_column: str | None = None, task: str = "auto",

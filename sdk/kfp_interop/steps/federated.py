@@ -42,8 +42,11 @@ def client_file(directory: str, client: int) -> str:
 def federated_split_step(*, dataset: str = "digits", target_column: str = "", clients: int = 4,
                          partition: str = "dirichlet", alpha: float = 1.0,
                          test_size: float = DEFAULT_TEST_SIZE, seed: int = DEFAULT_SEED,
-                         partitions_dir: str, train_path: str, test_path: str) -> dict:
-    """Load and split the data; write each client's rows to its own file.
+                         source_fingerprint: str = "", partitions_dir: str, train_path: str,
+                         test_path: str) -> dict:
+    """Load and split the data; write each client's rows to its own file
+    (``source_fingerprint``: as for :func:`load_data_step`, the data set must still be
+    what ``fingerprint_data`` saw).
 
     Returns:
         The manifest: clients, their row counts and class counts, the partition.
@@ -56,11 +59,13 @@ def federated_split_step(*, dataset: str = "digits", target_column: str = "", cl
 
     import numpy as np
 
-    from kfp_interop.data import load_dataset, save_split, split_dataset, split_metadata
+    from kfp_interop.data import (check_source_fingerprint, load_dataset, save_split,
+                                  split_dataset, split_metadata)
     from kfp_interop.federated.partition import partition as split
 
     if isinstance(clients, bool) or not isinstance(clients, int) or clients < 1:
         raise InvalidInputError(f"clients={clients!r} must be at least 1.")
+    check_source_fingerprint(dataset, source_fingerprint)
     data = load_dataset(dataset, target_column=target_column or None)
     if data.text_columns:
         raise InvalidInputError(f"Text column(s) {data.text_columns}: the federated models "

@@ -42,12 +42,10 @@ def load_data_step(*, dataset: str, target_column: str = "", task: str = "auto",
         The metadata shared by both splits (plus ``rows`` of each under
         ``train_rows``/``test_rows``).
     """
-    from kfp_interop.data import load_dataset, save_split, split_dataset, split_metadata
-    from kfp_interop.data import source_fingerprint as fingerprint
+    from kfp_interop.data import (check_source_fingerprint, load_dataset, save_split,
+                                  split_dataset, split_metadata)
 
-    if source_fingerprint and fingerprint(dataset) != source_fingerprint:
-        raise DatasetError(f"Data set {dataset!r} changed after it was fingerprinted "
-                           f"({source_fingerprint}): run the pipeline again.")
+    check_source_fingerprint(dataset, source_fingerprint)
     data = load_dataset(dataset, target_column=target_column or None, task=task,
                         nan_policy=nan_policy)
     train, test = split_dataset(data, test_size=test_size, seed=seed)
