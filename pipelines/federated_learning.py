@@ -100,7 +100,10 @@ def build(rounds: int = GRAPH_PARAMETERS["rounds"], clients: int = GRAPH_PARAMET
                                    dataset, after=serving["check"]))
         data.set_display_name("split among clients")
         init = federated_init(train_data=data.outputs["train_data"],
-                              architecture=architecture, init_args=init_args, seed=seed)
+                              architecture=architecture, init_args=init_args, seed=seed,
+                              strategy=strategy, strategy_options=strategy_options,
+                              dp_clip_norm=dp_clip_norm,
+                              dp_noise_multiplier=dp_noise_multiplier)
         init.set_display_name("global model, round 0")
         global_model = init.outputs["model"]
         for server_round in range(1, rounds + 1):

@@ -95,14 +95,46 @@ def federated_split_step(*, dataset: str = "digits", target_column: str = "", cl
     return manifest
 
 
+def _check_server_settings(strategy: str, strategy_options: str, dp_clip_norm: float,
+                           dp_noise_multiplier: float) -> dict:
+    """The aggregation's settings, checked (a known strategy, options it takes, DP
+    values that make sense); returns the parsed options.
+
+    Raises:
+        UnknownNameError, InvalidInputError.
+    """
+    from kfp_interop.federated.strategies import check_strategy
+    from kfp_interop.training import parse_hyperparameters
+
+    options = parse_hyperparameters(strategy_options, what="strategy_options")
+    check_strategy(strategy, options)
+    if dp_clip_norm < 0 or dp_noise_multiplier < 0:
+        raise InvalidInputError(f"dp_clip_norm={dp_clip_norm} and dp_noise_multiplier="
+                                f"{dp_noise_multiplier} must be 0 or more.")
+    if dp_noise_multiplier and not dp_clip_norm:
+        raise InvalidInputError("dp_noise_multiplier needs dp_clip_norm (the noise is "
+                                "scaled to the clipping norm).")
+    return options
+
+
 @stage("out_dir")
 def federated_init_step(*, train_path: str, architecture: str = "mlp", init_args: str = "{}",
-                        seed: int = DEFAULT_SEED, out_dir: str) -> dict:
-    """The round-0 global model; returns its spec."""
+                        seed: int = DEFAULT_SEED, strategy: str = "fedavg",
+                        strategy_options: str = "{}", dp_clip_norm: float = 0.0,
+                        dp_noise_multiplier: float = 0.0, out_dir: str) -> dict:
+    """The round-0 global model; returns its spec. The server's settings (strategy, its
+    options, DP) are checked here, before any client trains, so a typo stops the run
+    in its first rounds' worth of time rather than after them.
+
+    Raises:
+        UnknownNameError / InvalidInputError: an unknown strategy or architecture, options
+            or DP values that do not fit.
+    """
     from kfp_interop.data import read_split_metadata
     from kfp_interop.federated.models import initial_weights, new_spec, save_weights
     from kfp_interop.training import parse_hyperparameters
 
+    _check_server_settings(strategy, strategy_options, dp_clip_norm, dp_noise_multiplier)
     meta = read_split_metadata(train_path)
     spec = new_spec(architecture, len(meta["feature_names"]), len(meta["class_labels"]),
                     init_args=parse_hyperparameters(init_args, what="init_args"))
@@ -192,14 +224,9 @@ def aggregate_step(*, global_dir: str, client_dirs: list[str], server_round: int
     from kfp_interop.federated.models import check_same_architecture, load_weights
     from kfp_interop.federated.models import save_weights
     from kfp_interop.federated.strategies import aggregate
-    from kfp_interop.training import parse_hyperparameters
 
-    if dp_clip_norm < 0 or dp_noise_multiplier < 0:
-        raise InvalidInputError(f"dp_clip_norm={dp_clip_norm} and dp_noise_multiplier="
-                                f"{dp_noise_multiplier} must be 0 or more.")
-    if dp_noise_multiplier and not dp_clip_norm:
-        raise InvalidInputError("dp_noise_multiplier needs dp_clip_norm (the noise is "
-                                "scaled to the clipping norm).")
+    options = _check_server_settings(strategy, strategy_options, dp_clip_norm,
+                                     dp_noise_multiplier)
     spec, weights, facts = load_weights(global_dir)
     results = []
     for directory in sorted(client_dirs):
@@ -215,8 +242,7 @@ def aggregate_step(*, global_dir: str, client_dirs: list[str], server_round: int
         raise InvalidInputError(f"Round {server_round} has no client results.")
     new, state = aggregate(strategy, weights, results, server_round=server_round,
                            state=_load_state(global_dir),
-                           options=parse_hyperparameters(strategy_options,
-                                                         what="strategy_options"),
+                           options=options,
                            clip_norm=dp_clip_norm, noise_multiplier=dp_noise_multiplier,
                            seed=seed)
     row = {"round": int(server_round), "accuracy": _accuracy(spec, new, load_split(test_path)),
