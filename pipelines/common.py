@@ -34,8 +34,9 @@ from kfp_interop.constants import DEFAULT_OPSET, DEFAULT_TOLERANCE
 from kfp_interop.errors import InvalidInputError
 
 __all__ = ["SHARED_PARAMETERS", "PROFILES", "Compute", "compute_settings", "heavy",
-           "fingerprint_of", "S3_SECRET", "S3_ENV", "MLFLOW_SECRET", "MLFLOW_ENV", "RETRY",
-           "reference_pipeline", "export_and_serve", "serve_model", "load_data_by_content"]
+           "fingerprint_of", "reads_storage", "S3_SECRET", "S3_ENV", "MLFLOW_SECRET",
+           "MLFLOW_ENV", "RETRY", "reference_pipeline", "export_and_serve", "serve_model",
+           "load_data_by_content"]
 
 # S3 credentials reach the tasks that need them as environment variables from this
 # Secret (manifests/s3-secret.yaml), never as parameters. Optional: local runs and
@@ -226,15 +227,23 @@ def fingerprint_of(dataset, *, after):
     """fingerprint_data, never cached, ``after`` the settings check: its output, given to
     a cached task that reads ``dataset`` as ``source_fingerprint``, makes that task's
     cache key change exactly when the data set's content does."""
-    fingerprint = fingerprint_data(dataset=dataset).after(after)
+    fingerprint = reads_storage(fingerprint_data(dataset=dataset).after(after))
     fingerprint.set_caching_options(False)
     return fingerprint.outputs["Output"]
 
 
+def reads_storage(task):
+    """A task that may read a data set at an S3 URI: the S3 Secret's keys as its
+    environment (optional: bundled sets and paths need none)."""
+    kubernetes.use_secret_as_env(task, S3_SECRET, S3_ENV, optional=True)
+    return task
+
+
 def load_data_by_content(dataset, *, after, **options):
     """fingerprint_data (never cached) -> load_data(source_fingerprint=...)."""
-    return load_data(dataset=dataset, source_fingerprint=fingerprint_of(dataset, after=after),
-                     **options)
+    return reads_storage(load_data(dataset=dataset,
+                                   source_fingerprint=fingerprint_of(dataset, after=after),
+                                   **options))
 
 
 def _outside_effects(task, *, retry: bool = True):

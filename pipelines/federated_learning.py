@@ -19,7 +19,7 @@ from kfp_interop.components import (federated_aggregate, federated_centralized,
                                     federated_client, federated_finalize, federated_init,
                                     federated_split)
 from kfp_interop.pipelines.common import (export_and_serve, fingerprint_of, heavy,
-                                          reference_pipeline)
+                                          reads_storage, reference_pipeline)
 
 #: parameters that shape the graph, with their defaults (compile-time)
 GRAPH_PARAMETERS = {"rounds": 5, "clients": 4}
@@ -70,7 +70,8 @@ def build(rounds: int = GRAPH_PARAMETERS["rounds"], clients: int = GRAPH_PARAMET
         """Federated training, round by round, against a centralized baseline.
 
         Args:
-            dataset: a classification data set (bundled, or a CSV/Parquet file path).
+            dataset: a classification data set (bundled, a CSV/Parquet file path, or an
+                s3://bucket/key.csv URI).
             target_column: the label column of a file.
             partition: iid, or dirichlet (label skew).
             alpha: Dirichlet concentration: 0.1 each client sees few classes, 1.0
@@ -94,10 +95,10 @@ def build(rounds: int = GRAPH_PARAMETERS["rounds"], clients: int = GRAPH_PARAMET
             test_size: fraction of rows held out for evaluation.
             seed: seed of the split, the partition, the weights and the noise.
         """
-        data = federated_split(dataset=dataset, target_column=target_column, clients=clients,
-                               partition=partition, alpha=alpha, test_size=test_size,
-                               seed=seed, source_fingerprint=fingerprint_of(
-                                   dataset, after=serving["check"]))
+        data = reads_storage(federated_split(
+            dataset=dataset, target_column=target_column, clients=clients,
+            partition=partition, alpha=alpha, test_size=test_size, seed=seed,
+            source_fingerprint=fingerprint_of(dataset, after=serving["check"])))
         data.set_display_name("split among clients")
         init = federated_init(train_data=data.outputs["train_data"],
                               architecture=architecture, init_args=init_args, seed=seed,

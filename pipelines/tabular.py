@@ -32,7 +32,7 @@ def tabular(
 
     Args:
         dataset: a bundled data set (iris, wine, breast_cancer, diabetes, digits) or a
-            CSV/Parquet file path with a header row.
+            CSV/Parquet file (a path, or an s3://bucket/key.csv URI) with a header row.
         target_column: the label column of a file (bundled data sets know theirs).
         task: classification, regression, or auto (from the target's values).
         framework: sklearn, xgboost or lightgbm.

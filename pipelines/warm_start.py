@@ -27,7 +27,8 @@ def warm_start_pipeline(
     """Continue a model on newer rows, compare with training on them alone, serve it.
 
     Args:
-        dataset: a bundled data set or a CSV/Parquet file path.
+        dataset: a bundled data set, a CSV/Parquet file path, or an s3://bucket/key.csv
+            URI.
         target_column: the label column of a file.
         old_fraction: fraction of the training rows that are "older" (the base model's).
         hyperparameters: JSON object of XGBoost hyperparameters of both models.

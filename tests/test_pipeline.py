@@ -58,11 +58,13 @@ def test_tabular_defaults_succeed_and_stop_the_server(tmp_path):
 
 
 def test_user_csv_with_nans_lightgbm_s3_mlflow_keep_serving(tmp_path, s3_env, mlflow_url):
-    """A user's CSV with NaNs, LightGBM, stored on a real S3 server and registered on a real
-    MLflow server; credentials only in the environment, never in parameters or logs."""
+    """A user's CSV with NaNs, read from an S3 URI, LightGBM, stored on a real S3 server and
+    registered on a real MLflow server; credentials only in the environment, never in
+    parameters or logs."""
     from kfp_interop.storage import S3Settings
 
-    S3Settings.from_env(s3_env).client().make_bucket("pipeline-models")
+    client = S3Settings.from_env(s3_env).client()
+    client.make_bucket("pipeline-models")
     rng = np.random.default_rng(1)
     X = rng.normal(size=(300, 4))
     df = pd.DataFrame(X, columns=["a", "b", "c", "d"])
@@ -70,9 +72,11 @@ def test_user_csv_with_nans_lightgbm_s3_mlflow_keep_serving(tmp_path, s3_env, ml
     df.loc[rng.random(300) < 0.1, "b"] = np.nan
     csv = tmp_path / "customers.csv"
     df.to_csv(csv, index=False)
+    client.fput_object("pipeline-models", "data/customers.csv", str(csv))
+    uri = "s3://pipeline-models/data/customers.csv"
     out = tmp_path / "out"
     proc = run_cli("run", "tabular", "--local", "--output-dir", str(out), "--keep-serving",
-                   "--param", f"dataset={csv}", "--param", "target_column=outcome",
+                   "--param", f"dataset={uri}", "--param", "target_column=outcome",
                    "--param", "framework=lightgbm", "--param", "estimator=",
                    "--param", "nan_policy=impute", "--param", "model_name=customers",
                    "--param", "storage_uri=s3://pipeline-models/repo",
@@ -87,6 +91,7 @@ def test_user_csv_with_nans_lightgbm_s3_mlflow_keep_serving(tmp_path, s3_env, ml
         record = load_metadata(s["onnx_path"])
         assert record.name == "customers" and record.class_labels == ["no", "yes"]
         assert record.framework["name"] == "lightgbm"
+        assert record.training["dataset"] == uri  # the URI, not the step's local copy
         assert s["upload"]["model_uri"] == "s3://pipeline-models/repo/customers"
         assert s["registration"]["tracking_uri"] == mlflow_url
         for secret in (s3_env["AWS_SECRET_ACCESS_KEY"], "mlflow-pw"):

@@ -180,3 +180,48 @@ def test_server_killed_during_upload_leaves_nothing_complete(tmp_path):
         assert set(got["objects"]) == set(files)
     finally:
         weed.stop()
+
+
+def test_a_data_set_at_an_s3_uri_is_read_fingerprinted_and_named(settings, bucket, s3_env,
+                                                                   tmp_path, monkeypatch):
+    """load_data / fingerprint_data / federated_split take s3://bucket/key.csv: the object
+    is fetched for the step only, its fingerprint is its bytes' sha256, the splits name
+    the URI (not the temporary copy), and a changed object is refused; bad URIs and a
+    missing object are typed errors naming the URI."""
+    import pandas as pd
+
+    from kfp_interop.data import read_split_metadata, source_fingerprint
+    from kfp_interop.errors import DatasetError
+    from kfp_interop.steps import federated_split_step, fingerprint_step, load_data_step
+
+    for key, value in s3_env.items():
+        monkeypatch.setenv(key, value)
+    rows = tmp_path / "rows.csv"
+    pd.DataFrame({"a": [float(i) for i in range(40)], "b": [i % 7 for i in range(40)],
+                  "y": ["no", "yes"] * 20}).to_csv(rows, index=False)
+    settings.client().fput_object(bucket, "data/rows.csv", str(rows))
+    uri = f"s3://{bucket}/data/rows.csv"
+    fp = fingerprint_step(dataset=uri)
+    assert fp == source_fingerprint(str(rows))
+    meta = load_data_step(dataset=uri, target_column="y", source_fingerprint=fp,
+                          train_path=str(tmp_path / "train"), test_path=str(tmp_path / "test"))
+    assert meta["source"] == uri and meta["class_labels"] == ["no", "yes"]
+    assert read_split_metadata(str(tmp_path / "train"))["source"] == uri
+    out = federated_split_step(dataset=uri, target_column="y", clients=2, partition="iid",
+                               source_fingerprint=fp, partitions_dir=str(tmp_path / "p"),
+                               train_path=str(tmp_path / "ftr"), test_path=str(tmp_path / "fte"))
+    assert sum(out["rows"]) == 30
+    # the object changed after the fingerprint: refused, nothing written
+    pd.DataFrame({"a": [1.0] * 40, "b": [1] * 40, "y": ["no", "yes"] * 20}).to_csv(
+        rows, index=False)
+    settings.client().fput_object(bucket, "data/rows.csv", str(rows))
+    with pytest.raises(DatasetError, match="changed after it was fingerprinted"):
+        load_data_step(dataset=uri, target_column="y", source_fingerprint=fp,
+                       train_path=str(tmp_path / "t2"), test_path=str(tmp_path / "s2"))
+    assert not (tmp_path / "t2").exists()
+    with pytest.raises(StorageError, match=f"NoSuchKey.*s3://{bucket}/data/missing.csv"):
+        fingerprint_step(dataset=f"s3://{bucket}/data/missing.csv")
+    for bad in (f"s3://{bucket}/data/", f"s3://{bucket}/rows.txt", "s3://rows.csv",
+                f"s3://{bucket}/../rows.csv", "ftp://host/rows.csv"):
+        with pytest.raises(InvalidInputError):
+            fingerprint_step(dataset=bad)

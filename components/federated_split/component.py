@@ -25,7 +25,8 @@ def federated_split(
     centralized baseline) and the held-out test rows beside them.
 
     Args:
-        dataset: a bundled classification data set or a CSV/Parquet file path.
+        dataset: a bundled classification data set, a CSV/Parquet file path, or an
+            s3://bucket/key.csv URI.
         target_column: the label column of a file.
         clients: how many clients.
         partition: iid or dirichlet.

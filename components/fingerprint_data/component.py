@@ -17,7 +17,8 @@ def fingerprint_data(dataset: str, fingerprint: Output[Artifact]) -> str:
     changes them (the reference pipelines do this).
 
     Args:
-        dataset: iris, wine, breast_cancer, digits, diabetes, or a .csv/.parquet path.
+        dataset: iris, wine, breast_cancer, digits, diabetes, or a .csv/.parquet path
+            or s3://bucket/key URI (the object's bytes are fingerprinted).
     """
     from kfp_interop.steps import fingerprint_step
 

@@ -21,7 +21,8 @@ def load_data(
     """Load, check and split a tabular data set (Parquet outputs; schema in metadata).
 
     Args:
-        dataset: iris, wine, breast_cancer, digits, diabetes, or a .csv/.parquet path.
+        dataset: iris, wine, breast_cancer, digits, diabetes, or a .csv/.parquet path
+            or s3://bucket/key URI.
         target_column: the target column of a file (ignored for bundled sets).
         task: classification, regression or auto.
         test_size: fraction of rows held out (stratified for classification).

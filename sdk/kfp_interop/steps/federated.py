@@ -65,8 +65,12 @@ def federated_split_step(*, dataset: str = "digits", target_column: str = "", cl
 
     if isinstance(clients, bool) or not isinstance(clients, int) or clients < 1:
         raise InvalidInputError(f"clients={clients!r} must be at least 1.")
-    check_source_fingerprint(dataset, source_fingerprint)
-    data = load_dataset(dataset, target_column=target_column or None)
+    from kfp_interop.steps.dataset_source import dataset_file
+
+    with dataset_file(dataset) as local:
+        check_source_fingerprint(local, source_fingerprint)
+        data = load_dataset(local, target_column=target_column or None)
+    data = dataclasses.replace(data, source=dataset)  # the URI, not the local copy
     if data.text_columns:
         raise InvalidInputError(f"Text column(s) {data.text_columns}: the federated models "
                                 "take numbers.")

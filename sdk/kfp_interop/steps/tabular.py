@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -17,11 +18,14 @@ __all__ = ["fingerprint_step", "load_data_step", "train_step", "run_tabular"]
 @stage("out_path")
 def fingerprint_step(*, dataset: str, out_path: str | None = None) -> str:
     """The content fingerprint of a data set (see
-    :func:`kfp_interop.data.source_fingerprint`), also written as JSON to ``out_path``."""
+    :func:`kfp_interop.data.source_fingerprint`; a bundled name, a file path, or a
+    storage URI such as ``s3://bucket/rows.csv``), also written as JSON to ``out_path``."""
     from kfp_interop.data import source_fingerprint
     from kfp_interop.files import atomic_write_json
+    from kfp_interop.steps.dataset_source import dataset_file
 
-    value = source_fingerprint(dataset)
+    with dataset_file(dataset) as local:  # a URI: the object's bytes
+        value = source_fingerprint(local)
     if out_path:
         atomic_write_json(out_path, {"dataset": dataset, "fingerprint": value})
     return value
@@ -32,7 +36,9 @@ def load_data_step(*, dataset: str, target_column: str = "", task: str = "auto",
                    test_size: float = DEFAULT_TEST_SIZE, seed: int = DEFAULT_SEED,
                    nan_policy: str = "error", source_fingerprint: str = "",
                    train_path: str, test_path: str) -> dict[str, Any]:
-    """Load, check, fingerprint and split; write both splits as Parquet.
+    """Load, check, fingerprint and split; write both splits as Parquet. ``dataset``: a
+    bundled name, a CSV/Parquet file path, or a storage URI (``s3://bucket/rows.csv``;
+    credentials from the environment, e.g. the S3 Secret).
 
     Args:
         source_fingerprint: what ``fingerprint_step`` saw; when given, the data set must
@@ -44,10 +50,13 @@ def load_data_step(*, dataset: str, target_column: str = "", task: str = "auto",
     """
     from kfp_interop.data import (check_source_fingerprint, load_dataset, save_split,
                                   split_dataset, split_metadata)
+    from kfp_interop.steps.dataset_source import dataset_file
 
-    check_source_fingerprint(dataset, source_fingerprint)
-    data = load_dataset(dataset, target_column=target_column or None, task=task,
-                        nan_policy=nan_policy)
+    with dataset_file(dataset) as local:
+        check_source_fingerprint(local, source_fingerprint)
+        data = load_dataset(local, target_column=target_column or None, task=task,
+                            nan_policy=nan_policy)
+    data = dataclasses.replace(data, source=dataset)  # the URI, not the local copy
     train, test = split_dataset(data, test_size=test_size, seed=seed)
     meta = split_metadata(data)
     meta.update(data_sha256=data.fingerprint(), train_rows=train.n_rows,
