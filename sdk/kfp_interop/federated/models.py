@@ -102,7 +102,11 @@ def initial_weights(spec: FederatedSpec, *, seed: int) -> list[Any]:
     from kfp_interop.frameworks.torch import build_torch_model
 
     torch.manual_seed(seed)
-    model = build_torch_model(_torch_spec(spec))
+    return _arrays(build_torch_model(_torch_spec(spec)))
+
+
+def _arrays(model) -> list[Any]:
+    """A PyTorch module's state as NumPy arrays, in its state dict's order."""
     return [t.detach().cpu().numpy().copy() for t in model.state_dict().values()]
 
 
@@ -162,8 +166,7 @@ def train_local(spec: FederatedSpec, weights: list[Any], X, y, *, epochs: int, l
     model = _torch_model(spec, weights)
     history = train_torch(model, X, y, epochs=epochs, batch_size=batch_size, lr=lr,
                           optimizer=optimizer, seed=seed, proximal_mu=proximal_mu)
-    new = [t.detach().cpu().numpy().copy() for t in model.state_dict().values()]
-    return new, {"loss": history[-1]["loss"], "accuracy": history[-1]["accuracy"]}
+    return _arrays(model), {"loss": history[-1]["loss"], "accuracy": history[-1]["accuracy"]}
 
 
 def predict_proba(spec: FederatedSpec, weights: list[Any], X) -> Any:

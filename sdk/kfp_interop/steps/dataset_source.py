@@ -7,11 +7,11 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from typing import Iterator
+from typing import Any, Iterator
 
 from kfp_interop.errors import InvalidInputError
 
-__all__ = ["dataset_file", "is_uri"]
+__all__ = ["dataset_file", "is_uri", "load_source"]
 
 _SUFFIXES = (".csv", ".parquet")
 
@@ -48,3 +48,21 @@ def dataset_file(dataset: str) -> Iterator[str]:
         with store.guard(f"reading the data set {dataset}"):  # a missing object: NoSuchKey
             store.fetch(key, local)
         yield local
+
+
+def load_source(dataset: str, *, source_fingerprint: str = "", **options: Any):
+    """:func:`kfp_interop.data.load_dataset` on ``dataset`` (a bundled name, a path or a
+    URI: :func:`dataset_file`), refused when it is no longer what ``source_fingerprint``
+    says; the data's ``source`` names ``dataset`` itself, not a local copy.
+
+    Raises:
+        DatasetError: the content changed since the fingerprint; what load_dataset raises.
+    """
+    import dataclasses
+
+    from kfp_interop.data import check_source_fingerprint, load_dataset
+
+    with dataset_file(dataset) as local:
+        check_source_fingerprint(local, source_fingerprint)
+        data = load_dataset(local, **options)
+    return dataclasses.replace(data, source=dataset)

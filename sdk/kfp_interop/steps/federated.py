@@ -59,18 +59,14 @@ def federated_split_step(*, dataset: str = "digits", target_column: str = "", cl
 
     import numpy as np
 
-    from kfp_interop.data import (check_source_fingerprint, load_dataset, save_split,
-                                  split_dataset, split_metadata)
+    from kfp_interop.data import save_split, split_dataset, split_metadata
     from kfp_interop.federated.partition import partition as split
+    from kfp_interop.steps.dataset_source import load_source
 
     if isinstance(clients, bool) or not isinstance(clients, int) or clients < 1:
         raise InvalidInputError(f"clients={clients!r} must be at least 1.")
-    from kfp_interop.steps.dataset_source import dataset_file
-
-    with dataset_file(dataset) as local:
-        check_source_fingerprint(local, source_fingerprint)
-        data = load_dataset(local, target_column=target_column or None)
-    data = dataclasses.replace(data, source=dataset)  # the URI, not the local copy
+    data = load_source(dataset, source_fingerprint=source_fingerprint,
+                       target_column=target_column or None)
     if data.text_columns:
         raise InvalidInputError(f"Text column(s) {data.text_columns}: the federated models "
                                 "take numbers.")

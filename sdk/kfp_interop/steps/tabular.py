@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from typing import Any
 
@@ -48,15 +47,11 @@ def load_data_step(*, dataset: str, target_column: str = "", task: str = "auto",
         The metadata shared by both splits (plus ``rows`` of each under
         ``train_rows``/``test_rows``).
     """
-    from kfp_interop.data import (check_source_fingerprint, load_dataset, save_split,
-                                  split_dataset, split_metadata)
-    from kfp_interop.steps.dataset_source import dataset_file
+    from kfp_interop.data import save_split, split_dataset, split_metadata
+    from kfp_interop.steps.dataset_source import load_source
 
-    with dataset_file(dataset) as local:
-        check_source_fingerprint(local, source_fingerprint)
-        data = load_dataset(local, target_column=target_column or None, task=task,
-                            nan_policy=nan_policy)
-    data = dataclasses.replace(data, source=dataset)  # the URI, not the local copy
+    data = load_source(dataset, source_fingerprint=source_fingerprint,
+                       target_column=target_column or None, task=task, nan_policy=nan_policy)
     train, test = split_dataset(data, test_size=test_size, seed=seed)
     meta = split_metadata(data)
     meta.update(data_sha256=data.fingerprint(), train_rows=train.n_rows,

@@ -215,17 +215,29 @@ def finetune_step(*, base_model_dir: str, train_path: str, test_path: str,
         more = train_torch(model, train.X, train.y, epochs=unfreeze_epochs,
                            batch_size=batch_size, lr=unfreeze_lr, seed=seed + 1,
                            X_val=test.X, y_val=test.y, on_epoch=on_epoch)
-        history += [{**row, "epoch": row["epoch"] + epochs, "unfrozen": True} for row in more]
+        history = _then_unfrozen(history, more)
     new_spec = TorchSpec(spec.architecture, spec.n_features, n_classes, spec.init_args)
-    hp = {"architecture": spec.architecture, "init_args": spec.init_args, "epochs": epochs,
-          "unfreeze_epochs": unfreeze_epochs, "batch_size": batch_size, "lr": lr,
-          "unfreeze_lr": unfreeze_lr, "frozen": [] if same_task else ["backbone"],
-          "head": "kept" if same_task else "new", "k": data_meta.get("k"),
-          "shift": data_meta.get("shift")}
+    hp = _hyperparameters(
+        {"architecture": spec.architecture, "init_args": spec.init_args}, same_task,
+        data_meta, epochs=epochs, unfreeze_epochs=unfreeze_epochs, batch_size=batch_size,
+        lr=lr, unfreeze_lr=unfreeze_lr)
     return save_network(NativeModel(model, "torch", "classification", new_spec), data_meta,
                         model_dir=model_dir, estimator=type(model).__name__,
                         hyperparameters=hp, seed=seed, test=test, history=history,
                         extra={"lineage": _lineage(base_meta)})
+
+
+def _hyperparameters(model: dict, same_task: bool, data_meta: dict, **settings) -> dict:
+    """What a fine-tuned model's record says of its training, either framework."""
+    return {**model, **settings, "frozen": [] if same_task else ["backbone"],
+            "head": "kept" if same_task else "new", "k": data_meta.get("k"),
+            "shift": data_meta.get("shift")}
+
+
+def _then_unfrozen(history: list[dict], more: list[dict]) -> list[dict]:
+    """The frozen phase's epochs, then the unfrozen phase's numbered after them."""
+    done = history[-1]["epoch"] if history else 0
+    return history + [{**row, "epoch": row["epoch"] + done, "unfrozen": True} for row in more]
 
 
 def _lineage(base_meta: dict) -> dict:
@@ -282,12 +294,11 @@ def _finetune_keras(base_model_dir: str, base_meta: dict, train_path: str, test_
         more = train_keras(model, train.X, train.y, epochs=unfreeze_epochs,
                            batch_size=batch_size, lr=unfreeze_lr, seed=seed + 1,
                            X_val=test.X, y_val=test.y, on_epoch=on_epoch)
-        history += [{**row, "epoch": row["epoch"] + epochs, "unfrozen": True} for row in more]
-    hp = {"architecture": base_meta.get("estimator"), "epochs": epochs,
-          "unfreeze_epochs": unfreeze_epochs, "batch_size": batch_size, "lr": lr,
-          "unfreeze_lr": unfreeze_lr, "frozen": [] if same_task else ["backbone"],
-          "head": "kept" if same_task else "new", "k": data_meta.get("k"),
-          "shift": data_meta.get("shift")}
+        history = _then_unfrozen(history, more)
+    hp = _hyperparameters(
+        {"architecture": base_meta.get("estimator")}, same_task, data_meta, epochs=epochs,
+        unfreeze_epochs=unfreeze_epochs, batch_size=batch_size, lr=lr,
+        unfreeze_lr=unfreeze_lr)
     return save_network(NativeModel(model, "keras", "classification", None), data_meta,
                         model_dir=model_dir, estimator=f"keras.{type(model).__name__}",
                         hyperparameters=hp, seed=seed, test=test, history=history,
