@@ -340,7 +340,7 @@ def finalize_step(*, global_dir: str, partitions_dir: str, train_path: str, test
                   dp_noise_multiplier: float = 0.0, dp_delta: float = 1e-5,
                   seed: int = DEFAULT_SEED, model_dir: str, report_path: str) -> dict:
     """The last global model as a model folder (native file, ``model_meta.json`` with the
-    federated provenance) and the HTML report (accuracy per round against the baseline).
+    federated provenance) and the HTML report (accuracy per round against the baselines).
 
     Returns:
         ``(model meta, confusion matrix)``; the meta's ``metrics`` hold
@@ -348,15 +348,18 @@ def finalize_step(*, global_dir: str, partitions_dir: str, train_path: str, test
         when the baseline trained the clients alone, ``local_accuracy_mean``/``_min``/
         ``_max`` and ``federated_vs_local``), and its ``roc_curve`` the binary ROC curve.
     """
-    from kfp_interop.data import read_split_metadata
+    from kfp_interop.data import load_split, read_split_metadata
     from kfp_interop.federated.models import load_weights, to_native
     from kfp_interop.federated.strategies import check_strategy, epsilon
     from kfp_interop.frameworks import get_framework, save_native
     from kfp_interop.steps.model_dir import model_meta, write_model_meta
-    from kfp_interop.training import parse_hyperparameters
+    from kfp_interop.training import parse_hyperparameters, roc_points, score
 
+    options = parse_hyperparameters(strategy_options, what="strategy_options")
+    check_strategy(strategy, options)  # a known name, numbers only: they reach the report
     spec, weights, facts = load_weights(global_dir)
-    _, _, centralized = load_weights(centralized_dir)  # the baseline's facts, typed
+    _, _, centralized = load_weights(centralized_dir)  # the baselines' facts, typed
+    central = float(centralized["centralized_accuracy"])
     history = facts.get(HISTORY_KEY) or []
     if not history:
         raise InvalidInputError(f"{global_dir!r} is the round-0 model: no round ran.")
@@ -370,27 +373,21 @@ def finalize_step(*, global_dir: str, partitions_dir: str, train_path: str, test
            "delta": float(dp_delta) if eps is not None else None, "epsilon": eps,
            "accountant": "dp_accounting RDP" if eps is not None else None}
           if dp_clip_norm else None)
-    options = parse_hyperparameters(strategy_options, what="strategy_options")
-    check_strategy(strategy, options)  # a known name, numbers only: they reach the report
     federated = {"rounds": rounds, "clients": int(manifest["clients"]), "strategy": strategy,
                  "strategy_options": options,
                  "local_epochs": int(local_epochs), "client_samples": manifest["rows"],
                  "partition": manifest["partition"], "dp": dp,
-                 "centralized_accuracy": float(centralized["centralized_accuracy"])}
+                 "centralized_accuracy": central}
     local = centralized.get("local_accuracy")  # each client alone (None: not trained)
     if local:
         federated["local_accuracy"] = [float(a) for a in local]
     native = to_native(spec, weights)
     final = history[-1]["accuracy"]  # the global model on the held-out rows, last round
-    from kfp_interop.data import load_split
-    from kfp_interop.training import roc_points, score
-
     test = load_split(test_path)
     _, confusion = score(native, test)
     roc = roc_points(native, test)
     metrics = {"accuracy": final, "federated_accuracy": final,
-               "centralized_accuracy": float(centralized["centralized_accuracy"]),
-               "federated_gap": final - float(centralized["centralized_accuracy"]),
+               "centralized_accuracy": central, "federated_gap": final - central,
                "rounds": rounds, "clients": int(manifest["clients"])}
     if local:
         metrics.update(local_accuracy_mean=float(centralized["local_accuracy_mean"]),
@@ -424,12 +421,12 @@ def finalize_step(*, global_dir: str, partitions_dir: str, train_path: str, test
             + f"; client rows {manifest['rows']}; differential privacy: {dp_line}.</p>"
             f"<p>Final global accuracy <b>{final:.4f}</b>; centralized baseline (same model, "
             f"pooled rows, {centralized['epochs']} epochs) <b>"
-            f"{centralized['centralized_accuracy']:.4f}</b>"
+            f"{central:.4f}</b>"
             + (f"; each client alone (same model and epochs, its own rows): mean <b>"
                f"{metrics['local_accuracy_mean']:.4f}</b>, "
                f"{metrics['local_accuracy_min']:.4f} to {metrics['local_accuracy_max']:.4f}"
                if local else "") + ".</p>"
-            + _svg(history, float(centralized["centralized_accuracy"]),
+            + _svg(history, central,
                    metrics.get("local_accuracy_mean")) +
             f"<table border='1'><tr><th>round</th><th>test accuracy</th><th>examples"
             f"</th></tr>{rows}</table></body></html>")
