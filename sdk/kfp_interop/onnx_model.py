@@ -20,7 +20,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import onnx
 
 __all__ = ["find_onnx", "read_onnx", "parse_onnx", "save_onnx", "tensor_specs",
-           "model_opsets", "rename_tensor", "ort_session", "execution_providers",
+           "model_opsets", "rename_tensor", "release_names", "tensor_names",
+           "unique_name", "ort_session", "execution_providers",
            "PROVIDERS_ENV", "sample_inputs", "compare_outputs"]
 
 
@@ -84,19 +85,12 @@ def _tensors(model: "onnx.ModelProto"):
     """Every tensor stored in the model: initializers and Constant values, subgraphs too."""
     import onnx
 
-    def graph_tensors(graph):
+    for graph in _graphs(model.graph):
         yield from graph.initializer
         for node in graph.node:
             for attr in node.attribute:
                 if attr.type == onnx.AttributeProto.TENSOR:
                     yield attr.t
-                elif attr.type == onnx.AttributeProto.GRAPH:
-                    yield from graph_tensors(attr.g)
-                elif attr.type == onnx.AttributeProto.GRAPHS:
-                    for g in attr.graphs:
-                        yield from graph_tensors(g)
-
-    return graph_tensors(model.graph)
 
 
 def save_onnx(model: "onnx.ModelProto", path: str) -> str:
@@ -138,18 +132,88 @@ def model_opsets(model: "onnx.ModelProto") -> dict[str, int]:
     return {(o.domain or "ai.onnx"): int(o.version) for o in model.opset_import}
 
 
+def _graphs(graph):
+    """A graph and every subgraph inside it (If/Loop/Scan bodies), outermost first."""
+    import onnx
+
+    yield graph
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.GRAPH:
+                yield from _graphs(attr.g)
+            elif attr.type == onnx.AttributeProto.GRAPHS:
+                for g in attr.graphs:
+                    yield from _graphs(g)
+
+
+def tensor_names(model: "onnx.ModelProto") -> set[str]:
+    """Every tensor name the model uses: inputs, outputs, initializers, value infos and
+    node inputs/outputs, in the main graph and its subgraphs."""
+    names: set[str] = set()
+    for graph in _graphs(model.graph):
+        for node in graph.node:
+            names.update(node.input)
+            names.update(node.output)
+        for vi in list(graph.input) + list(graph.output) + list(graph.value_info):
+            names.add(vi.name)
+        names.update(i.name for i in graph.initializer)
+    names.discard("")  # an omitted optional input
+    return names
+
+
+def unique_name(model: "onnx.ModelProto", base: str, taken: set[str] | None = None) -> str:
+    """``base``, or ``base_1``, ``base_2`` ... whichever the model does not use yet."""
+    taken = tensor_names(model) if taken is None else taken
+    name, k = base, 0
+    while name in taken:
+        k += 1
+        name = f"{base}_{k}"
+    return name
+
+
 def rename_tensor(model: "onnx.ModelProto", old: str, new: str) -> None:
-    """Rename a tensor everywhere in the graph (node inputs/outputs, graph inputs,
-    outputs and value infos), in place."""
+    """Rename a tensor everywhere (node inputs/outputs, graph inputs, outputs,
+    initializers and value infos, in subgraphs too), in place.
+
+    Raises:
+        InvalidInputError: ``new`` already names another tensor of the model (two
+            tensors would share a name; free it first with :func:`release_names`).
+    """
     if old == new:
         return
-    graph = model.graph
-    for node in graph.node:
-        node.input[:] = [new if n == old else n for n in node.input]
-        node.output[:] = [new if n == old else n for n in node.output]
-    for vi in list(graph.output) + list(graph.input) + list(graph.value_info):
-        if vi.name == old:
-            vi.name = new
+    if new in tensor_names(model):
+        raise InvalidInputError(f"Cannot rename tensor {old!r} to {new!r}: the graph already "
+                                f"has a tensor named {new!r}.")
+    for graph in _graphs(model.graph):
+        for node in graph.node:
+            node.input[:] = [new if n == old else n for n in node.input]
+            node.output[:] = [new if n == old else n for n in node.output]
+        for vi in list(graph.output) + list(graph.input) + list(graph.value_info):
+            if vi.name == old:
+                vi.name = new
+        for init in graph.initializer:
+            if init.name == old:
+                init.name = new
+
+
+def release_names(model: "onnx.ModelProto", names) -> dict[str, str]:
+    """Give every tensor named like one of ``names`` a fresh name (``name_1`` ...), so
+    the names are free for the interface; in place. Converters name tensors as they
+    like, and a graph made elsewhere may already use ``label`` or ``probabilities``
+    for one of its own (its output, or a tensor inside).
+
+    Returns:
+        ``{old: new}`` for each tensor renamed.
+    """
+    taken = tensor_names(model)
+    moved = {}
+    for name in names:
+        if name in taken:
+            new = unique_name(model, name, taken | set(names))
+            rename_tensor(model, name, new)
+            taken = (taken - {name}) | {new}
+            moved[name] = new
+    return moved
 
 
 #: ``$KFP_INTEROP_ORT_PROVIDERS``: the ONNX Runtime execution providers, in order of

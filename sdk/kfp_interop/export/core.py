@@ -22,14 +22,19 @@ from kfp_interop.constants import (CLASSIFIER_OUTPUTS, DEFAULT_OPSET, INPUT_NAME
                                    VALUE_OUTPUT)
 from kfp_interop.errors import ExportError, InvalidInputError
 from kfp_interop.export.registry import EXPORTERS
-from kfp_interop.onnx_model import rename_tensor, tensor_specs
+from kfp_interop.onnx_model import release_names, rename_tensor, tensor_specs
 
 if TYPE_CHECKING:  # pragma: no cover
     import onnx
 
     from kfp_interop.frameworks import NativeModel
 
-__all__ = ["export_onnx", "set_batch_dimension", "one_in_one_out"]
+__all__ = ["export_onnx", "set_batch_dimension", "one_in_one_out", "INTERFACE_NAMES",
+           "OUTPUT_NAMES"]
+
+#: the outputs of the interface, and with the input every name the interface uses
+OUTPUT_NAMES = (LABEL_OUTPUT, PROBABILITIES_OUTPUT, VALUE_OUTPUT)
+INTERFACE_NAMES = (INPUT_NAME, *OUTPUT_NAMES)
 
 
 def set_batch_dimension(value_info) -> None:
@@ -56,6 +61,8 @@ def one_in_one_out(proto: "onnx.ModelProto", task: str, *, converter: str,
     if len(graph.input) != 1 or len(graph.output) != 1:
         raise ExportError(f"{converter} gave inputs {[i.name for i in graph.input]} and "
                           f"outputs {[o.name for o in graph.output]}; expected one of each.")
+    # the graph may name its own tensors like ours (an output called probabilities)
+    release_names(proto, INTERFACE_NAMES)
     rename_tensor(proto, graph.input[0].name, INPUT_NAME)
     set_batch_dimension(graph.input[0])
     if task == "regression":
@@ -80,15 +87,20 @@ def one_in_one_out(proto: "onnx.ModelProto", task: str, *, converter: str,
 
 def _normalise(model: "onnx.ModelProto", task: str) -> "onnx.ModelProto":
     """Give every exported model the same output names (see the module docstring)."""
-    outputs = [o.name for o in model.graph.output]
     wanted = CLASSIFIER_OUTPUTS if task == "classification" else REGRESSOR_OUTPUTS
-    if len(outputs) != len(wanted):
-        raise ExportError(f"Converter produced outputs {outputs}; expected {len(wanted)} "
-                          f"output(s) for {task}.")
+    if len(model.graph.output) != len(wanted):
+        raise ExportError(f"Converter produced outputs {[o.name for o in model.graph.output]}"
+                          f"; expected {len(wanted)} output(s) for {task}.")
+    clash = [i.name for i in model.graph.input if i.name in OUTPUT_NAMES]
+    if clash:
+        raise ExportError(f"Input column(s) {clash} are named like the model's outputs "
+                          f"{list(OUTPUT_NAMES)}; rename the column(s) in the data and "
+                          "train again.")
+    release_names(model, OUTPUT_NAMES)  # a converter's own tensors may use our names
+    outputs = [o.name for o in model.graph.output]
     if task == "classification" and _elem_type(model, outputs[0]) != _INT64:
         # a classifier trained on text labels returns them as strings: the interface
         # returns the class index (class_labels names it), the argmax of probabilities
-        rename_tensor(model, outputs[0], "native_label")
         rename_tensor(model, outputs[1], PROBABILITIES_OUTPUT)
         _label_from_probabilities(model)
         return _batch_dims(model)

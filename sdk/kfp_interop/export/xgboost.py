@@ -22,7 +22,26 @@ def export_xgboost(native: "NativeModel", n_features: int, opset: int):
         raise UnsupportedModelError(
             f"{type(native.model).__name__} is not an XGBClassifier or XGBRegressor; the "
             "xgboost exporter converts those two (train with framework='xgboost').")
-    return convert(convert_xgboost, native.model, n_features, opset)
+    return convert(convert_xgboost, without_feature_names(native.model), n_features, opset)
+
+
+def without_feature_names(model):
+    """A copy of the model whose booster carries no feature names or types.
+
+    A booster trained on a DataFrame keeps its columns' names, and its tree dump then
+    splits on ``petal_length`` instead of ``f2``; onnxmltools reads feature positions
+    from the ``f%d`` names only. The graph takes the features by position, in the
+    booster's order (the record keeps the names), so the copy loses nothing.
+    """
+    booster = model.get_booster()
+    if booster.feature_names is None and booster.feature_types is None:
+        return model
+    booster = booster.copy()
+    booster.feature_names = None
+    booster.feature_types = None
+    clone = type(model)()
+    clone.load_model(bytearray(booster.save_raw(raw_format="ubj")))
+    return clone
 
 
 register_exporter("xgboost", export_xgboost)
