@@ -22,7 +22,8 @@ from kfp_interop.constants import (CLASSIFIER_OUTPUTS, DEFAULT_OPSET, INPUT_NAME
                                    VALUE_OUTPUT)
 from kfp_interop.errors import ExportError, InvalidInputError
 from kfp_interop.export.registry import EXPORTERS
-from kfp_interop.onnx_model import release_names, rename_tensor, tensor_specs
+from kfp_interop.onnx_model import (release_names, rename_tensor, tensor_specs,
+                                    unique_name)
 
 if TYPE_CHECKING:  # pragma: no cover
     import onnx
@@ -46,16 +47,22 @@ def set_batch_dimension(value_info) -> None:
 
 
 def one_in_one_out(proto: "onnx.ModelProto", task: str, *, converter: str,
-                   logits: bool = False) -> "onnx.ModelProto":
+                   output: str = "probabilities") -> "onnx.ModelProto":
     """The common interface for a graph of one input and one output (what Keras and
     tf2onnx give): ``input`` with a dynamic batch, then ``variable`` (regression), or
-    ``probabilities`` (a Softmax added first when the output is ``logits``) and
-    ``label`` = ArgMax. In place; returns ``proto``.
+    ``probabilities`` and ``label`` = ArgMax. In place; returns ``proto``.
+
+    Args:
+        output: what a classifier's output holds (:data:`~kfp_interop.frameworks.base.
+            OUTPUT_KINDS`): ``probabilities``; ``logits`` (a Softmax is added);
+            ``sigmoid``, one column P(class 1) of a binary classifier (the graph returns
+            ``[1 - p, p]``).
 
     Raises:
         ExportError: the graph has other than one input and one output.
     """
-    from onnx import TensorProto, helper
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
 
     graph = proto.graph
     if len(graph.input) != 1 or len(graph.output) != 1:
@@ -65,19 +72,44 @@ def one_in_one_out(proto: "onnx.ModelProto", task: str, *, converter: str,
     release_names(proto, INTERFACE_NAMES)
     rename_tensor(proto, graph.input[0].name, INPUT_NAME)
     set_batch_dimension(graph.input[0])
+    source = graph.output[0]
+    dims = [d.dim_value or -1 for d in source.type.tensor_type.shape.dim]
+    if len(dims) == 1:  # one value per row: the interface has a column
+        column = unique_name(proto, "kfp_interop_column")
+        shape = unique_name(proto, "kfp_interop_column_shape")
+        graph.initializer.append(numpy_helper.from_array(np.array([-1, 1], np.int64), shape))
+        graph.node.append(helper.make_node("Reshape", [source.name, shape], [column],
+                                           name="kfp_interop_column"))
+        del graph.output[:]
+        graph.output.append(helper.make_tensor_value_info(column, TensorProto.FLOAT,
+                                                          ["N", 1]))
+        source, dims = graph.output[0], [-1, 1]
     if task == "regression":
-        rename_tensor(proto, graph.output[0].name, VALUE_OUTPUT)
+        rename_tensor(proto, source.name, VALUE_OUTPUT)
         return proto
-    if logits:  # the interface returns probabilities
-        output = graph.output[0]
-        dims = [d.dim_value or -1 for d in output.type.tensor_type.shape.dim]
-        graph.node.append(helper.make_node("Softmax", [output.name], [PROBABILITIES_OUTPUT],
-                                           axis=-1, name="kfp_interop_softmax"))
+    if output == "probabilities":
+        rename_tensor(proto, source.name, PROBABILITIES_OUTPUT)
+    else:  # the interface returns probabilities: compute them after the graph's output
+        if output == "logits":
+            width = dims[-1] if dims else -1
+            graph.node.append(helper.make_node("Softmax", [source.name],
+                                               [PROBABILITIES_OUTPUT], axis=-1,
+                                               name="kfp_interop_softmax"))
+        elif output == "sigmoid":
+            width = 2
+            one = unique_name(proto, "kfp_interop_one")
+            other = unique_name(proto, "kfp_interop_class0")
+            graph.initializer.append(numpy_helper.from_array(np.ones((1,), np.float32), one))
+            graph.node.append(helper.make_node("Sub", [one, source.name], [other],
+                                               name="kfp_interop_class0"))
+            graph.node.append(helper.make_node("Concat", [other, source.name],
+                                               [PROBABILITIES_OUTPUT], axis=1,
+                                               name="kfp_interop_binary"))
+        else:
+            raise ExportError(f"Unknown output kind {output!r} from {converter}.")
         del graph.output[:]
         graph.output.append(helper.make_tensor_value_info(
-            PROBABILITIES_OUTPUT, TensorProto.FLOAT, ["N", dims[-1] if dims else -1]))
-    else:
-        rename_tensor(proto, graph.output[0].name, PROBABILITIES_OUTPUT)
+            PROBABILITIES_OUTPUT, TensorProto.FLOAT, ["N", width]))
     graph.node.append(helper.make_node("ArgMax", [PROBABILITIES_OUTPUT], [LABEL_OUTPUT],
                                        axis=1, keepdims=0, name="kfp_interop_label"))
     graph.output.insert(0, helper.make_tensor_value_info(LABEL_OUTPUT, TensorProto.INT64,

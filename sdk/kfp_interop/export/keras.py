@@ -34,7 +34,10 @@ def export_keras(native: "NativeModel", n_features: int, opset: int):
         except Exception as e:  # noqa: BLE001
             raise ExportError(f"Keras could not export the model to ONNX: {e}") from e
         proto = onnx.load(path)
-    return one_in_one_out(proto, native.task, converter="Keras export")
+    from kfp_interop.frameworks.keras import keras_output_kind
+
+    return one_in_one_out(proto, native.task, converter="Keras export",
+                          output=keras_output_kind(model))
 
 
 register_exporter("keras", export_keras)

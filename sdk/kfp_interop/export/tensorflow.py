@@ -32,22 +32,18 @@ def export_tensorflow(native: "NativeModel", n_features: int, opset: int):
         return export_keras(native, n_features, opset)
     import_tensorflow()
     import tf2onnx
-    from tf2onnx import tf_loader
 
     model = native.model
+    graph_def, inputs, outputs, renames = model.frozen()
     logging.getLogger("tf2onnx").setLevel(logging.ERROR)
     try:
-        graph_def, inputs, outputs, _tables, renames = tf_loader.from_saved_model(
-            model.path, None, None, signatures=["serving_default"],
-            return_initialized_tables=True, return_tensors_to_rename=True)
         proto, _ = tf2onnx.convert.from_graph_def(
             graph_def, name="tensorflow", input_names=inputs, output_names=outputs,
             opset=opset, tensors_to_rename=renames)
     except Exception as e:  # noqa: BLE001 - tf2onnx raises many types
         raise ExportError(f"tf2onnx could not convert the SavedModel {model.path!r}: "
                           f"{(str(e).splitlines() or [type(e).__name__])[0][:300]}") from e
-    return one_in_one_out(proto, native.task, converter="tf2onnx",
-                          logits=not model.softmax_inside)
+    return one_in_one_out(proto, native.task, converter="tf2onnx", output=model.output_kind)
 
 
 register_exporter("tensorflow", export_tensorflow)

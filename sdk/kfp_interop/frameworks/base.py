@@ -16,7 +16,26 @@ from kfp_interop.errors import InvalidInputError, UnknownNameError, UnsupportedM
 from kfp_interop.trust import import_class
 
 __all__ = ["Framework", "TabularFramework", "DeepFramework", "ForeignModel", "both_tasks",
-           "check_task"]
+           "check_task", "OUTPUT_KINDS", "probabilities_from"]
+
+#: what the one output of a network made elsewhere holds: class probabilities (a softmax
+#: at its end), logits (no softmax), P(class 1) of a binary classifier (one column, a
+#: sigmoid at its end), or regression values
+OUTPUT_KINDS = ("probabilities", "logits", "sigmoid", "values")
+
+
+def probabilities_from(out, kind: str):
+    """Class probabilities ``(n, n_classes)`` from a network's output of ``kind``."""
+    import numpy as np
+
+    out = np.asarray(out, dtype=np.float64)
+    if kind == "logits":
+        e = np.exp(out - out.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    if kind == "sigmoid":
+        p = out.reshape(-1, 1)
+        return np.column_stack([1 - p, p])
+    return out
 
 
 def both_tasks(classifier: str, regressor: str) -> dict[str, str]:

@@ -9,11 +9,12 @@ from typing import Any, Callable
 
 from kfp_interop.errors import InvalidInputError, ModelFileError, UnsupportedModelError
 from kfp_interop.files import atomic_path
-from kfp_interop.frameworks.base import DeepFramework, ForeignModel, check_task
+from kfp_interop.frameworks.base import (DeepFramework, ForeignModel, check_task,
+                                         probabilities_from)
 from kfp_interop.frameworks.registry import register_framework
 
 __all__ = ["KerasFramework", "keras_backend", "build_keras_model", "train_keras",
-           "read_keras_file", "KERAS_BACKENDS"]
+           "read_keras_file", "keras_output_kind", "keras_probabilities", "KERAS_BACKENDS"]
 
 # backend -> the package it needs
 KERAS_BACKENDS = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax"}
@@ -92,6 +93,34 @@ def train_keras(model, X, y, *, epochs: int = 20, batch_size: int = 32, lr: floa
     return history
 
 
+def keras_output_kind(model) -> str:
+    """What a Keras model's one output holds (:data:`~kfp_interop.frameworks.base.
+    OUTPUT_KINDS`), from the activation of the layer that computes it: ``softmax`` over
+    several columns means probabilities, ``sigmoid`` on one column P(class 1); other
+    activations mean logits (several columns) or values (one)."""
+    output = model.outputs[0]
+    width = output.shape[-1] if len(output.shape) > 1 else 1
+    history = getattr(output, "_keras_history", None)
+    layer = getattr(history, "operation", None) or model.layers[-1]
+    if type(layer).__name__ == "Softmax":
+        activation = "softmax"
+    else:
+        activation = getattr(getattr(layer, "activation", None), "__name__", "linear")
+    if activation == "softmax" and width > 1:
+        return "probabilities"
+    if activation == "sigmoid" and width == 1:
+        return "sigmoid"
+    return "logits" if width > 1 else "values"
+
+
+def keras_probabilities(model, X):
+    """Class probabilities of a Keras classifier, whatever its output holds."""
+    import numpy as np
+
+    return probabilities_from(model.predict(np.asarray(X, np.float32), verbose=0),
+                              keras_output_kind(model))
+
+
 def read_keras_file(path: str, *, backend: str, task: str = "") -> ForeignModel:
     """A ``.keras`` file loaded with ``safe_mode=True`` on ``backend``: one input of
     ``n_features`` numbers; one output, class probabilities (a softmax at the end) or
@@ -120,15 +149,20 @@ def read_keras_file(path: str, *, backend: str, task: str = "") -> ForeignModel:
                                     f"{len(model.outputs)} outputs; kfp-interop exports "
                                     "Keras models with one of each.")
     in_shape, out_shape = tuple(model.inputs[0].shape), tuple(model.outputs[0].shape)
+    if len(out_shape) == 1:  # one value per row
+        out_shape = out_shape + (1,)
     if len(in_shape) != 2 or in_shape[1] is None or len(out_shape) != 2:
         raise UnsupportedModelError(f"{path!r} maps {in_shape} to {out_shape}; kfp-interop "
                                     "exports models from rows of features (batch, "
                                     "n_features) to (batch, n_outputs).")
-    found = "regression" if out_shape[1] == 1 else "classification"
-    task = check_task(task, found, path)
+    kind = keras_output_kind(model)
+    found = "regression" if kind == "values" else "classification"
+    task = check_task(task, "regression" if task == "regression" and kind == "sigmoid"
+                      else found, path)
+    n_classes = 2 if kind == "sigmoid" else int(out_shape[1])
     return ForeignModel(model, task, format="keras", estimator=f"keras.{type(model).__name__}",
                         n_features=int(in_shape[1]),
-                        n_classes=int(out_shape[1]) if task == "classification" else None)
+                        n_classes=n_classes if task == "classification" else None)
 
 
 class KerasFramework(DeepFramework):
@@ -161,12 +195,12 @@ class KerasFramework(DeepFramework):
                                task=task)
 
     def predict_proba(self, model: Any, X) -> Any:
+        return keras_probabilities(model, X)
+
+    def predict(self, model: Any, X) -> Any:
         import numpy as np
 
         return model.predict(np.asarray(X, np.float32), verbose=0)
-
-    def predict(self, model: Any, X) -> Any:
-        return self.predict_proba(model, X)
 
     def save(self, model: Any, path: str, *, spec: Any = None) -> None:
         from kfp_interop.frameworks.canonical import canonical_zip

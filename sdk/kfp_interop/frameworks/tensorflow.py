@@ -9,16 +9,20 @@ graph (the parity check runs it on the sample), kfp-interop refuses any that hol
 of :data:`REFUSED_OPS` (named); the ONNX model it exports cannot hold them at all.
 
 A classifier's output is taken as probabilities when the graph computes it with a
-``Softmax``, else as logits (both the native side and the ONNX graph then get a softmax).
+``Softmax``, as P(class 1) when one column comes from a ``Sigmoid``, else as logits (both
+the native side and the ONNX graph then get a softmax).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
+from kfp_interop.constants import PROBABILITIES_OUTPUT
 from kfp_interop.errors import ModelFileError, UnsupportedModelError, UntrustedModelError
-from kfp_interop.frameworks.base import Framework, ForeignModel, check_task
+from kfp_interop.frameworks.base import (Framework, ForeignModel, check_task,
+                                         probabilities_from)
 from kfp_interop.frameworks.registry import register_framework
 
 __all__ = ["TensorFlowFramework", "SavedModelFunction", "REFUSED_OPS", "import_tensorflow"]
@@ -54,18 +58,23 @@ def import_tensorflow():
 
 class SavedModelFunction:
     """A SavedModel's serving signature as a model: one numeric input of shape
-    ``(batch, n_features)``, one output (probabilities, logits or values)."""
+    ``(batch, n_features)``, and the one output it is exported with (probabilities,
+    logits, P(class 1) or values: :attr:`output_kind`)."""
 
     def __init__(self, path: str, signature, input_name: str, output_name: str,
-                 n_features: int, n_outputs: int, softmax_inside: bool):
+                 n_features: int, n_outputs: int, ignored_outputs: tuple = ()):
         self.path = path
         self.signature = signature
         self.input_name = input_name
         self.output_name = output_name
         self.n_features = n_features
         self.n_outputs = n_outputs
-        #: the graph ends its output in a Softmax (else a classifier's output is logits)
-        self.softmax_inside = softmax_inside
+        #: other outputs of the signature, not exported (a ``label`` beside
+        #: ``probabilities``: the interface's label is the probabilities' argmax)
+        self.ignored_outputs = tuple(ignored_outputs)
+        #: what the output holds (:data:`~kfp_interop.frameworks.base.OUTPUT_KINDS`)
+        self.output_kind = "values"
+        self._frozen = None
 
     def __call__(self, X):
         import numpy as np
@@ -73,6 +82,49 @@ class SavedModelFunction:
         tf = import_tensorflow()
         out = self.signature(**{self.input_name: tf.constant(np.asarray(X, np.float32))})
         return np.asarray(out[self.output_name], dtype=np.float64)
+
+    def frozen(self) -> tuple:
+        """The signature as tf2onnx converts it: ``(graph_def, input tensor names,
+        [the exported output's tensor name], tensors_to_rename)`` (computed once).
+
+        Raises:
+            ModelFileError: tf2onnx's loader cannot freeze the SavedModel.
+        """
+        if self._frozen is None:
+            import_tensorflow()
+            from tf2onnx import tf_loader
+
+            logging.getLogger("tf2onnx").setLevel(logging.ERROR)
+            try:
+                graph_def, inputs, outputs, _tables, renames = tf_loader.from_saved_model(
+                    self.path, None, None, signatures=["serving_default"],
+                    return_initialized_tables=True, return_tensors_to_rename=True)
+            except Exception as e:  # noqa: BLE001 - tf2onnx raises many types
+                raise ModelFileError(
+                    f"tf2onnx could not read the SavedModel {self.path!r}: "
+                    f"{(str(e).splitlines() or [type(e).__name__])[0][:300]}. Save it "
+                    "again with tf.saved_model.save (or Keras' model.export).") from e
+            chosen = [t for t in outputs if renames.get(t) == self.output_name]
+            if len(chosen) != 1:
+                raise ModelFileError(f"The SavedModel {self.path!r}: the output "
+                                     f"{self.output_name!r} was not found in its frozen graph.")
+            self._frozen = (graph_def, inputs, chosen, renames)
+        return self._frozen
+
+    def producer(self) -> str:
+        """The op that computes the exported output (past Identity ops), e.g. Softmax."""
+        graph_def, _inputs, (tensor,), _renames = self.frozen()
+        nodes = {n.name: n for n in graph_def.node}
+        node = nodes.get(tensor.split(":")[0])
+        for _ in range(100):
+            if node is None or node.op not in _PASS_THROUGH or not node.input:
+                break
+            node = nodes.get(node.input[0].split(":")[0].lstrip("^"))
+        return node.op if node is not None else ""
+
+
+#: ops that pass their input on unchanged
+_PASS_THROUGH = frozenset({"Identity", "IdentityN", "StopGradient", "Snapshot"})
 
 
 def _graph_ops(path: str) -> set[str]:
@@ -93,37 +145,33 @@ def _graph_ops(path: str) -> set[str]:
     return ops
 
 
-def _ends_in_softmax(signature, output_name: str) -> bool:
-    """Whether the signature's output is computed by a Softmax (through Identity ops)."""
-    graph = signature.graph
-    tensor = signature.structured_outputs[output_name]
-    try:
-        op = graph.get_tensor_by_name(tensor.name).op
-    except (KeyError, ValueError):
-        return False
-    seen = 0
-    while op.type in ("Identity", "IdentityN", "StatefulPartitionedCall",
-                      "PartitionedCall") and seen < 50:
-        seen += 1
-        if op.type in ("StatefulPartitionedCall", "PartitionedCall"):
-            fn_name = op.get_attr("f").name
-            fn = graph._get_function(fn_name)  # noqa: SLF001 - the call's body
-            if fn is None:
-                return False
-            graph = fn.graph
-            op = graph.outputs[0].op
-        else:
-            op = op.inputs[0].op
-    return op.type == "Softmax"
+def _choose_output(path: str, outputs: dict) -> tuple[str, tuple]:
+    """The signature output to export, and the ones left out."""
+    if len(outputs) == 1:
+        return next(iter(outputs)), ()
+    if PROBABILITIES_OUTPUT in outputs:
+        return PROBABILITIES_OUTPUT, tuple(sorted(k for k in outputs
+                                                  if k != PROBABILITIES_OUTPUT))
+    raise UnsupportedModelError(
+        f"The SavedModel {path!r} returns {sorted(outputs)}; kfp-interop exports one "
+        f"output. Name the class probabilities {PROBABILITIES_OUTPUT!r} in the signature "
+        "(the others are then left out: the label is their argmax), or save a signature "
+        "with one output.")
 
 
 def read_saved_model(path: str, *, task: str = "") -> ForeignModel:
     """A SavedModel folder's ``serving_default`` signature, after the op check.
 
+    The output exported is the signature's only one, or the one named
+    ``probabilities`` among several. A ``Softmax`` computing it means probabilities;
+    a ``Sigmoid`` computing one column means P(class 1) of a binary classifier; other
+    outputs are logits (width > 1: a softmax is added on both sides) or values (width 1).
+
     Raises:
         ModelFileError: not a SavedModel, or no serving signature.
         UntrustedModelError: the graph holds an op of :data:`REFUSED_OPS`.
-        UnsupportedModelError: not one numeric ``(batch, n)`` input and one output.
+        UnsupportedModelError: not one numeric ``(batch, n)`` input, or several outputs
+            none of which is ``probabilities``.
     """
     if not os.path.isfile(os.path.join(path, SAVED_MODEL_FILE)):
         raise ModelFileError(f"{path!r} is not a TensorFlow SavedModel folder (no "
@@ -146,28 +194,40 @@ def read_saved_model(path: str, *, task: str = "") -> ForeignModel:
                              f"it has {sorted(loaded.signatures)}.")
     inputs = signature.structured_input_signature[1]
     outputs = signature.structured_outputs
-    if len(inputs) != 1 or len(outputs) != 1:
+    if len(inputs) != 1:
         raise UnsupportedModelError(
-            f"The SavedModel {path!r} takes {sorted(inputs)} and returns {sorted(outputs)}; "
-            "kfp-interop exports signatures with one input and one output (adopt an ONNX "
-            "file converted with tf2onnx for others).")
+            f"The SavedModel {path!r} takes {sorted(inputs)}; kfp-interop exports "
+            "signatures with one input (adopt an ONNX file converted with tf2onnx for "
+            "others).")
+    output_name, ignored = _choose_output(path, outputs)
     (input_name, in_spec), = inputs.items()
-    (output_name, out_spec), = outputs.items()
+    out_spec = outputs[output_name]
     in_shape, out_shape = in_spec.shape.as_list(), out_spec.shape.as_list()
+    if len(out_shape) == 1:  # one value per row
+        out_shape = out_shape + [1]
     if (len(in_shape) != 2 or in_shape[1] is None or not in_spec.dtype.is_floating
-            or len(out_shape) != 2 or out_shape[1] is None):
+            or len(out_shape) != 2 or out_shape[1] is None or not out_spec.dtype.is_floating):
         raise UnsupportedModelError(
-            f"The SavedModel {path!r} maps {in_spec.dtype.name}{in_shape} to {out_shape}; "
-            "kfp-interop exports models from rows of numbers (batch, n_features) to "
-            "(batch, n_outputs).")
-    found = "regression" if out_shape[1] == 1 else "classification"
-    task = check_task(task, found, path)
+            f"The SavedModel {path!r} maps {in_spec.dtype.name}{in_shape} to "
+            f"{out_spec.dtype.name}{out_spec.shape.as_list()} ({output_name!r}); kfp-interop "
+            "exports models from rows of numbers (batch, n_features) to numbers (batch, "
+            "n_outputs).")
     model = SavedModelFunction(path, signature, input_name, output_name, in_shape[1],
-                               out_shape[1], _ends_in_softmax(signature, output_name))
+                               out_shape[1], ignored)
+    producer = model.producer()
+    kind = ("probabilities" if producer == "Softmax" and out_shape[1] > 1 else
+            "sigmoid" if producer == "Sigmoid" and out_shape[1] == 1 else
+            "logits" if out_shape[1] > 1 else "values")
+    found = "regression" if kind == "values" else "classification"
+    task = check_task(task, found, path)
+    if task == "regression" and kind == "sigmoid":
+        kind = "values"  # the user says the one sigmoid column is a value
+    model.output_kind = kind
     return ForeignModel(model, task, format="tf-savedmodel",
                         estimator=TensorFlowFramework().estimator_of(model),
                         n_features=in_shape[1],
-                        n_classes=out_shape[1] if task == "classification" else None)
+                        n_classes=(2 if kind == "sigmoid" else out_shape[1])
+                        if task == "classification" else None)
 
 
 class TensorFlowFramework(Framework):
@@ -207,15 +267,11 @@ class TensorFlowFramework(Framework):
                                     "enter from SavedModel folders or .keras files.")
 
     def predict_proba(self, model: Any, X) -> Any:
-        import numpy as np
-
         if not isinstance(model, SavedModelFunction):  # a Keras model
-            return model.predict(np.asarray(X, np.float32), verbose=0)
-        out = model(X)
-        if model.softmax_inside:
-            return out
-        e = np.exp(out - out.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
+            from kfp_interop.frameworks.keras import keras_probabilities
+
+            return keras_probabilities(model, X)
+        return probabilities_from(model(X), model.output_kind)
 
     def predict(self, model: Any, X) -> Any:
         import numpy as np
