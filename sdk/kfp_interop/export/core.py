@@ -195,7 +195,12 @@ def export_onnx(native: "NativeModel", *, n_features: int,
     if n_features < 1:
         raise InvalidInputError(f"n_features={n_features} must be at least 1.")
     exporter = EXPORTERS.get(native.framework)
-    model = _normalise(exporter(native, n_features, opset), native.task)
+    model = exporter(native, n_features, opset)
+    if native.categories:  # values -> the codes the trees split on, inside the graph
+        from kfp_interop.export.categories import encode_categories
+
+        encode_categories(model, native, n_features)
+    model = _normalise(model, native.task)
     # Converters name the graph with a random UUID, and some list opset imports in set
     # order (which follows Python's per-process string hashing): a fixed name and a
     # sorted list keep exports of the same model byte-identical across processes.

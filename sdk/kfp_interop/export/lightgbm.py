@@ -26,7 +26,8 @@ def _floor_float32(t: float) -> float:
 
 
 def float32_safe_booster(booster):
-    """A copy of a LightGBM booster whose split thresholds are exact float32 values.
+    """A copy of a LightGBM booster whose numeric split thresholds are exact float32
+    values.
 
     LightGBM splits on double thresholds (``x <= t``), while the ONNX tree ensemble
     holds float32 thresholds rounded to nearest, so a float32 input equal to the rounded
@@ -34,22 +35,29 @@ def float32_safe_booster(booster):
     For every float32 ``x``, ``x <= t`` holds exactly when ``x <= floor32(t)``, the
     largest float32 not above ``t``; so the rewritten booster makes the same decisions as
     the original on every FP32 input (what the served model receives) and converts
-    without rounding. Categorical splits (not produced here: features are numeric) keep
-    their thresholds.
+    without rounding. A categorical split's threshold is an index into the tree's
+    category sets, not a value: those nodes (bit 0 of ``decision_type``) keep theirs.
     """
     import lightgbm
 
-    lines = []
-    in_categorical_tree = False
-    for line in booster.model_to_string().split("\n"):
-        if line.startswith("tree_sizes="):
-            continue  # byte sizes change with the rewrite; LightGBM parses without them
-        if line.startswith("num_cat="):
-            in_categorical_tree = line.strip() != "num_cat=0"
-        if line.startswith("threshold=") and not in_categorical_tree:
-            values = line[len("threshold="):].split(" ")
-            line = "threshold=" + " ".join(repr(_floor_float32(float(v))) for v in values)
-        lines.append(line)
+    lines = [line for line in booster.model_to_string().split("\n")
+             # byte sizes change with the rewrite; LightGBM parses without them
+             if not line.startswith("tree_sizes=")]
+    decision_types: list[int] = []
+    threshold_at = None
+    for k, line in enumerate(lines):
+        if line.startswith("Tree="):
+            decision_types, threshold_at = [], None
+        elif line.startswith("threshold="):
+            threshold_at = k
+        elif line.startswith("decision_type="):
+            decision_types = [int(v) for v in line[len("decision_type="):].split()]
+        if threshold_at is not None and decision_types:  # both lines of this tree seen
+            values = lines[threshold_at][len("threshold="):].split(" ")
+            lines[threshold_at] = "threshold=" + " ".join(
+                v if kind & 1 else repr(_floor_float32(float(v)))
+                for v, kind in zip(values, decision_types))
+            decision_types, threshold_at = [], None
     return lightgbm.Booster(model_str="\n".join(lines))
 
 

@@ -137,6 +137,12 @@ class Framework:
         """
         raise NotImplementedError
 
+    def same_feature(self, model_name: str, column: str) -> bool:
+        """Whether a table's ``column`` is the feature a model file calls
+        ``model_name`` (equal names; a framework that rewrites names when it trains
+        says how)."""
+        return model_name == column
+
     def read_foreign(self, path: str, *, task: str = "", n_features: int | None = None,
                      trusted_types: Any = None, architecture: str = "",
                      init_args: dict | None = None) -> ForeignModel:
@@ -156,6 +162,14 @@ class Framework:
         """
         raise UnsupportedModelError(f"Framework {self.name!r} reads no model files made "
                                     "elsewhere.")
+
+    def categories(self, model: Any) -> dict[int, list]:
+        """The columns a model takes as categories, mapped to codes by the framework
+        itself before its trees see them (LightGBM's and XGBoost's pandas ``category``
+        columns): ``{feature index: category values in code order}``. The exported
+        graph takes the values and maps them to the same codes (an unknown value as a
+        missing one). Empty for most models."""
+        return {}
 
     def predict_proba(self, model: Any, X) -> Any:
         """(n, n_classes) class probabilities."""

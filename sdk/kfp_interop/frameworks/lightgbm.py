@@ -23,11 +23,63 @@ def booster_of(model: Any):
     return model if isinstance(model, lightgbm.Booster) else model.booster_
 
 
+def pandas_categories(booster) -> dict[int, list]:
+    """``{feature index: categories}`` of a booster trained on pandas ``category``
+    columns. LightGBM keeps each such column's categories (``pandas_categorical``, in
+    the order of the categorical features) and trains on their codes.
+
+    Raises:
+        ModelFileError: the file lists categories for other features than it splits
+            on as categorical.
+    """
+    stored = booster.pandas_categorical or []
+    if not stored:
+        return {}
+    indices = booster.params.get("categorical_feature") or []
+    if isinstance(indices, (int, str)):
+        indices = [indices]
+    try:
+        indices = sorted(int(i) for i in indices)
+    except (TypeError, ValueError):
+        indices = []
+    if len(indices) != len(stored):
+        raise ModelFileError(
+            f"The LightGBM model lists categories for {len(stored)} column(s) but marks "
+            f"features {indices} as categorical: save it again from the booster trained "
+            "on the DataFrame (booster.save_model).")
+    return {i: list(values) for i, values in zip(indices, stored)}
+
+
+def with_categories(X, categories: dict[int, list]):
+    """The rows as a DataFrame whose category columns (by position) are pandas
+    categories with the model's categories, which LightGBM and XGBoost map to the
+    codes they trained on (a value not among them becomes missing)."""
+    import numpy as np
+    import pandas as pd
+
+    frame = X.copy() if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))
+    frame.columns = [str(c) for c in frame.columns]
+    for i, values in categories.items():
+        column = frame.columns[i]
+        data = frame[column]
+        if any(isinstance(v, str) for v in values):
+            data = data.astype(str)
+        frame[column] = pd.Categorical(data, categories=values)
+    return frame
+
+
 class LightGBMFramework(TabularFramework):
     name = "lightgbm"
     native_format, native_file = "lightgbm-text", "model.txt"
     estimators = {"lightgbm": both_tasks("lightgbm:LGBMClassifier", "lightgbm:LGBMRegressor")}
     estimator_defaults = {"verbosity": -1, "deterministic": True, "n_jobs": 1}
+
+    def categories(self, model: Any) -> dict[int, list]:
+        return pandas_categories(booster_of(model))
+
+    def same_feature(self, model_name: str, column: str) -> bool:
+        # LightGBM writes a DataFrame's column names with spaces as underscores
+        return model_name in (column, column.replace(" ", "_"))
 
     def save(self, model: Any, path: str, *, spec: Any = None) -> None:
         with atomic_path(path) as tmp:
@@ -60,6 +112,7 @@ class LightGBMFramework(TabularFramework):
         task = check_task(task, found, path)
         names = booster.feature_name()
         default = [f"Column_{i}" for i in range(len(names))]
+        pandas_categories(booster)  # the categories agree with the splits
         return ForeignModel(booster, task, format="lightgbm-text",
                             estimator=f"lightgbm.Booster({objective})",
                             n_features=booster.num_feature(),
@@ -71,10 +124,17 @@ class LightGBMFramework(TabularFramework):
         import lightgbm
         import numpy as np
 
+        categories = self.categories(model)
+        if categories:
+            X = with_categories(X, categories)
         if isinstance(model, lightgbm.Booster):
             p = np.asarray(model.predict(X))
             return np.column_stack([1 - p, p]) if p.ndim == 1 else p
         return model.predict_proba(X)
+
+    def predict(self, model: Any, X) -> Any:
+        categories = self.categories(model)
+        return model.predict(with_categories(X, categories) if categories else X)
 
 
 register_framework(LightGBMFramework())

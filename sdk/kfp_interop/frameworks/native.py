@@ -34,6 +34,21 @@ class NativeModel:
         # exported graph takes one input per column
         self.feature_names = list(feature_names) if feature_names else None
         self.text_columns = list(text_columns)
+        self._categories: dict[int, list] | None = None
+
+    @property
+    def categories(self) -> dict[int, list]:
+        """The columns the model maps from category values to codes itself
+        (:meth:`Framework.categories`): ``{feature index: values in code order}``."""
+        if self._categories is None:
+            self._categories = FRAMEWORKS.get(self.framework).categories(self.model)
+        return self._categories
+
+    def category_text_columns(self) -> list[str]:
+        """The feature columns whose categories are text (the graph takes strings)."""
+        names = self.feature_names or []
+        return [names[i] for i, values in sorted(self.categories.items())
+                if i < len(names) and any(isinstance(v, str) for v in values)]
 
     def predict_proba(self, X):
         import numpy as np

@@ -62,7 +62,12 @@ def export_step(*, model_dir: str, test_path: str, opset: int = DEFAULT_OPSET,
                          task=model_meta["task"], expected_sha256=native_sha256 or inside,
                          trusted_types=trusted_types)
     native.feature_names = model_meta["feature_names"]
-    native.text_columns = list(model_meta.get("text_columns") or [])
+    stated = set(model_meta.get("text_columns") or [])
+    # columns the model maps from text categories itself take text whether stated or not
+    text = stated | set(native.category_text_columns())
+    native.text_columns = [c for c in native.feature_names if c in text]
+    if native.text_columns:
+        model_meta["text_columns"] = native.text_columns
     model_meta.setdefault("framework_version", get_framework(native.framework).version())
     model_meta.setdefault("estimator", get_framework(native.framework).estimator_of(
         native.model))

@@ -41,15 +41,27 @@ def _class_labels(found, *, stated: list[str], target, n_classes: int, path: str
     return [str(i) for i in range(n_classes)]
 
 
-def _feature_names(found, frame, *, n_features, path: str, sample_path: str) -> list[str]:
+def _feature_names(found, frame, *, fw, n_features, path: str, sample_path: str
+                   ) -> list[str]:
+    """The sample's columns that are the model's features, in the model's order: by
+    name when the file names its features (as its framework writes names), else all of
+    the sample's columns."""
     columns = list(frame.columns)
     if found:
-        missing = [c for c in found if c not in columns]
+        matched, missing = [], []
+        for name in found:
+            same = [c for c in columns if c == name] or [
+                c for c in columns if fw.same_feature(name, c)]
+            if len(same) > 1:
+                raise InvalidInputError(
+                    f"The model {path!r} takes a column {name!r}; the sample {sample_path!r} "
+                    f"has several that are it: {same}. Keep one.")
+            (matched if same else missing).append(same[0] if same else name)
         if missing:
             raise InvalidInputError(
-                f"The model {path!r} takes columns {found}; the sample {sample_path!r} lacks "
-                f"{missing} (it has {columns}). Give a sample with the model's columns.")
-        return list(found)
+                f"The model {path!r} takes columns {list(found)}; the sample {sample_path!r} "
+                f"lacks {missing} (it has {columns}). Give a sample with the model's columns.")
+        return matched
     if n_features is not None and len(columns) != n_features:
         raise InvalidInputError(
             f"The model {path!r} takes {n_features} features; the sample {sample_path!r} "
@@ -101,21 +113,32 @@ def export_file_step(*, model_path: str, framework: str, sample_path: str, out_d
     foreign = fw.read_foreign(model_path, task=task, n_features=frame.shape[1],
                               trusted_types=trusted_types, architecture=architecture,
                               init_args=args)
-    feature_names = _feature_names(foreign.feature_names, frame, n_features=foreign.n_features,
-                                   path=model_path, sample_path=sample_path)
-    text = text_columns_of(frame, feature_names)
+    feature_names = _feature_names(foreign.feature_names, frame, fw=fw,
+                                   n_features=foreign.n_features, path=model_path,
+                                   sample_path=sample_path)
+    native = NativeModel(foreign.model, fw.name, foreign.task, foreign.spec,
+                         feature_names=feature_names)
+    categories = native.category_text_columns()  # text the model maps to codes itself
+    text = [c for c in text_columns_of(frame, feature_names) if c not in categories]
     if text:
         if not isinstance(fw, TabularFramework):
             raise InvalidInputError(f"Sample columns {text} hold text; {fw.name} models take "
                                     "numbers. Give a sample of numbers.")
-        fw.check_preprocessing(scaler=False, impute=False, text_columns=text)
+        try:
+            fw.check_preprocessing(scaler=False, impute=False, text_columns=text)
+        except InvalidInputError as e:
+            raise InvalidInputError(
+                f"Sample column(s) {text} hold text, but the model {model_path!r} takes "
+                "them as numbers (it was not trained with them as pandas 'category' "
+                "columns). Give those columns as the numbers the model was trained on."
+            ) from e
         if foreign.feature_names is None:
             raise InvalidInputError(
                 f"Sample columns {text} hold text, and the model {model_path!r} was not "
                 "fitted on a DataFrame (no feature_names_in_): it cannot take text by name.")
+    text = [c for c in feature_names if c in text or c in categories]
+    native.text_columns = text
     X = features_from_frame(frame, feature_names, text, where=repr(sample_path))
-    native = NativeModel(foreign.model, fw.name, foreign.task, foreign.spec,
-                         feature_names=feature_names, text_columns=text)
     class_labels = None
     if foreign.task == "classification":
         n_classes = foreign.n_classes or np.asarray(native.predict_proba(X[:1])).shape[1]
