@@ -32,9 +32,11 @@ _LABEL_ENCODER_ML_OPSET = 2
 
 
 def encode_categories(proto: "onnx.ModelProto", native: "NativeModel",
-                      n_features: int) -> "onnx.ModelProto":
+                      n_features: int, opset: int) -> "onnx.ModelProto":
     """Put the value -> code mapping of ``native.categories`` in front of a converted
-    graph whose input is ``input`` ``[N, n_features]`` (FP32 codes). In place."""
+    graph whose input is ``input`` ``[N, n_features]`` (FP32 codes). In place.
+    ``opset`` is the default-domain opset the graph gets when it imports none (a tree
+    ensemble alone is all ``ai.onnx.ml``); Gather and Concat exist in every one."""
     import math
 
     import numpy as np
@@ -105,9 +107,11 @@ def encode_categories(proto: "onnx.ModelProto", native: "NativeModel",
                                   name="kfp_interop_features"))
     for node in reversed(nodes):  # in front of the trees, in order
         graph.node.insert(0, node)
-    for opset in proto.opset_import:
-        if opset.domain == "ai.onnx.ml" and opset.version < _LABEL_ENCODER_ML_OPSET:
-            opset.version = _LABEL_ENCODER_ML_OPSET
+    for imported in proto.opset_import:
+        if imported.domain == "ai.onnx.ml" and imported.version < _LABEL_ENCODER_ML_OPSET:
+            imported.version = _LABEL_ENCODER_ML_OPSET
     if not any(o.domain == "ai.onnx.ml" for o in proto.opset_import):
         proto.opset_import.append(helper.make_opsetid("ai.onnx.ml", _LABEL_ENCODER_ML_OPSET))
+    if not any(o.domain in ("", "ai.onnx") for o in proto.opset_import):
+        proto.opset_import.append(helper.make_opsetid("", opset))
     return proto

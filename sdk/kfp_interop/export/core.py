@@ -199,7 +199,7 @@ def export_onnx(native: "NativeModel", *, n_features: int,
     if native.categories:  # values -> the codes the trees split on, inside the graph
         from kfp_interop.export.categories import encode_categories
 
-        encode_categories(model, native, n_features)
+        encode_categories(model, native, n_features, opset)
     model = _normalise(model, native.task)
     # Converters name the graph with a random UUID, and some list opset imports in set
     # order (which follows Python's per-process string hashing): a fixed name and a

@@ -26,19 +26,19 @@ def export_xgboost(native: "NativeModel", n_features: int, opset: int):
 
 
 def without_feature_names(model):
-    """A copy of the model whose booster carries no feature names or types.
+    """A copy of the model whose booster names its features ``f0 .. fn-1``.
 
     A booster trained on a DataFrame keeps its columns' names, and its tree dump then
     splits on ``petal_length`` instead of ``f2``; onnxmltools reads feature positions
     from the ``f%d`` names only. The graph takes the features by position, in the
-    booster's order (the record keeps the names), so the copy loses nothing.
+    booster's order (the record keeps the names), so the copy loses nothing. The
+    feature types stay: they say which splits are categorical.
     """
     booster = model.get_booster()
-    if booster.feature_names is None and booster.feature_types is None:
+    if booster.feature_names is None:
         return model
     booster = booster.copy()
-    booster.feature_names = None
-    booster.feature_types = None
+    booster.feature_names = [f"f{i}" for i in range(booster.num_features())]
     clone = type(model)()
     clone.load_model(bytearray(booster.save_raw(raw_format="ubj")))
     return clone

@@ -16,7 +16,7 @@ from kfp_interop.errors import InvalidInputError, UnknownNameError, UnsupportedM
 from kfp_interop.trust import import_class
 
 __all__ = ["Framework", "TabularFramework", "DeepFramework", "ForeignModel", "both_tasks",
-           "check_task", "OUTPUT_KINDS", "probabilities_from"]
+           "check_task", "OUTPUT_KINDS", "probabilities_from", "with_categories"]
 
 #: what the one output of a network made elsewhere holds: class probabilities (a softmax
 #: at its end), logits (no softmax), P(class 1) of a binary classifier (one column, a
@@ -82,6 +82,25 @@ def check_task(stated: str, found: str, path: str) -> str:
         raise InvalidInputError(f"{path!r} holds a {found} model, not {stated}: drop --task "
                                 f"or pass --task {found}.")
     return found or stated
+
+
+def with_categories(X, categories: dict[int, list], names: list[str] | None = None):
+    """The rows as a DataFrame whose category columns (by position) are pandas
+    categories with the model's categories, which LightGBM and XGBoost map to the
+    codes they trained on (a value not among them becomes missing); its columns are
+    named ``names`` when given (what the model calls them)."""
+    import numpy as np
+    import pandas as pd
+
+    frame = X.copy() if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))
+    frame.columns = list(names) if names else [str(c) for c in frame.columns]
+    for i, values in categories.items():
+        column = frame.columns[i]
+        data = frame[column]
+        if any(isinstance(v, str) for v in values):
+            data = data.astype(str)
+        frame[column] = pd.Categorical(data, categories=values)
+    return frame
 
 
 class Framework:

@@ -7,10 +7,11 @@ from typing import Any
 
 from kfp_interop.errors import ModelFileError, UnsupportedModelError
 from kfp_interop.files import atomic_path
-from kfp_interop.frameworks.base import ForeignModel, TabularFramework, both_tasks, check_task
+from kfp_interop.frameworks.base import (ForeignModel, TabularFramework, both_tasks,
+                                         check_task, with_categories)
 from kfp_interop.frameworks.registry import register_framework
 
-__all__ = ["LightGBMFramework", "booster_of"]
+__all__ = ["LightGBMFramework", "booster_of", "pandas_categories"]
 
 _REGRESSION_OBJECTIVES = ("regression", "regression_l1", "huber", "fair", "poisson",
                           "quantile", "mape", "gamma", "tweedie")
@@ -48,24 +49,6 @@ def pandas_categories(booster) -> dict[int, list]:
             f"features {indices} as categorical: save it again from the booster trained "
             "on the DataFrame (booster.save_model).")
     return {i: list(values) for i, values in zip(indices, stored)}
-
-
-def with_categories(X, categories: dict[int, list]):
-    """The rows as a DataFrame whose category columns (by position) are pandas
-    categories with the model's categories, which LightGBM and XGBoost map to the
-    codes they trained on (a value not among them becomes missing)."""
-    import numpy as np
-    import pandas as pd
-
-    frame = X.copy() if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))
-    frame.columns = [str(c) for c in frame.columns]
-    for i, values in categories.items():
-        column = frame.columns[i]
-        data = frame[column]
-        if any(isinstance(v, str) for v in values):
-            data = data.astype(str)
-        frame[column] = pd.Categorical(data, categories=values)
-    return frame
 
 
 class LightGBMFramework(TabularFramework):

@@ -7,7 +7,8 @@ from typing import Any
 
 from kfp_interop.errors import ModelFileError, UnsupportedModelError
 from kfp_interop.files import atomic_path
-from kfp_interop.frameworks.base import ForeignModel, TabularFramework, both_tasks, check_task
+from kfp_interop.frameworks.base import (ForeignModel, TabularFramework, both_tasks,
+                                         check_task, with_categories)
 from kfp_interop.frameworks.registry import register_framework
 
 __all__ = ["XGBoostFramework"]
@@ -33,7 +34,47 @@ class XGBoostFramework(TabularFramework):
     def load(self, path: str, *, task: str, trusted_types: Any = None) -> tuple[Any, Any]:
         model = self._class(task)()
         model.load_model(path)
+        if self.categories(model):
+            model.set_params(enable_categorical=True)
         return model, None
+
+    def categories(self, model: Any) -> dict[int, list]:
+        """The categories XGBoost (3.1 and newer) stores for a model trained on pandas
+        ``category`` columns (``enable_categorical=True``).
+
+        Raises:
+            UnsupportedModelError: categorical features without stored categories (a
+                model saved by an older XGBoost): the values' codes are unknown.
+        """
+        booster = model.get_booster() if hasattr(model, "get_booster") else model
+        if "c" not in (booster.feature_types or []):
+            return {}
+        try:
+            stored = booster.get_categories(export_to_arrow=True).to_arrow() or []
+        except Exception:  # noqa: BLE001 - older XGBoost: no such method or no categories
+            stored = []
+        found = {i: values.to_pylist() for i, (_name, values) in enumerate(stored)
+                 if values is not None}
+        if not found:
+            raise UnsupportedModelError(
+                "The XGBoost model splits on categorical features but does not store "
+                "their categories (saved by XGBoost older than 3.1), so the codes its "
+                "trees split on cannot be mapped from values. Save it again with XGBoost "
+                ">= 3.1 from the model trained on the DataFrame, or one-hot encode those "
+                "columns.")
+        return found
+
+    def predict_proba(self, model: Any, X) -> Any:
+        return model.predict_proba(self._rows(model, X))
+
+    def predict(self, model: Any, X) -> Any:
+        return model.predict(self._rows(model, X))
+
+    def _rows(self, model: Any, X):
+        categories = self.categories(model)
+        if not categories:
+            return X
+        return with_categories(X, categories, model.get_booster().feature_names)
 
     def read_foreign(self, path: str, *, task: str = "", n_features: int | None = None,
                      trusted_types: Any = None, architecture: str = "",
@@ -63,8 +104,7 @@ class XGBoostFramework(TabularFramework):
                 f"{path!r} has objective 'multi:softmax', which returns classes, not "
                 "probabilities: train with 'multi:softprob' (what XGBClassifier uses).")
         task = check_task(task, found, path)
-        model = self._class(task)()
-        model.load_model(path)
+        model, _ = self.load(path, task=task)
         n_classes = None
         if task == "classification":
             n_classes = max(2, int(learner["learner_model_param"].get("num_class", 0) or 0))
