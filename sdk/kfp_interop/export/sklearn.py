@@ -32,11 +32,65 @@ def _input_types(native: "NativeModel", n_features: int) -> list:
              else FloatTensorType([None, 1])) for c in native.feature_names]
 
 
+def columns_by_position(model):
+    """A copy of ``model`` whose ColumnTransformers select columns by position instead
+    of by name (the model unchanged when none does).
+
+    A pipeline fitted on a DataFrame may pick its columns by name
+    (``ColumnTransformer([("scale", StandardScaler(), ["age", "fee"])])``); skl2onnx
+    then looks for graph inputs with those names, while a table of numbers enters as one
+    ``input`` matrix. Each name becomes its position among the columns the transformer
+    was fitted on, which is the order of the matrix.
+    """
+    import copy
+
+    from sklearn.compose import ColumnTransformer
+
+    found = [m for m in _estimators_in(model) if isinstance(m, ColumnTransformer)
+             and any(_by_name(cols) for _, _, cols in getattr(m, "transformers_", []))]
+    if not found:
+        return model
+    model = copy.deepcopy(model)
+    for ct in _estimators_in(model):
+        if not isinstance(ct, ColumnTransformer) or not hasattr(ct, "transformers_"):
+            continue
+        names = [str(n) for n in getattr(ct, "feature_names_in_", [])]
+        positions = []
+        for name, transformer, cols in ct.transformers_:
+            if _by_name(cols):
+                unknown = [c for c in ([cols] if isinstance(cols, str) else cols)
+                           if c not in names]
+                if unknown:
+                    raise ExportError(f"ColumnTransformer step {name!r} selects columns "
+                                      f"{unknown} it was not fitted on ({names}).")
+                cols = (names.index(cols) if isinstance(cols, str)
+                        else [names.index(c) for c in cols])
+            positions.append((name, transformer, cols))
+        ct.transformers_ = positions
+    return model
+
+
+def _by_name(cols) -> bool:
+    return isinstance(cols, str) or (isinstance(cols, (list, tuple)) and bool(cols)
+                                     and all(isinstance(c, str) for c in cols))
+
+
+def _estimators_in(model):
+    """The model and every estimator inside it (pipeline steps, column transformers'
+    transformers), outermost first."""
+    yield model
+    for _, step in getattr(model, "steps", []):
+        yield from _estimators_in(step)
+    for _, transformer, _ in getattr(model, "transformers_", []):
+        if not isinstance(transformer, str):
+            yield from _estimators_in(transformer)
+
+
 def export_sklearn(native: "NativeModel", n_features: int, opset: int):
     from skl2onnx import convert_sklearn
     from skl2onnx.common.exceptions import MissingConverter, MissingShapeCalculator
 
-    model = native.model
+    model = native.model if native.text_columns else columns_by_position(native.model)
     final = TabularFramework.final_estimator(model)
     options = {id(final): {"zipmap": False}} if native.task == "classification" else None
     try:

@@ -22,8 +22,11 @@ from kfp_interop.trust import TRUSTED_TYPES_ENV, import_class, trusted_types
 
 __all__ = ["SklearnFramework", "SKOPS_TRUSTED_TYPES"]
 
-#: Types skops does not trust by default that kfp-interop's scikit-learn models hold.
-SKOPS_TRUSTED_TYPES = frozenset({"numpy.dtype", "sklearn.tree._tree.Tree"})
+#: Types skops does not trust by default that kfp-interop's scikit-learn models hold, and
+#: HistGradientBoosting's trees (a scikit-learn class of arrays only, as Tree is).
+SKOPS_TRUSTED_TYPES = frozenset({"numpy.dtype", "sklearn.tree._tree.Tree",
+                                 "sklearn.ensemble._hist_gradient_boosting.predictor."
+                                 "TreePredictor"})
 
 
 class SklearnFramework(TabularFramework):
@@ -91,6 +94,23 @@ class SklearnFramework(TabularFramework):
         if not steps:
             return model
         return Pipeline(steps + [("model", model)])
+
+    def predict_proba(self, model: Any, X) -> Any:
+        return model.predict_proba(self._rows(model, X))
+
+    def predict(self, model: Any, X) -> Any:
+        return model.predict(self._rows(model, X))
+
+    @staticmethod
+    def _rows(model: Any, X):
+        """Rows of numbers as the DataFrame a model fitted on one expects (a
+        ColumnTransformer selecting columns by name takes nothing else)."""
+        names = getattr(model, "feature_names_in_", None)
+        if names is None or hasattr(X, "columns"):
+            return X
+        import pandas as pd
+
+        return pd.DataFrame(X, columns=list(names))
 
     def save(self, model: Any, path: str, *, spec: Any = None) -> None:
         import skops.io
