@@ -10,20 +10,20 @@ the metadata record stores the opsets the model actually imports.
 from __future__ import annotations
 
 from kfp_interop.constants import INPUT_NAME
-from kfp_interop.errors import ExportError
+from kfp_interop.export.failures import explain
 
 __all__ = ["MAX_CONVERTER_OPSET", "convert"]
 
 MAX_CONVERTER_OPSET = 15
 
 
-def convert(converter, model, n_features: int, opset: int, **kwargs):
-    """Run an onnxmltools converter; its failures become :class:`ExportError`."""
+def convert(converter, model, n_features: int, opset: int, *, source: str, **kwargs):
+    """Run an onnxmltools converter; its failures become typed errors naming
+    ``source`` (:func:`~kfp_interop.export.failures.explain`)."""
     from onnxmltools.convert.common.data_types import FloatTensorType
 
-    name = type(model).__name__
     try:
         return converter(model, initial_types=[(INPUT_NAME, FloatTensorType([None, n_features]))],
                          target_opset=min(opset, MAX_CONVERTER_OPSET), **kwargs)
-    except (RuntimeError, ValueError, TypeError, NotImplementedError, KeyError) as e:
-        raise ExportError(f"onnxmltools failed to convert {name}: {e}") from e
+    except Exception as e:  # noqa: BLE001 - converters raise many types; explained below
+        raise explain("onnxmltools", e, source=source) from e

@@ -8,8 +8,8 @@ import os
 import tempfile
 from typing import TYPE_CHECKING
 
-from kfp_interop.errors import ExportError
 from kfp_interop.export.core import one_in_one_out
+from kfp_interop.export.failures import explain
 from kfp_interop.export.registry import register_exporter
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,8 +31,10 @@ def export_keras(native: "NativeModel", n_features: int, opset: int):
             model.export(path, format="onnx", verbose=False, opset_version=opset)
         except TypeError:  # older Keras: no opset_version argument
             model.export(path, format="onnx", verbose=False)
-        except Exception as e:  # noqa: BLE001
-            raise ExportError(f"Keras could not export the model to ONNX: {e}") from e
+        except Exception as e:  # noqa: BLE001 - Keras converts with its backend's exporter
+            converter = ("tf2onnx" if os.environ.get("KERAS_BACKEND") == "tensorflow"
+                         else "torch.onnx")
+            raise explain(converter, e, source=native.source) from e
         proto = onnx.load(path)
     from kfp_interop.frameworks.keras import keras_output_kind
 

@@ -69,8 +69,14 @@ def export_lightgbm(native: "NativeModel", n_features: int, opset: int):
         raise UnsupportedModelError(
             f"{type(native.model).__name__} is not a LightGBM model; the lightgbm exporter "
             "converts Booster, LGBMClassifier and LGBMRegressor.")
-    return convert(convert_lightgbm, float32_safe_booster(booster_of(native.model)),
-                   n_features, opset, zipmap=False)
+    booster = booster_of(native.model)
+    if "\nis_linear=1" in booster.model_to_string():
+        raise UnsupportedModelError(
+            f"lightgbm cannot be converted from {native.source}: it has linear trees "
+            "(linear_tree=True), whose leaves hold linear models the ONNX tree ensemble "
+            "cannot express. To export it, train with linear_tree=False.")
+    return convert(convert_lightgbm, float32_safe_booster(booster), n_features, opset,
+                   source=native.source, zipmap=False)
 
 
 register_exporter("lightgbm", export_lightgbm)

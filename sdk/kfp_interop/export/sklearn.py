@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from kfp_interop.constants import INPUT_NAME, ML_OPSET
 from kfp_interop.errors import ExportError, UnsupportedModelError
+from kfp_interop.export.failures import explain
 from kfp_interop.export.registry import register_exporter
 from kfp_interop.frameworks.base import TabularFramework
 from kfp_interop.onnx_model import rename_tensor
@@ -101,17 +102,26 @@ def export_sklearn(native: "NativeModel", n_features: int, opset: int):
             options=options,
         )
     except (MissingConverter, MissingShapeCalculator) as e:
-        name = type(final).__name__
+        name = _missing_type(e) or type(final).__name__
         raise UnsupportedModelError(
-            f"Estimator {name} cannot be converted to ONNX by skl2onnx. Supported "
-            f"scikit-learn estimators: {', '.join(supported_estimators())}. Pick one of "
-            "them, or register a converter with skl2onnx.update_registered_converter."
+            f"skl2onnx cannot convert {native.source}: it has no converter for {name}. "
+            f"To export it, use estimators it converts ({', '.join(supported_estimators())}),"
+            " or register a converter with skl2onnx.update_registered_converter."
         ) from e
-    except (RuntimeError, ValueError, TypeError, NotImplementedError) as e:
-        raise ExportError(f"skl2onnx failed to convert {type(final).__name__}: {e}") from e
+    except Exception as e:  # noqa: BLE001 - converters raise many types; explained below
+        raise explain("skl2onnx", e, source=native.source) from e
     if native.text_columns:
         _restore_column_names(proto, native.feature_names)
     return proto
+
+
+def _missing_type(e: BaseException) -> str:
+    """The estimator type a skl2onnx MissingConverter/MissingShapeCalculator names."""
+    import re
+
+    found = re.search(r"type '?<?class '([^']+)'", str(e)) or re.search(
+        r"for type '?([A-Za-z_][\w.]*)", str(e))
+    return found.group(1).rsplit(".", 1)[-1] if found else ""
 
 
 def _restore_column_names(proto, columns: list[str]) -> None:

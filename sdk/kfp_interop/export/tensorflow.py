@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from kfp_interop.errors import ExportError, InvalidInputError
+from kfp_interop.errors import InvalidInputError, UnsupportedModelError
+from kfp_interop.export.failures import explain
 from kfp_interop.export.core import one_in_one_out
 from kfp_interop.export.keras import export_keras
 from kfp_interop.export.registry import register_exporter
@@ -40,10 +41,28 @@ def export_tensorflow(native: "NativeModel", n_features: int, opset: int):
         proto, _ = tf2onnx.convert.from_graph_def(
             graph_def, name="tensorflow", input_names=inputs, output_names=outputs,
             opset=opset, tensors_to_rename=renames)
-    except Exception as e:  # noqa: BLE001 - tf2onnx raises many types
-        raise ExportError(f"tf2onnx could not convert the SavedModel {model.path!r}: "
-                          f"{(str(e).splitlines() or [type(e).__name__])[0][:300]}") from e
+    except Exception as e:  # noqa: BLE001 - tf2onnx raises many types; explained below
+        raise explain("tf2onnx", e, source=native.source) from e
+    untranslated(proto, "tf2onnx", native.source)
     return one_in_one_out(proto, native.task, converter="tf2onnx", output=model.output_kind)
+
+
+def untranslated(proto, converter: str, source: str) -> None:
+    """Refuse a converted graph that still holds ops ONNX does not define (tf2onnx logs
+    the TensorFlow ops it cannot translate and leaves them in the graph).
+
+    Raises:
+        UnsupportedModelError: such ops, named.
+    """
+    import onnx
+
+    left = sorted({n.op_type for n in proto.graph.node
+                   if not onnx.defs.has(n.op_type, n.domain)})
+    if left:
+        raise UnsupportedModelError(
+            f"{converter} cannot convert {source}: TensorFlow op(s) {left} have no ONNX "
+            "translation in tf2onnx. To export it, try another --opset, or replace the "
+            "layer that uses them.")
 
 
 register_exporter("tensorflow", export_tensorflow)

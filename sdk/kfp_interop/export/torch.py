@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kfp_interop.constants import CLASSIFIER_OUTPUTS, INPUT_NAME
-from kfp_interop.errors import ExportError, UnsupportedModelError
+from kfp_interop.errors import UnsupportedModelError
+from kfp_interop.export.failures import explain, known_failure
 from kfp_interop.export.registry import register_exporter
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,36 +43,15 @@ def export_torch(native: "NativeModel", n_features: int, opset: int):
             wrapped, (example,), None, input_names=[INPUT_NAME],
             output_names=list(CLASSIFIER_OUTPUTS), opset_version=opset, dynamo=True,
             dynamic_shapes=({0: torch.export.Dim("batch")},), verbose=False)
-    except Exception as e:  # torch raises many types; name the operator when it is one
-        if "Guard failed" in _chain_text(e) or "always_classified" in _chain_text(e):
-            raise ExportError(
-                "The model takes a fixed batch size, so it cannot be exported with a "
-                "dynamic batch: export the program with dynamic_shapes={'x': {0: "
-                "torch.export.Dim('batch')}} (or save the state dict).") from e
-        ops = _operators_in(e)
-        what = (f"operator(s) {', '.join(ops)} have no ONNX translation" if ops else
-                _first_line(e))
-        raise ExportError(f"torch.onnx.export could not export {type(native.model).__name__} "
-                          f"at opset {opset}: {what}. Try another opset, or replace the "
-                          "layer that uses it.") from e
+    except Exception as e:  # noqa: BLE001 - torch raises many types; explained below
+        ops = [] if known_failure("torch.onnx", e) else _operators_in(e)
+        if ops:
+            raise UnsupportedModelError(
+                f"torch.onnx cannot convert {native.source}: operator(s) {', '.join(ops)} "
+                f"have no ONNX translation at opset {opset}. To export it, try another "
+                "opset, or replace the layer that uses them.") from e
+        raise explain("torch.onnx", e, source=native.source) from e
     return program.model_proto
-
-
-def _first_line(e: BaseException) -> str:
-    import re
-
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
-    return text.splitlines()[0] if text else type(e).__name__
-
-
-def _chain_text(e: BaseException) -> str:
-    """The text of an exception and its causes."""
-    parts, seen = [], set()
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        parts.append(str(e))
-        e = e.__cause__ or e.__context__
-    return "\n".join(parts)
 
 
 def _operators_in(e: BaseException) -> list[str]:

@@ -22,7 +22,8 @@ def export_xgboost(native: "NativeModel", n_features: int, opset: int):
         raise UnsupportedModelError(
             f"{type(native.model).__name__} is not an XGBClassifier or XGBRegressor; the "
             "xgboost exporter converts those two (train with framework='xgboost').")
-    return convert(convert_xgboost, without_feature_names(native.model), n_features, opset)
+    return convert(convert_xgboost, without_feature_names(native.model), n_features, opset,
+                   source=native.source)
 
 
 def without_feature_names(model):

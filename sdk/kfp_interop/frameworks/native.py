@@ -34,14 +34,17 @@ class NativeModel:
         # exported graph takes one input per column
         self.feature_names = list(feature_names) if feature_names else None
         self.text_columns = list(text_columns)
+        #: how messages name the model: its file (quoted), or "the model"
+        self.source = "the model"
         self._categories: dict[int, list] | None = None
 
     @property
     def categories(self) -> dict[int, list]:
         """The columns the model maps from category values to codes itself
         (:meth:`Framework.categories`): ``{feature index: values in code order}``."""
-        if self._categories is None:
-            self._categories = FRAMEWORKS.get(self.framework).categories(self.model)
+        if self._categories is None:  # (an exporter may be registered without a framework)
+            self._categories = (FRAMEWORKS.get(self.framework).categories(self.model)
+                                if self.framework in FRAMEWORKS else {})
         return self._categories
 
     def category_text_columns(self) -> list[str]:

@@ -239,6 +239,43 @@ def torch_predict_proba(model, X):
         return torch.softmax(logits, dim=1).numpy().astype(np.float64)
 
 
+def _probe_output(model, n_features: int | None, path: str) -> int | None:
+    """The width of what a module made elsewhere returns for two rows of zeros (its
+    logits); ``None`` when the sample's width is unknown.
+
+    Raises:
+        InvalidInputError: the module does not take rows of ``n_features`` numbers.
+        UnsupportedModelError: it returns a tuple, list or dict, or not ``(batch, k)``.
+    """
+    import torch
+
+    if n_features is None:
+        return None
+    try:
+        with torch.no_grad(), one_thread():
+            out = model(torch.zeros(2, n_features))
+    except Exception as e:  # noqa: BLE001 - a module raises whatever its code raises
+        if "Guard failed" in str(e):  # a program of a fixed batch size: the export says so
+            return None
+        raise InvalidInputError(f"The model {path!r} does not take rows of {n_features} "
+                                f"numbers (the sample's width): {_first(e)}") from e
+    if isinstance(out, (tuple, list, dict)):
+        parts = list(out.values()) if isinstance(out, dict) else list(out)
+        shapes = [list(p.shape) if isinstance(p, torch.Tensor) else type(p).__name__
+                  for p in parts]
+        raise UnsupportedModelError(
+            f"The model {path!r} returns a {type(out).__name__} of {len(parts)} "
+            f"({shapes}); kfp-interop exports a module that returns one tensor of logits "
+            "(batch, n_classes). Wrap it in a module whose forward returns the logits "
+            "only (e.g. `return self.net(x)[0]`) and save that one.")
+    if not isinstance(out, torch.Tensor) or out.dim() != 2:
+        raise UnsupportedModelError(
+            f"The model {path!r} returns {getattr(out, 'shape', type(out).__name__)} for 2 "
+            "rows; kfp-interop exports classifiers returning logits of shape (batch, "
+            "n_classes).")
+    return int(out.shape[1])
+
+
 def _last_linear_rows(state: dict) -> int | None:
     """The output size of the last 2-D weight in a state dict (a classifier's head)."""
     rows = [t.shape[0] for k, t in state.items() if k.endswith("weight") and t.dim() == 2]
@@ -391,8 +428,10 @@ class TorchFramework(DeepFramework):
             except Exception as e:  # noqa: BLE001
                 raise ModelFileError(f"{path!r} did not load as a torch.export program: "
                                      f"{_first(e)}") from e
-            return ForeignModel(program.module(), "classification", format="torch-export",
-                                estimator="torch.export program")
+            module = program.module()
+            return ForeignModel(module, "classification", format="torch-export",
+                                estimator="torch.export program",
+                                n_classes=_probe_output(module, n_features, path))
         if not architecture:
             raise InvalidInputError(
                 f"{path!r} is a state dict (weights only): pass --architecture module:Class "
@@ -424,6 +463,7 @@ class TorchFramework(DeepFramework):
                                  f"{architecture} ({spec.to_dict()}): {_first(e)} Pass the "
                                  "class and --init-args it was trained with.") from e
         model.eval()
+        _probe_output(model, n_features, path)
         return ForeignModel(model, "classification", format="torch-state-dict",
                             estimator=type(model).__name__, spec=spec,
                             n_features=int(n_features), n_classes=int(n_classes))

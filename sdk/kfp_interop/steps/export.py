@@ -62,6 +62,7 @@ def export_step(*, model_dir: str, test_path: str, opset: int = DEFAULT_OPSET,
                          task=model_meta["task"], expected_sha256=native_sha256 or inside,
                          trusted_types=trusted_types)
     native.feature_names = model_meta["feature_names"]
+    native.source = repr(model_dir)
     stated = set(model_meta.get("text_columns") or [])
     # columns the model maps from text categories itself take text whether stated or not
     text = stated | set(native.category_text_columns())

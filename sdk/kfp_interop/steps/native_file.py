@@ -138,6 +138,7 @@ def export_file_step(*, model_path: str, framework: str, sample_path: str, out_d
                 "fitted on a DataFrame (no feature_names_in_): it cannot take text by name.")
     text = [c for c in feature_names if c in text or c in categories]
     native.text_columns = text
+    native.source = repr(model_path)
     X = features_from_frame(frame, feature_names, text, where=repr(sample_path))
     class_labels = None
     if foreign.task == "classification":
