@@ -38,3 +38,16 @@ class Plain(nn.Module):
 
     def forward(self, x):
         return self.weight(x)
+
+
+class TwoHeads(nn.Module):
+    """Returns a tuple (logits, hidden features), as many research models do."""
+
+    def __init__(self, n_features: int, n_classes: int, width: int = 8):
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Linear(n_features, width), nn.Tanh())
+        self.head = nn.Linear(width, n_classes)
+
+    def forward(self, x):
+        hidden = self.backbone(x)
+        return self.head(hidden), hidden
