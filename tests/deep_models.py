@@ -51,3 +51,16 @@ class TwoHeads(nn.Module):
     def forward(self, x):
         hidden = self.backbone(x)
         return self.head(hidden), hidden
+
+
+class Branchy(nn.Module):
+    """Branches in Python on a tensor's value: torch.export cannot trace it."""
+
+    def __init__(self, n_features: int, n_classes: int):
+        super().__init__()
+        self.head = nn.Linear(n_features, n_classes)
+
+    def forward(self, x):
+        if x.sum() > 0:
+            return self.head(x)
+        return -self.head(x)

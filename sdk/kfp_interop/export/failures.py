@@ -72,7 +72,7 @@ KNOWN_FAILURES: tuple[KnownFailure, ...] = (
                  "its forward branches in Python on the values of a tensor (e.g. "
                  "`if x.sum() > 0:`), which torch.export cannot trace",
                  "compute both branches and pick with torch.where, or use torch.cond"),
-    KnownFailure("tf2onnx", r"Unsupported ops: (.+)|Tensorflow op \[[^:]*: ([^\]]+)\] is "
+    KnownFailure("tf2onnx", r"Unsupported ops: Counter\(\{(.+?)\}\)|Tensorflow op \[[^:]*: ([^\]]+)\] is "
                  r"not supported",
                  "TensorFlow op(s) {0} have no ONNX translation in tf2onnx",
                  "try another --opset, or replace the layer that uses them"),
@@ -118,8 +118,7 @@ def explain(converter: str, e: BaseException, *, source: str,
     found = known_failure(converter, e, extra)
     if found:
         known, groups = found
-        cause = known.cause.format(*groups) if groups else known.cause
-        todo = known.todo.format(*groups) if groups else known.todo
+        cause, todo = known.cause.format(*groups), known.todo.format(*groups)
         return known.error(f"{converter} cannot convert {source}: {cause}. To export it, "
                            f"{todo}.")
     return ExportError(f"{converter} failed to convert {source}, for a reason kfp-interop "
