@@ -11,8 +11,8 @@ the library's constants) and its docstring may name ``{placeholders}`` that
 from typing import Callable
 
 from kfp_interop._version import __version__
+from kfp_interop.constants import IMAGE_REPOSITORY
 
-IMAGE_REPOSITORY = "ghcr.io/kfp-interop/kfp-interop"
 IMAGE = f"{IMAGE_REPOSITORY}:{__version__}"
 
 # kfp is part of the image; installing it again per task costs ~2 s locally.

@@ -123,24 +123,28 @@ def describe(name: str) -> str:
 #: ``kfp-interop compile --image`` / ``$KFP_INTEROP_IMAGE``: a private registry's copy
 #: of the image, by tag or (better, immutable) by digest
 IMAGE_ENV = "KFP_INTEROP_IMAGE"
+SERVING_IMAGE_ENV = "KFP_INTEROP_SERVING_IMAGE"
 _IMAGE_REF = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+"
                         r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$")
 
 
-def image_reference(image: str = "") -> str:
+def image_reference(image: str = "", *, serving: bool = False) -> str:
     """The image the compiled tasks run: ``image``, else ``$KFP_INTEROP_IMAGE``, else the
-    release's own (tagged with the package version).
+    release's own (tagged with the package version). ``serving``: the ServingRuntime's
+    image instead (``$KFP_INTEROP_SERVING_IMAGE``, else the release's serving image).
 
     Raises:
         InvalidInputError: not an image reference (``registry/repo:tag`` or
             ``registry/repo@sha256:<64 hex>``).
     """
+    from kfp_interop._version import __version__
     from kfp_interop.components._common import IMAGE
+    from kfp_interop.constants import SERVING_IMAGE_REPOSITORY
     from kfp_interop.errors import InvalidInputError
 
-    image = image or os.environ.get(IMAGE_ENV, "")
+    image = image or os.environ.get(SERVING_IMAGE_ENV if serving else IMAGE_ENV, "")
     if not image:
-        return IMAGE
+        return f"{SERVING_IMAGE_REPOSITORY}:{__version__}" if serving else IMAGE
     if not _IMAGE_REF.match(image) or ("@" not in image and ":" not in image.rsplit("/", 1)[-1]):
         raise InvalidInputError(
             f"Image {image!r} is not an image reference with a tag or digest: use "
@@ -203,13 +207,15 @@ def compile_pipeline(name: str, output: str, *, profile: str = "cluster",
 
 
 def compile_all(output_dir: str, *, profile: str = "cluster", image: str = "",
-                compute=None) -> list[str]:
-    """Every reference pipeline to ``<output_dir>/pipelines/<name>.yaml`` and every
-    component to ``<output_dir>/components/<name>/component.yaml`` (the repository's
-    own layout); returns the paths written."""
+                compute=None, serving_image: str = "") -> list[str]:
+    """Every reference pipeline to ``<output_dir>/pipelines/<name>.yaml``, every
+    component to ``<output_dir>/components/<name>/component.yaml`` and the
+    ServingRuntimes (on ``serving_image``) to ``<output_dir>/manifests/`` (the
+    repository's own layout); returns the paths written."""
     from kfp_interop.components import COMPONENTS
 
     image = image_reference(image)
+    serving_image = image_reference(serving_image, serving=True)
     written = []
     for name, component in COMPONENTS.items():
         path = os.path.join(output_dir, "components", name, "component.yaml")
@@ -222,7 +228,7 @@ def compile_all(output_dir: str, *, profile: str = "cluster", image: str = "",
                                         compute=compute))
     for cluster, fname in ((False, "servingruntime.yaml"), (True, "clusterservingruntime.yaml")):
         written.append(_write_runtime(os.path.join(output_dir, "manifests", fname),
-                                      cluster=cluster, image=image))
+                                      cluster=cluster, image=serving_image))
     return written
 
 
@@ -245,4 +251,4 @@ def _write_runtime(path: str, *, cluster: bool, image: str) -> str:
 
 __all__ = ["PIPELINES", "load", "describe", "compile_pipeline", "compile_all",
            "graph_parameters", "split_graph_params",
-           "image_reference", "IMAGE_ENV"]
+           "image_reference", "IMAGE_ENV", "SERVING_IMAGE_ENV"]

@@ -7,7 +7,8 @@ its signature holds literals; ``tests/test_layout.py`` checks that they agree).
 __all__ = ["DEFAULT_OPSET", "ML_OPSET", "DEFAULT_TOLERANCE", "DEFAULT_SEED",
            "DEFAULT_TEST_SIZE", "INPUT_NAME", "LABEL_OUTPUT", "PROBABILITIES_OUTPUT",
            "VALUE_OUTPUT", "CLASSIFIER_OUTPUTS", "REGRESSOR_OUTPUTS", "ONNX_FILENAME",
-           "MODEL_META_FILENAME", "PLATFORM", "TASKS"]
+           "MODEL_META_FILENAME", "PLATFORM", "TASKS", "IMAGE_REPOSITORY",
+           "SERVING_IMAGE_REPOSITORY"]
 
 #: Highest default-domain ONNX opset an export may use (a ceiling, as converters treat
 #: ``target_opset``); supported by the ONNX Runtime in KServe's and Seldon's Triton images.
@@ -36,3 +37,9 @@ MODEL_META_FILENAME = "model_meta.json"
 PLATFORM = "onnxruntime_onnx"
 
 TASKS = ("classification", "regression")
+
+#: The images (``Dockerfile``, built by ``scripts/image.sh``), tagged with the package
+#: version: every pipeline task runs the first; the ServingRuntime runs the second (the
+#: Open Inference Protocol server alone).
+IMAGE_REPOSITORY = "ghcr.io/kfp-interop/kfp-interop"
+SERVING_IMAGE_REPOSITORY = "ghcr.io/kfp-interop/kfp-interop-serving"

@@ -20,6 +20,8 @@ __all__ = [
     "PipelinesUnavailableError",
     "PipelinesAuthError",
     "PipelineRunError",
+    "ContainerEngineError",
+    "ContainerImageError",
     "InvalidInputError",
     "DatasetError",
     "UnknownDatasetError",
@@ -251,6 +253,14 @@ class PipelineRunError(InteropError, RuntimeError):
     """A submitted run ended other than succeeded (``.run``: its id, state and tasks)."""
 
     detail_name = "run"
+
+
+class ContainerEngineError(InteropError, RuntimeError):
+    """No container engine answers (Docker, or podman's Docker-compatible socket)."""
+
+
+class ContainerImageError(ContainerEngineError, LookupError):
+    """An image the run needs is not in the engine, or carries another version."""
 
 
 #: Error type -> HTTP status; the first matching entry wins (subclasses first).

@@ -68,7 +68,7 @@ def cmd_compile(args) -> int:
     compute = _compute(args)
     if args.all:
         for path in compile_all(args.output_dir, profile=args.profile, image=args.image,
-                                compute=compute):
+                                compute=compute, serving_image=args.serving_image):
             print(f"Wrote {path}")
         return 0
     from kfp_interop.cli.params import parse_params
@@ -114,6 +114,14 @@ def cmd_run(args) -> int:
         raise InvalidInputError("'run' runs on this machine (add --local). For a cluster: "
                                 "kfp-interop submit NAME --host URL (or compile NAME and "
                                 "upload the YAML in the Kubeflow UI).")
+    if args.keep_serving and args.runner == "docker":
+        raise InvalidInputError("--keep-serving needs --runner subprocess: with --runner "
+                                "docker the model is served inside the smoke-test task's "
+                                "container, which ends with it (serve it afterwards with "
+                                "kfp-interop serve, or the serving image).")
+    if args.image and args.runner != "docker":
+        raise InvalidInputError("--image names the tasks' image for --runner docker; the "
+                                "subprocess runner uses this environment.")
     from kfp_interop.pipelines import split_graph_params
 
     graph, rest = split_graph_params(args.name, args.param)
@@ -121,7 +129,8 @@ def cmd_run(args) -> int:
     from kfp_interop.cli.runs import run_local
 
     summary = run_local(args.name, params, args.output_dir, keep_serving=args.keep_serving,
-                        profile=args.profile, graph=graph, verbose=args.verbose)
+                        profile=args.profile, graph=graph, verbose=args.verbose,
+                        runner=args.runner, image=args.image)
     print_summary(summary)
     print(f"Summary: {os.path.join(os.path.abspath(args.output_dir), 'summary.json')}")
     if summary.get("server_stopped") is False:

@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--image", default="", help="the image the tasks run, e.g. a private "
                                                "registry's copy by digest (default: "
                                                "$KFP_INTEROP_IMAGE, else the release's)")
+    c.add_argument("--serving-image", default="", help="with --all: the ServingRuntimes' "
+                   "image (default: $KFP_INTEROP_SERVING_IMAGE, else the release's serving "
+                   "image)")
     _compute_options(c)
     c.set_defaults(fn=commands.cmd_compile)
 
@@ -112,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--profile", default="local", choices=["local", "cluster"],
                    help="cluster: the compiled YAML's defaults (nothing stored or registered "
                         "unless given), a rehearsal of a run started in the Kubeflow UI")
+    r.add_argument("--runner", default="subprocess", choices=["subprocess", "docker"],
+                   help="docker: every task in its own container of the image the compiled "
+                        "YAML names (build it with scripts/image.sh), through Docker or "
+                        "podman's socket ($DOCKER_HOST)")
+    r.add_argument("--image", default="", help="with --runner docker: another image (default: "
+                                               "$KFP_INTEROP_IMAGE, else the release's)")
     r.set_defaults(fn=commands.cmd_run)
 
     from kfp_interop.frameworks import FRAMEWORKS

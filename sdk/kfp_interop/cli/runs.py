@@ -1,6 +1,7 @@
 """Running a reference pipeline: on this machine through ``kfp.local`` (the
-SubprocessRunner, in this environment), or on a cluster through ``kfp.Client``
-(:func:`submit`). The one library module that imports kfp.
+SubprocessRunner, in this environment; or the DockerRunner, every task in the image
+the compiled YAML names, see :mod:`kfp_interop.cli.containers`), or on a cluster through
+``kfp.Client`` (:func:`submit`). The one library module that imports kfp.
 
 Embedded defaults make a run self-contained: with no S3 or MLflow configured, the model
 repository is a folder and the MLflow store a SQLite file, both in the output folder.
@@ -8,6 +9,7 @@ repository is a folder and the MLflow store a SQLite file, both in the output fo
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import re
@@ -73,14 +75,95 @@ def _local_stores(params: dict[str, Any], accepted, out_dir: str) -> dict[str, A
     return params
 
 
+#: kfp.local runners by name (``kfp-interop run --runner``)
+RUNNERS = ("subprocess", "docker")
+
+
+class _DockerTasks:
+    """While a run lasts: kfp.local's DockerRunner starts each task through
+    :func:`kfp_interop.cli.containers.run_task` (see there why), in ``image``, with the
+    host's S3/MLflow settings, the output folder and any file named by a parameter
+    mounted at their own paths, and host networking (servers on 127.0.0.1 stay
+    reachable). The image's user (uid 1000) must write the output folder: as root it is
+    handed to that user for the run and back after; another user runs the tasks as
+    itself."""
+
+    def __init__(self, out_dir: str, params: dict[str, Any], image: str):
+        from kfp_interop._version import __version__
+        from kfp_interop.cli import containers
+        from kfp_interop.pipelines import image_reference
+
+        self.out_dir = out_dir
+        self.image = image_reference(image)
+        self.client = containers.engine()
+        containers.check_image(self.client, self.image, __version__)
+        self.volumes = {out_dir: {"bind": out_dir, "mode": "rw"}}
+        for value in params.values():  # data files named by a parameter, read-only
+            if isinstance(value, str) and os.path.isabs(value) and os.path.exists(value) \
+                    and not value.startswith(out_dir + os.sep):
+                self.volumes[value] = {"bind": value, "mode": "ro"}
+        self.env = containers.task_environment()
+        self.run_args: dict[str, Any] = {"network_mode": "host"}
+        uid = os.geteuid()
+        if uid not in (0, containers.IMAGE_USER[0]):
+            self.run_args["user"] = f"{uid}:{os.getegid()}"
+            self.env["HOME"] = "/tmp"
+
+    def _chown(self, uid: int, gid: int) -> None:
+        for root, dirs, files in os.walk(self.out_dir):
+            for n in [root] + [os.path.join(root, f) for f in dirs + files]:
+                with contextlib.suppress(FileNotFoundError):
+                    os.lchown(n, uid, gid)
+
+    def __enter__(self):
+        from kfp.local import docker_task_handler
+
+        from kfp_interop.cli import containers
+        from kfp_interop.components._common import IMAGE
+
+        if os.geteuid() == 0:
+            self._chown(*containers.IMAGE_USER)
+
+        def task(client, image, command, volumes, **run_args):
+            if image.split("@")[0] == IMAGE:
+                image = self.image
+            return containers.run_task(self.client, image, command, volumes,
+                                       base_environment=self.env,
+                                       extra_volumes=self.volumes,
+                                       **{**run_args, **self.run_args})
+
+        self._saved = docker_task_handler.run_docker_container
+        docker_task_handler.run_docker_container = task
+        return self
+
+    def __exit__(self, *exc):
+        from kfp.local import docker_task_handler
+
+        docker_task_handler.run_docker_container = self._saved
+        if os.geteuid() == 0:
+            self._chown(0, 0)
+        self.client.close()
+        return False
+
+
 def run_local(name: str, params: dict[str, Any], out_dir: str, *, keep_serving: bool = False,
               verbose: bool = False, profile: str = "local",
-              graph: dict | None = None) -> dict[str, Any]:
-    """Run a reference pipeline through kfp.local (SubprocessRunner, this environment)
-    and write ``out_dir/summary.json``. Returns the summary.
+              graph: dict | None = None, runner: str = "subprocess",
+              image: str = "") -> dict[str, Any]:
+    """Run a reference pipeline through kfp.local and write ``out_dir/summary.json``.
+    Returns the summary.
 
-    ``profile="cluster"`` runs it with the defaults its compiled YAML has (nothing
-    stored or registered unless given): a rehearsal of a run started in the Kubeflow UI.
+    ``runner="subprocess"`` runs each task in this environment; ``"docker"`` runs each
+    in its own container of ``image`` (default: the one the compiled YAML names), as the
+    image's user, with the command KFP would run, against Docker or podman's
+    Docker-compatible socket (``$DOCKER_HOST``). ``profile="cluster"`` runs it with the
+    defaults its compiled YAML has (nothing stored or registered unless given): a
+    rehearsal of a run started in the Kubeflow UI.
+
+    Raises:
+        UnknownNameError: unknown pipeline, profile or runner.
+        ContainerEngineError / ContainerImageError: (docker) no engine answers; the
+            image is missing or carries another version.
     """
     from kfp import local
 
@@ -91,6 +174,8 @@ def run_local(name: str, params: dict[str, Any], out_dir: str, *, keep_serving: 
 
     if profile not in PROFILES:
         raise UnknownNameError(f"Unknown profile {profile!r}; use one of {sorted(PROFILES)}.")
+    if runner not in RUNNERS:
+        raise UnknownNameError(f"Unknown runner {runner!r}; use one of {list(RUNNERS)}.")
     func = load(name, graph)
     out_dir = os.path.abspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
@@ -105,13 +190,17 @@ def run_local(name: str, params: dict[str, Any], out_dir: str, *, keep_serving: 
     os.makedirs(runs_root, exist_ok=True)
     before = set(os.listdir(runs_root))
     log_path = os.path.join(out_dir, "run.log")
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=runs_root,
+    in_containers = _DockerTasks(out_dir, params, image) if runner == "docker" else None
+    local.init(runner=local.DockerRunner() if in_containers else
+               local.SubprocessRunner(use_venv=False), pipeline_root=runs_root,
                raise_on_error=True)
-    print(f"Running pipeline {name!r} locally (log: {log_path})")
+    how = f"in containers of {in_containers.image}" if in_containers else "locally"
+    print(f"Running pipeline {name!r} {how} (log: {log_path})")
     start = time.monotonic()
     status, failure = "succeeded", ""
     real_stdout = sys.stdout
-    with open(log_path, "w") as log, warnings.catch_warnings():
+    with open(log_path, "w") as log, warnings.catch_warnings(), \
+            (in_containers or contextlib.nullcontext()):
         # kfp.local warns that our image is not a plain Python image and that display
         # names have no local effect: both expected with the SubprocessRunner.
         warnings.filterwarnings("ignore", module=r"kfp\.local")

@@ -38,14 +38,16 @@ def serving_runtime(*, cluster: bool = False, image: str = "", providers: str = 
     InferenceService picks it by name (``runtime: kfp-interop-onnx``).
 
     Args:
-        image: the image (default: the release's, tagged with the package version).
+        image: the image (default: the release's serving image, tagged with the package
+            version; ``scripts/image.sh`` builds it).
         providers: ONNX Runtime execution providers (``auto``: CUDA when the image has it
             and the pod a GPU, else CPU).
     """
     from kfp_interop._version import __version__
+    from kfp_interop.constants import SERVING_IMAGE_REPOSITORY
     from kfp_interop.onnx_model import PROVIDERS_ENV
 
-    image = image or f"ghcr.io/kfp-interop/kfp-interop:{__version__}"
+    image = image or f"{SERVING_IMAGE_REPOSITORY}:{__version__}"
     container = {
         "name": "kserve-container",
         "image": image,
@@ -56,6 +58,7 @@ def serving_runtime(*, cluster: bool = False, image: str = "", providers: str = 
         "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": 8080},
                            "periodSeconds": 5},
         "securityContext": {"runAsUser": 1000, "runAsNonRoot": True,
+                            "readOnlyRootFilesystem": True,
                             "allowPrivilegeEscalation": False, "privileged": False,
                             "capabilities": {"drop": ["ALL"]}},
         "resources": resources(cpu, memory),

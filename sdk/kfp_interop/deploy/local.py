@@ -7,7 +7,9 @@ dies with its pod, before the smoke-test task could call it. There the target se
 *in the smoke-test task*: the deployment says ``mode: in-task``, and the smoke test
 starts the server from the model it checks, on the pod's loopback, and stops it after.
 So a reference pipeline runs to its end on a cluster on its defaults; serving that
-outlives the run is what ``kserve``, ``seldon`` and ``seldon-v2`` are for."""
+outlives the run is what ``kserve``, ``seldon`` and ``seldon-v2`` are for. A task in a
+container of ``kfp-interop run --runner docker`` is the same case (its container ends
+with it): the runner sets :data:`TASK_CONTAINER_ENV`."""
 
 from __future__ import annotations
 
@@ -17,17 +19,26 @@ from typing import Any, Callable
 from kfp_interop.deploy.base import DeployTarget, register_target
 from kfp_interop.errors import UnsupportedOperationError
 
-__all__ = ["LocalTarget", "in_kubernetes_pod", "IN_TASK"]
+__all__ = ["LocalTarget", "in_kubernetes_pod", "serves_in_task", "IN_TASK",
+           "TASK_CONTAINER_ENV"]
 
 SERVER_LOG = "server.log"
 #: a local deployment served inside the task that checks it
 IN_TASK = "in-task"
+#: set by ``kfp-interop run --runner docker`` in every task's container
+TASK_CONTAINER_ENV = "KFP_INTEROP_TASK_CONTAINER"
 
 
 def in_kubernetes_pod() -> bool:
     """Whether this process runs in a Kubernetes pod (the kubelet sets this variable in
     every container; ``kfp.local`` and a shell do not)."""
     return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+
+
+def serves_in_task() -> bool:
+    """Whether a process this task starts ends with the task: in a Kubernetes pod, or in a
+    task container of the local docker runner."""
+    return in_kubernetes_pod() or os.environ.get(TASK_CONTAINER_ENV) == "1"
 
 
 class LocalTarget(DeployTarget):
@@ -49,11 +60,12 @@ class LocalTarget(DeployTarget):
         if dry_run:
             return {"target": self.name, "dry_run": True, "name": name, "model_name": name,
                     "endpoint": None}
-        if in_kubernetes_pod():
+        if serves_in_task():
             from kfp_interop.metadata import load_metadata
 
             served = name or load_metadata(find_onnx(model)).name
-            log(f"in a Kubernetes pod: {served!r} will be served inside the smoke-test task")
+            where = "a Kubernetes pod" if in_kubernetes_pod() else "a task container"
+            log(f"in {where}: {served!r} will be served inside the smoke-test task")
             return {"target": self.name, "dry_run": False, "mode": IN_TASK, "name": served,
                     "model_name": served, "endpoint": None}
         log_path = os.path.join(output_dir, SERVER_LOG) if output_dir else None

@@ -40,7 +40,7 @@ def check_settings_step(*, deploy_target: str, storage_uri: str = "", register: 
             ``MLFLOW_TRACKING_URI`` from the kfp-interop-mlflow Secret).
     """
     from kfp_interop.deploy import DEPLOY_TARGETS
-    from kfp_interop.deploy.local import in_kubernetes_pod
+    from kfp_interop.deploy.local import in_kubernetes_pod, serves_in_task
     from kfp_interop.errors import InvalidInputError
 
     target = DEPLOY_TARGETS.get(deploy_target)
@@ -60,7 +60,8 @@ def check_settings_step(*, deploy_target: str, storage_uri: str = "", register: 
         raise InvalidInputError("This run cannot finish as started: " + "; ".join(problems)
                                 + ".")
     where = "on a cluster" if on_cluster else "locally"
-    served = ("served inside the smoke-test task" if deploy_target == "local" and on_cluster
+    served = ("served inside the smoke-test task" if deploy_target == "local"
+              and serves_in_task()
               else f"deployed to {deploy_target}" + (" (dry run)" if dry_run else ""))
     return (f"running {where}: model {served}; "
             + ("registered in MLflow" if register else "not registered") + "; "

@@ -1,0 +1,162 @@
+"""Pipeline tasks in containers, as a pod runs them: the engine (Docker, or podman's
+Docker-compatible socket named by ``$DOCKER_HOST``), the image check before a run, and
+the one container per task that :func:`kfp_interop.cli.runs.run_local` hands to
+kfp.local's DockerRunner.
+
+Why our own task container instead of kfp.local's as it is (kfp 2.17):
+
+* kfp.local starts every task with ``auto_remove=True`` and reads a container that is
+  already gone as *exit code 0*, so a task that fails fast can pass as succeeded; and
+  podman (4.x) answers an inspect of such a container with 500 rather than 404, which
+  fails quick tasks at random. Here a task's container is created without auto-remove,
+  waited for, its exit code read, then removed.
+* A task's own environment (``set_env_variable``) replaces the runner's; here the
+  settings a task reads on this machine (S3, MLflow, our own variables) are passed and
+  the task's own win.
+* The run's output folder (the local model repository and MLflow store of the embedded
+  defaults) is mounted beside the pipeline root, at the same path.
+
+Nothing here imports kfp: :mod:`kfp_interop.cli.runs` installs :func:`run_task` into
+kfp.local.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from kfp_interop.deploy.local import TASK_CONTAINER_ENV as IN_CONTAINER_ENV
+from kfp_interop.errors import ContainerEngineError, ContainerImageError
+
+__all__ = ["engine", "check_image", "task_environment", "run_task", "IN_CONTAINER_ENV",
+           "IMAGE_USER"]
+
+#: the image's user (Dockerfile: useradd --uid 1000)
+IMAGE_USER = (1000, 1000)
+#: the host's settings a task reads, passed into its container
+PASSED_PREFIXES = ("KFP_INTEROP_", "AWS_", "S3_", "MLFLOW_")
+PASSED_NAMES = ("KERAS_BACKEND", "SOURCE_DATE_EPOCH", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+
+_HOW = ("start Docker, or podman's Docker-compatible socket (as root on Debian/Ubuntu: "
+        "eval \"$(bash scripts/containers.sh)\") and set DOCKER_HOST=unix://SOCKET")
+
+
+def engine():
+    """A docker SDK client for the engine ``$DOCKER_HOST`` (else Docker's default socket)
+    names, after one ping.
+
+    Raises:
+        ContainerEngineError: the docker SDK is missing, or nothing answers.
+    """
+    where = os.environ.get("DOCKER_HOST") or "the default Docker socket"
+    try:
+        import docker
+    except ImportError as e:  # pragma: no cover - a base dependency of kfp
+        raise ContainerEngineError("The docker Python package is missing: pip install "
+                                   "docker (it comes with kfp).") from e
+    try:
+        client = docker.from_env(timeout=30)
+        client.ping()
+    except Exception as e:  # noqa: BLE001 - the SDK raises DockerException or OSError
+        reason = str(e).split("\n")[0][:200]
+        raise ContainerEngineError(f"No container engine answers at {where} ({reason}): "
+                                   f"{_HOW}.") from e
+    return client
+
+
+def check_image(client, image: str, version: str) -> None:
+    """The image is in the engine and runs ``kfp-interop --version`` = ``version``.
+
+    Raises:
+        ContainerImageError: the image is missing (say how to build it), or another
+            version.
+    """
+    import docker
+
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound as e:
+        raise ContainerImageError(
+            f"Image {image!r} is not in the container engine: build it with "
+            f"`bash scripts/image.sh` (or pull it), or name another with --image.") from e
+    except docker.errors.APIError as e:
+        raise ContainerEngineError(f"The container engine failed to look up {image!r}: "
+                                   f"{e.explanation or e}.") from e
+    said = run_once(client, image, ["kfp-interop", "--version"]).strip()
+    if said != f"kfp-interop {version}":
+        raise ContainerImageError(
+            f"Image {image!r} carries {said or 'no kfp-interop'!r}, this code is "
+            f"kfp-interop {version}: rebuild it with `bash scripts/image.sh`, or name the "
+            "matching image with --image.")
+
+
+def run_once(client, image: str, command: list[str]) -> str:
+    """Run ``command`` in a fresh container of ``image``; its output (exit 0), else
+    :class:`ContainerImageError` with the output's end."""
+    lines: list[str] = []
+    code = run_task(client, image, command, {}, log=lines.append)
+    text = "".join(lines)
+    if code != 0:
+        raise ContainerImageError(f"`{' '.join(command)}` failed in {image!r} (exit {code}): "
+                                  f"{text[-300:]}")
+    return text
+
+
+def task_environment(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The host's settings a task reads (S3, MLflow, ours), plus
+    :data:`IN_CONTAINER_ENV`."""
+    env = os.environ if env is None else env
+    out = {k: v for k, v in env.items()
+           if k.startswith(PASSED_PREFIXES) or k in PASSED_NAMES}
+    out[IN_CONTAINER_ENV] = "1"
+    return out
+
+
+def _ca_volumes(env: dict[str, str]) -> dict[str, dict]:
+    """The host's CA bundles named by SSL_CERT_FILE/REQUESTS_CA_BUNDLE, read-only at the
+    same path (a task then trusts what the host trusts)."""
+    out = {}
+    for key in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
+        path = env.get(key)
+        if path and os.path.isfile(path):
+            out[os.path.abspath(path)] = {"bind": os.path.abspath(path), "mode": "ro"}
+    return out
+
+
+def run_task(client, image: str, command: list[str], volumes: dict[str, Any], *,
+             environment: dict[str, str] | None = None, base_environment=None,
+             extra_volumes: dict[str, Any] | None = None, log=None,
+             **run_args) -> int:
+    """One task: create its container (no auto-remove), stream its log, wait, read its
+    exit code, remove it. ``environment`` (the task's own) wins over
+    ``base_environment``. Returns the exit code.
+
+    Raises:
+        ContainerEngineError: the engine refused to create or run the container.
+    """
+    import docker
+
+    log = log or (lambda text: print(text, end=""))
+    env = {**(base_environment or {}), **(environment or {})}
+    volumes = {**_ca_volumes(env), **(extra_volumes or {}), **volumes}
+    run_args.pop("auto_remove", None)
+    run_args.pop("detach", None)
+    try:
+        container = client.containers.create(image=image, command=command, volumes=volumes,
+                                             environment=env, **run_args)
+    except docker.errors.APIError as e:
+        raise ContainerEngineError(f"The container engine refused a container of {image!r}: "
+                                   f"{e.explanation or e}.") from e
+    try:
+        container.start()
+        for chunk in container.logs(stream=True, follow=True):
+            log(chunk.decode(errors="replace"))
+        return int(container.wait()["StatusCode"])
+    except docker.errors.APIError as e:
+        raise ContainerEngineError(f"The container engine failed running {image!r}: "
+                                   f"{e.explanation or e}.") from e
+    finally:
+        try:
+            container.remove(force=True)
+        except docker.errors.APIError:
+            pass  # already gone: nothing to clean up
