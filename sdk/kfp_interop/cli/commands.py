@@ -181,6 +181,35 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_smoke_test(args) -> int:
+    """Exit 0 when every check passed; 1 with the report when one failed."""
+    import json
+
+    from kfp_interop.errors import SmokeTestError
+    from kfp_interop.steps import endpoint_smoke_test
+
+    try:
+        report = endpoint_smoke_test(args.url, args.model, sample=args.sample, name=args.name,
+                                     rows=args.rows, tolerance=args.tolerance,
+                                     timeout=args.timeout)
+    except SmokeTestError as e:
+        print(json.dumps(e.report, indent=2, default=str) if args.json else
+              f"FAILED: {e}\n" + _checks(e.report))
+        return 1
+    print(json.dumps(report, indent=2, default=str) if args.json else
+          f"PASSED: {report['model']!r} at {report['endpoint']} ({report['rows']} rows, "
+          f"{report['sample']}; max |diff| {report['max_abs_diff']:.3g}, "
+          f"{report['latency_ms']} ms)\n" + _checks(report))
+    return 0
+
+
+def _checks(report: dict) -> str:
+    return "\n".join(f"  {name:<10} {'passed' if c.get('passed') else 'FAILED'}"
+                     + (f"  {c.get('mismatched') or c.get('problems')}"
+                        if not c.get("passed") else "")
+                     for name, c in report.get("checks", {}).items())
+
+
 def cmd_metadata(args) -> int:
     from kfp_interop.metadata import load_metadata, verify_onnx_sha256
 

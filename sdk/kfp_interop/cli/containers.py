@@ -64,12 +64,41 @@ def engine():
     return client
 
 
+def source_digest() -> str:
+    """sha256 over the installed package's Python files (library, components,
+    pipelines), the same for an editable checkout and an image built from it."""
+    import hashlib
+    import importlib
+
+    h = hashlib.sha256()
+    for package in ("kfp_interop", "kfp_interop.components", "kfp_interop.pipelines"):
+        root = list(importlib.import_module(package).__path__)[0]
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__" and not (
+                package == "kfp_interop" and folder == root and d in ("components",
+                                                                      "pipelines")))
+            for f in sorted(files):
+                if f.endswith(".py"):
+                    path = os.path.join(folder, f)
+                    h.update(f"{package}/{os.path.relpath(path, root)}\0".encode())
+                    with open(path, "rb") as fh:
+                        h.update(fh.read())
+    return h.hexdigest()
+
+
+_SAY = ("from kfp_interop import __version__; "
+        "from kfp_interop.cli.containers import source_digest; "
+        "print(__version__, source_digest())")
+
+
 def check_image(client, image: str, version: str) -> None:
-    """The image is in the engine and runs ``kfp-interop --version`` = ``version``.
+    """The image is in the engine and holds this code: its kfp-interop version is
+    ``version`` and its package's :func:`source_digest` equals this one (a rebuilt
+    checkout with the same version number is caught too).
 
     Raises:
-        ContainerImageError: the image is missing (say how to build it), or another
-            version.
+        ContainerImageError: the image is missing (say how to build it), or holds
+            another version or other code.
     """
     import docker
 
@@ -82,12 +111,17 @@ def check_image(client, image: str, version: str) -> None:
     except docker.errors.APIError as e:
         raise ContainerEngineError(f"The container engine failed to look up {image!r}: "
                                    f"{e.explanation or e}.") from e
-    said = run_once(client, image, ["kfp-interop", "--version"]).strip()
-    if said != f"kfp-interop {version}":
+    said = run_once(client, image, ["python", "-c", _SAY]).split()
+    if not said or said[0] != version:
         raise ContainerImageError(
-            f"Image {image!r} carries {said or 'no kfp-interop'!r}, this code is "
-            f"kfp-interop {version}: rebuild it with `bash scripts/image.sh`, or name the "
-            "matching image with --image.")
+            f"Image {image!r} holds kfp-interop {said[0] if said else '(none)'}, this code "
+            f"is {version}: rebuild it with `bash scripts/image.sh`, or name the matching "
+            "image with --image.")
+    if said[-1] != source_digest():
+        raise ContainerImageError(
+            f"Image {image!r} holds kfp-interop {version} built from other code than this "
+            "checkout's: rebuild it with `bash scripts/image.sh` (tasks would run the "
+            "image's code, not yours).")
 
 
 def run_once(client, image: str, command: list[str]) -> str:

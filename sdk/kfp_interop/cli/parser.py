@@ -191,6 +191,20 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true", help="print the report as JSON")
     v.set_defaults(fn=commands.cmd_validate_repo)
 
+    k = sub.add_parser("smoke-test", help="check a live OIP endpoint (ours, Triton, KServe, "
+                                          "MLServer) against the ONNX file it should serve")
+    k.add_argument("url", help="the server's base URL, e.g. http://127.0.0.1:8000")
+    k.add_argument("model", help="the ONNX file (or its folder) carrying its record")
+    k.add_argument("--sample", default="", help="rows to send: CSV/Parquet with the feature "
+                   "columns, or .npz/.npy of inputs by name (default: the sample.npz beside "
+                   "an adopted model, else rows drawn from the record's inputs)")
+    k.add_argument("--name", default="", help="the served name (default: the record's)")
+    k.add_argument("--rows", type=int, default=20)
+    k.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE)
+    k.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS")
+    k.add_argument("--json", action="store_true", help="print the report as JSON")
+    k.set_defaults(fn=commands.cmd_smoke_test)
+
     g = sub.add_parser("register", help="log and register a model in MLflow")
     g.add_argument("model")
     g.add_argument("--tracking-uri", default="")

@@ -20,8 +20,9 @@ from kfp_interop.steps.native_file import export_file_step
 from kfp_interop.steps.deep import train_deep_step
 from kfp_interop.steps.export import attach_metadata_step, export_step
 from kfp_interop.steps.model_dir import model_meta, read_model_meta, write_model_meta
-from kfp_interop.steps.serving import (check_settings_step, deploy_step, promote_step,
-                                       register_step, smoke_test_step, upload_step)
+from kfp_interop.steps.serving import (check_settings_step, deploy_step,
+                                       endpoint_smoke_test, promote_step, register_step,
+                                       smoke_test_step, upload_step)
 from kfp_interop.steps.tabular import fingerprint_step, load_data_step, run_tabular, train_step
 from kfp_interop.steps.transfer import (compare_transfer_step, finetune_step,
                                         import_backbone_step, parse_classes,
@@ -37,6 +38,6 @@ __all__ = ["adopt_step", "import_metadata_step", "export_file_step", "fingerprin
            "attach_metadata_step", "train_deep_step", "prepare_transfer_data_step",
            "finetune_step", "compare_transfer_step", "import_backbone_step", "parse_classes", "split_rows_step",
            "warm_start_step", "check_settings_step", "upload_step", "register_step",
-           "deploy_step", "smoke_test_step", "promote_step", "model_meta", "read_model_meta",
+           "deploy_step", "smoke_test_step", "endpoint_smoke_test", "promote_step", "model_meta", "read_model_meta",
            "write_model_meta", "federated_split_step", "federated_init_step", "client_step",
            "aggregate_step", "centralized_step", "finalize_step"]

@@ -16,6 +16,7 @@ from kfp_interop.files import atomic_write_json
 from kfp_interop.steps.stage import stage
 
 __all__ = ["check_settings_step", "serving_options", "upload_step", "register_step", "deploy_step", "read_deployment",
+           "endpoint_smoke_test",
            "smoke_test_step", "promote_step", "DEPLOYMENT_FILE"]
 
 DEPLOYMENT_FILE = "deployment.json"
@@ -226,6 +227,75 @@ def _served(info: dict, model_dir: str):
         yield handle.endpoint
     finally:
         stop_server(handle.pid)
+
+
+def endpoint_smoke_test(url: str, model: str, *, sample: str = "", name: str = "",
+                        rows: int = 20, tolerance: float = DEFAULT_TOLERANCE,
+                        timeout: float = 30.0) -> dict:
+    """The smoke test of any live Open Inference Protocol endpoint (ours, Triton, KServe,
+    MLServer) against the ONNX file it should serve (``model``: the file or its folder,
+    carrying its record): served metadata vs the record, served predictions vs local ONNX
+    Runtime on ``rows`` rows of ``sample`` (CSV/Parquet with the feature columns, or
+    ``.npz``/``.npy`` of inputs by name); with no sample, the ``sample.npz`` an adopted
+    model keeps beside it, else rows drawn from the record's input tensors (seeded; they
+    check agreement, not accuracy). Returns the report (``passed`` true).
+
+    Raises:
+        SmokeTestError: a check failed, or the endpoint cannot be reached (``.report``).
+        InvalidInputError: a sample that does not fit the model.
+    """
+    from kfp_interop.errors import InvalidInputError
+    from kfp_interop.export.adopt import SAMPLE_FILE, load_tensors
+    from kfp_interop.metadata import load_metadata
+    from kfp_interop.onnx_model import find_onnx
+    from kfp_interop.serving.smoke import smoke_test
+
+    if not url.startswith(("http://", "https://")):
+        raise InvalidInputError(f"Endpoint {url!r} is not an http(s) URL: give the server's "
+                                "base URL, e.g. http://127.0.0.1:8000.")
+    path = find_onnx(model)
+    record = load_metadata(path)
+    beside = os.path.join(os.path.dirname(path), SAMPLE_FILE)
+    n = max(1, rows)
+    if sample.endswith((".npz", ".npy")):
+        X, where = {k: v[:n] for k, v in load_tensors(sample, record.inputs).items()}, sample
+    elif sample:
+        X, where = _test_rows(path, sample, n), sample
+    elif os.path.isfile(beside):
+        X, where = {k: v[:n] for k, v in load_tensors(beside, record.inputs).items()}, beside
+    else:
+        X, where = _drawn_rows(record.inputs, n), "drawn from the record's inputs"
+    import time as _time
+
+    deadline = _time.monotonic() + timeout
+    report = smoke_test(url, path, X, tolerance=tolerance, model_name=name or None,
+                        timeout=max(1.0, deadline - _time.monotonic()))
+    report["sample"] = where
+    return report
+
+
+def _drawn_rows(specs: list[dict], rows: int) -> dict:
+    """Seeded rows for each input tensor (numbers ~ N(0, 1), rounded for integer types;
+    text: short tokens); dims of -1 take ``rows`` first, then 1."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    out = {}
+    for spec in specs:
+        shape, first = [], True
+        for d in spec["shape"] or [rows]:
+            shape.append(int(d) if d and int(d) > 0 else (rows if first else 1))
+            first = False
+        if spec["datatype"] == "BYTES":
+            out[spec["name"]] = rng.choice(["a", "b", "c"], size=shape).astype(object)
+        elif spec["datatype"] == "BOOL":
+            out[spec["name"]] = rng.random(shape) > 0.5
+        else:
+            values = rng.standard_normal(shape)
+            out[spec["name"]] = (np.abs(np.round(values)) if spec["datatype"].startswith("U")
+                                 else np.round(values) if spec["datatype"].startswith("INT")
+                                 else values)
+    return out
 
 
 def _test_rows(model_dir: str, test_path: str, rows: int):
