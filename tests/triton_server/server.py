@@ -1,8 +1,8 @@
 """Test equipment: a real Triton Inference Server (the ``tritonserver`` binary of the
 ``nvidia-pytriton`` wheel, CPU) on 127.0.0.1, with the ONNX Runtime stand-in backend of
-``tests/triton/onnxruntime/model.py`` (see there why a stand-in).
+``tests/triton_server/onnxruntime/model.py`` (see there why a stand-in).
 
-The environment comes from ``tests/triton/setup.sh`` (``.triton-venv``, or
+The environment comes from ``tests/triton_server/setup.sh`` (``.triton-venv``, or
 ``$KFP_INTEROP_TRITON_VENV``). :func:`available` says whether it is there;
 :class:`Triton` starts a server on a model repository in explicit model-control mode, so
 each test loads the models it means and reads Triton's own answer.
@@ -40,7 +40,7 @@ def _home() -> str | None:
 def available() -> str:
     """'' when Triton can start here, else why not."""
     if not _home():
-        return f"no Triton environment at {VENV}: run bash tests/triton/setup.sh"
+        return f"no Triton environment at {VENV}: run bash tests/triton_server/setup.sh"
     if not any(os.path.exists(os.path.join(d, "libpython3.11.so.1.0"))
                for d in ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/usr/lib")):
         return "Triton's Python stub needs the system's libpython3.11 (apt-get install libpython3.11)"

@@ -1,0 +1,194 @@
+"""A real Triton Inference Server (2.51, CPU; tests/triton_server) reads what `kfp-interop
+upload --layout triton` writes: a tabular classifier, a regressor, the digits CNN, a
+table with text columns (BYTES inputs) and an adopted two-input model all load (ready),
+the metadata Triton serves from its own config parser matches our record's OIP
+rendering, and our smoke test passes against Triton. On broken repositories
+`validate-repo` and Triton agree: both refuse.
+
+Triton's ONNX Runtime backend is not in the wheel; a Python-based stand-in runs the graph
+(tests/triton_server/onnxruntime/model.py). What Triton itself decides here: the repository
+layout, the config.pbtxt parse, name and version folders, the served metadata, the
+protocol. What the stand-in decides (as the real backend does): the configured tensors
+against the graph.
+"""
+
+import json
+import os
+import shutil
+import time
+
+import numpy as np
+import pytest
+from conftest import ROOT, build_model
+
+from triton_server.server import Triton, TritonLoadError, available
+
+pytestmark = pytest.mark.skipif(bool(available()), reason=available() or "")
+
+MODELS = ("iris-triton", "diabetes-triton", "digits-triton", "customers-triton",
+          "two-inputs-triton")
+
+
+def upload(model: str, repo: str, name: str) -> None:
+    from kfp_interop.cli import main
+
+    assert main(["upload", model, "--to", repo, "--layout", "triton", "--name", name]) == 0
+
+
+def _deep(tmp):
+    from kfp_interop.steps import (attach_metadata_step, export_step, load_data_step,
+                                   train_deep_step)
+
+    paths = {k: str(tmp / k) for k in ("train", "test", "native", "exported", "model")}
+    load_data_step(dataset="digits", train_path=paths["train"], test_path=paths["test"])
+    train_deep_step(train_path=paths["train"], test_path=paths["test"], architecture="cnn",
+                    epochs=2, model_dir=paths["native"])
+    export_step(model_dir=paths["native"], test_path=paths["test"],
+                out_dir=paths["exported"])
+    attach_metadata_step(model_dir=paths["exported"], model_name="digits",
+                         out_dir=paths["model"])
+    return paths["model"], paths["test"]
+
+
+def _two_inputs(tmp):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from kfp_interop.steps import adopt_step
+
+    axes = numpy_helper.from_array(np.array([1], np.int64), "axes")
+    w = numpy_helper.from_array(np.array([1.0, 2.0, 3.0], np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Mul", ["x", "w"], ["xw"]),
+         helper.make_node("ReduceSum", ["xw", "axes"], ["score"], keepdims=0),
+         helper.make_node("ReduceSum", ["ids", "axes"], ["count"], keepdims=0)],
+        "two_inputs",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3]),
+         helper.make_tensor_value_info("ids", TensorProto.INT64, ["N", "M"])],
+        [helper.make_tensor_value_info("score", TensorProto.FLOAT, ["N"]),
+         helper.make_tensor_value_info("count", TensorProto.INT64, ["N"])], [w, axes])
+    # IR 8: Triton 2.51's ONNX Runtime loads IR <= 10 (the stand-in's 1.23: <= 11);
+    # onnx 1.23 writes IR 14 unless told
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                              ir_version=8)
+    model.producer_name = "handmade"
+    tmp.mkdir(parents=True, exist_ok=True)
+    path = str(tmp / "two_inputs.onnx")
+    onnx.save(model, path)
+    sample = str(tmp / "sample.npz")
+    np.savez(sample, x=np.arange(12, dtype=np.float32).reshape(4, 3),
+             ids=np.arange(8, dtype=np.int64).reshape(4, 2))
+    adopt_step(model_path=path, sample_path=sample, out_dir=str(tmp / "adopted"))
+    return str(tmp / "adopted"), sample
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """name -> (model folder, sample for the smoke test), each uploaded to one Triton
+    repository by `kfp-interop upload --layout triton`."""
+    tmp = tmp_path_factory.mktemp("triton-models")
+    out = {}
+    iris, _, iris_test = build_model(tmp / "iris", name="iris")
+    out["iris-triton"] = (iris, iris_test)
+    diabetes, _, diabetes_test = build_model(tmp / "diabetes", dataset="diabetes",
+                                             framework="xgboost", estimator="")
+    out["diabetes-triton"] = (diabetes, diabetes_test)
+    out["digits-triton"] = _deep(tmp / "digits")
+    customers, _, customers_test = build_model(
+        tmp / "customers", dataset=os.path.join(ROOT, "examples", "own_training",
+                                                "customers.csv"),
+        target_column="churned")
+    out["customers-triton"] = (customers, customers_test)
+    out["two-inputs-triton"] = _two_inputs(tmp / "two")
+    repo = str(tmp / "repository")
+    for name, (model, _) in out.items():
+        upload(model, repo, name)
+    return repo, out
+
+
+@pytest.fixture(scope="module")
+def triton(models):
+    with Triton(models[0]) as server:
+        yield server
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_triton_loads_serves_and_passes_our_smoke_test(name, models, triton):
+    from kfp_interop.metadata import load_metadata
+    from kfp_interop.metadata.render import render
+    from kfp_interop.onnx_model import find_onnx
+    from kfp_interop.steps import endpoint_smoke_test
+
+    model, sample = models[1][name]
+    seconds = triton.load(name)
+    assert triton.ready(name), triton.log_text()[-2000:]
+    print(f"Triton {Triton.VERSION} loaded {name} in {seconds:.2f} s")
+    record = load_metadata(find_onnx(model))
+    ours = render(record, "oip")
+    served = triton.metadata(name)
+    assert served["name"] == name and served["platform"] == ours["platform"]
+    assert served["versions"] == ours["versions"]
+    assert served["inputs"] == ours["inputs"] and served["outputs"] == ours["outputs"]
+    report = endpoint_smoke_test(triton.url, model, sample=sample, name=name)
+    assert report["passed"] and report["checks"]["inference"]["passed"]
+    assert report["max_abs_diff"] <= 1e-4
+
+
+def test_the_smoke_test_cli_fails_against_triton_serving_another_model(models, triton,
+                                                                       capsys):
+    """`kfp-interop smoke-test` pointed at Triton's iris with the regressor's file: the
+    metadata differs, exit 1 with the report."""
+    from kfp_interop.cli import main
+
+    triton.load("iris-triton")
+    code = main(["smoke-test", triton.url, models[1]["diabetes-triton"][0], "--name",
+                 "iris-triton", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1 and report["passed"] is False
+    assert report["checks"]["metadata"]["passed"] is False
+
+
+def _broken(repo: str, tmp, how: str) -> str:
+    """A one-model repository copied from iris-triton and broken one way."""
+    root = tmp / how
+    folder = root / "iris-triton"
+    shutil.copytree(os.path.join(repo, "iris-triton"), folder)
+    config = folder / "config.pbtxt"
+    text = config.read_text()
+    if how == "renamed-folder":
+        folder.rename(root / "iris-renamed")
+    elif how == "wrong-dims":
+        config.write_text(text.replace("dims: [ -1, 4 ]", "dims: [ -1, 5 ]", 1))
+    elif how == "no-version-folder":
+        shutil.rmtree(folder / "1")
+    elif how == "syntax-error":
+        config.write_text(text.replace("input [", "input [[", 1))
+    return str(root)
+
+
+@pytest.mark.parametrize("how", ["renamed-folder", "wrong-dims", "no-version-folder",
+                                 "syntax-error"])
+def test_validate_repo_and_triton_agree_on_broken_repositories(how, models, tmp_path):
+    from kfp_interop.storage import validate_repository
+
+    root = _broken(models[0], tmp_path, how)
+    name = os.listdir(root)[0]
+    problems = validate_repository(root)["problems"]
+    assert problems, f"validate-repo accepted a repository with a {how}"
+    with Triton(root) as server:
+        with pytest.raises(TritonLoadError) as refused:
+            server.load(name)
+        assert not server.ready(name)
+    print(f"{how}: validate-repo: {problems[0]}; Triton: {refused.value}")
+
+
+def test_the_intact_copy_loads(models, tmp_path):
+    """The control for the broken cases: the same copy, unbroken, loads."""
+    from kfp_interop.storage import validate_repository
+
+    root = _broken(models[0], tmp_path, "intact")
+    assert validate_repository(root)["problems"] == []
+    with Triton(root) as server:
+        start = time.monotonic()
+        server.load("iris-triton")
+        assert server.ready("iris-triton") and time.monotonic() - start < 60
