@@ -86,7 +86,9 @@ def source_digest() -> str:
     return h.hexdigest()
 
 
-_SAY = ("from kfp_interop import __version__; "
+# kfp and the training libraries must import: the serving image holds the same code but
+# cannot run pipeline tasks
+_SAY = ("import kfp, sklearn, kfp_interop.components; from kfp_interop import __version__; "
         "from kfp_interop.cli.containers import source_digest; "
         "print(__version__, source_digest())")
 
@@ -111,7 +113,11 @@ def check_image(client, image: str, version: str) -> None:
     except docker.errors.APIError as e:
         raise ContainerEngineError(f"The container engine failed to look up {image!r}: "
                                    f"{e.explanation or e}.") from e
-    said = run_once(client, image, ["python", "-c", _SAY]).split()
+    try:
+        said = run_once(client, image, ["python", "-c", _SAY]).split()
+    except ContainerImageError as e:
+        raise ContainerImageError(f"Image {image!r} cannot run pipeline tasks (is it the "
+                                  f"serving image?): {e}") from e
     if not said or said[0] != version:
         raise ContainerImageError(
             f"Image {image!r} holds kfp-interop {said[0] if said else '(none)'}, this code "
