@@ -55,9 +55,14 @@ def test_dockerfile_constraints_version_and_yaml_agree():
             # nothing is installed at run time: the image has it all
             assert "pip install" not in command and "pip3 install" not in command, path
     dockerfile = open(os.path.join(ROOT, "Dockerfile")).read()
-    assert f"-t {IMAGE_REPOSITORY}:$(python -c" in dockerfile
+    # scripts/image.sh tags the images with the references the YAML and manifests name
+    script = open(os.path.join(ROOT, "scripts", "image.sh")).read()
+    assert 'image="$repo:$version"' in script and "print(IMAGE_REPOSITORY)" in script
     install = re.search(r'pip install (.*?)"\.\[\$\{EXTRAS\}\]"', dockerfile, re.S).group(1)
-    assert "-c constraints.txt" in install and "download.pytorch.org/whl/cpu" in install
+    assert "-c constraints.txt" in install
+    assert "ARG PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu" in dockerfile
+    serving = dockerfile[dockerfile.index("AS serving"):dockerfile.index("AS full")]
+    assert "-c constraints.txt -r requirements-serving.txt" in serving
     assert constraints["torch"].endswith("+cpu")
     extras = re.search(r"ARG EXTRAS=(\S+)", dockerfile).group(1).split(",")
     setup_text = open(os.path.join(ROOT, "setup.py")).read()
@@ -80,13 +85,19 @@ def test_the_image_can_be_a_private_registry_digest(tmp_path, monkeypatch, capsy
     images = {e["container"]["image"] for e in executors(tmp_path / "t.yaml")}
     assert images == {DIGEST}
     monkeypatch.setenv("KFP_INTEROP_IMAGE", "registry.example.com/ml/kfp-interop:0.1.0-rc1")
-    assert main(["compile", "--all", "--output-dir", str(tmp_path / "all")]) == 0
+    serving = "registry.example.com/ml/kfp-interop-serving@sha256:" + "b" * 64
+    assert main(["compile", "--all", "--output-dir", str(tmp_path / "all"),
+                 "--serving-image", serving]) == 0
     for path in (tmp_path / "all").rglob("*.yaml"):
-        if path.parent.name == "manifests":  # the ServingRuntimes run the same image
+        if path.parent.name == "manifests":  # the ServingRuntimes run the serving image
             images = {c["image"] for c in documents(path)[0]["spec"]["containers"]}
+            assert images == {serving}, path
         else:
             images = {e["container"]["image"] for e in executors(path)}
-        assert images == {"registry.example.com/ml/kfp-interop:0.1.0-rc1"}, path
+            assert images == {"registry.example.com/ml/kfp-interop:0.1.0-rc1"}, path
+    monkeypatch.setenv("KFP_INTEROP_SERVING_IMAGE", "nope")
+    with pytest.raises(InvalidInputError, match="image reference"):
+        image_reference("", serving=True)
     for bad in ("kfp-interop", "registry.example.com/ml/kfp-interop@sha256:abc",
                 "Registry.example.com/ML:tag with space"):
         with pytest.raises(InvalidInputError, match="image reference"):

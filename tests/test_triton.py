@@ -148,6 +148,14 @@ def test_the_smoke_test_cli_fails_against_triton_serving_another_model(models, t
     assert report["checks"]["metadata"]["passed"] is False
 
 
+def _with_ir(path, ir_version: int) -> None:
+    import onnx
+
+    model = onnx.load(str(path))
+    model.ir_version = ir_version
+    onnx.save(model, str(path))
+
+
 def _broken(repo: str, tmp, how: str) -> str:
     """A one-model repository copied from iris-triton and broken one way."""
     root = tmp / how
@@ -163,11 +171,13 @@ def _broken(repo: str, tmp, how: str) -> str:
         shutil.rmtree(folder / "1")
     elif how == "syntax-error":
         config.write_text(text.replace("input [", "input [[", 1))
+    elif how == "ir-version-14":  # what onnx 1.23's make_model writes unless told
+        _with_ir(folder / "1" / "model.onnx", 14)
     return str(root)
 
 
 @pytest.mark.parametrize("how", ["renamed-folder", "wrong-dims", "no-version-folder",
-                                 "syntax-error"])
+                                 "syntax-error", "ir-version-14"])
 def test_validate_repo_and_triton_agree_on_broken_repositories(how, models, tmp_path):
     from kfp_interop.storage import validate_repository
 

@@ -23,6 +23,10 @@ from kfp_interop.storage.transfer import MANIFEST_NAME, RECORD_FILE, open_store
 __all__ = ["Problem", "validate_repository"]
 
 CONFIG_FILE = "config.pbtxt"
+#: Highest ONNX IR version the ONNX Runtime inside Triton 2.51 (ONNX Runtime 1.19) loads;
+#: checked against a real Triton in tests/test_triton.py. onnx >= 1.18 writes newer IR
+#: versions by default, which ONNX Runtime 1.2x loads and Triton's does not.
+TRITON_MAX_IR_VERSION = 10
 DEFAULT_MODEL_FILE = "model.onnx"
 _ONNX_PLATFORMS = ("onnxruntime_onnx",)
 
@@ -149,6 +153,12 @@ def _check_model(store, name: str, keys: list[str]) -> tuple[list[Problem], dict
             problems.append(Problem(name, key, str(e)))
             continue
         graphs[version] = graph
+        if graph.ir_version > TRITON_MAX_IR_VERSION:
+            problems.append(Problem(name, key, f"is ONNX IR version {graph.ir_version}; the "
+                                    f"ONNX Runtime in Triton 2.51 loads IR <= "
+                                    f"{TRITON_MAX_IR_VERSION}. Save it with a lower "
+                                    "ir_version (e.g. onnx.helper.make_model(..., "
+                                    "ir_version=10)) or re-export it."))
         if config is not None:
             problems.extend(_check_tensors(config, graph, name, key))
     record_key = f"{name}/{RECORD_FILE}"
