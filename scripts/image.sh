@@ -39,9 +39,15 @@ done
 case "$target" in full|serving|all) ;; *) echo "image.sh: --target full, serving or all, not $target" >&2; exit 2 ;; esac
 
 if [ -z "$engine" ]; then
-  for e in docker podman; do
-    if command -v "$e" >/dev/null 2>&1 && "$e" info >/dev/null 2>&1; then engine="$e"; break; fi
-  done
+  # Docker's engine when one answers; podman when the engine behind `docker` is podman's
+  # socket (the same image store, and podman's build takes read-only mounts)
+  if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
+    engine=docker
+    if docker version --format '{{range .Server.Components}}{{.Name}} {{end}}' 2>/dev/null \
+        | grep -q Podman && command -v podman >/dev/null 2>&1; then engine=podman; fi
+  elif command -v podman >/dev/null 2>&1 && podman info >/dev/null 2>&1; then
+    engine=podman
+  fi
 fi
 if [ -z "$engine" ]; then
   echo "image.sh: no container engine answers (docker info / podman info failed)." >&2
