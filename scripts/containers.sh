@@ -6,7 +6,19 @@
 # socket (kfp.local's DockerRunner talks to it) and prints `export DOCKER_HOST=...`.
 #   Usage: eval "$(bash scripts/containers.sh)"
 set -euo pipefail
-sock="${KFP_INTEROP_PODMAN_SOCKET:-/run/kfp-interop-podman.sock}"
+if [ "$(id -u)" = 0 ]; then default_sock=/run/kfp-interop-podman.sock
+else default_sock="${XDG_RUNTIME_DIR:-/tmp}/kfp-interop-podman.sock"; fi
+sock="${KFP_INTEROP_PODMAN_SOCKET:-$default_sock}"
+ping() {  # the Docker-compatible API answers on the socket
+  python3 - "$sock" <<'PY' >/dev/null 2>&1
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(2)
+s.connect(sys.argv[1])
+s.sendall(b"GET /_ping HTTP/1.0\r\nHost: d\r\n\r\n")
+assert s.recv(64).split()[1] == b"200"
+PY
+}
 
 if docker info >/dev/null 2>&1; then
   echo "# a Docker engine answers: nothing to install" >&2
@@ -36,12 +48,13 @@ runtime = "runc"
 CONF
 fi
 podman info >/dev/null
-if ! curl -sf --unix-socket "$sock" http://d/_ping >/dev/null 2>&1; then
+if ! ping; then
   rm -f "$sock"
   nohup podman system service --time=0 "unix://$sock" >/tmp/kfp-interop-podman.log 2>&1 &
   for _ in $(seq 50); do
-    curl -sf --unix-socket "$sock" http://d/_ping >/dev/null 2>&1 && break
+    ping && break
     sleep 0.2
   done
+  ping || { echo "podman's API socket $sock does not answer (see /tmp/kfp-interop-podman.log)" >&2; exit 1; }
 fi
 echo "export DOCKER_HOST=unix://$sock"

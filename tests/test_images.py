@@ -108,7 +108,8 @@ def test_every_reference_pipeline_runs_with_every_task_in_the_image(name, engine
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     assert f"in containers of {IMAGE}" in proc.stdout
     s = json.loads((out / "summary.json").read_text())
-    assert s["status"] == "succeeded" and s["parity"]["passed"], s
+    assert s["status"] == "succeeded", s
+    assert s["parity"]["passed"] if name != "onnx-import" else s["parity"] is None, s
     assert s["smoke_test"]["passed"], s["smoke_test"]
     assert s["pipeline"] == name and "smoke test" in proc.stdout  # the printed summary
     # the tasks ran as the image's user, the output folder is handed back after
@@ -232,11 +233,13 @@ def test_a_missing_image_or_one_that_cannot_run_tasks(engine, tmp_path):
     for image, said in (("localhost/kfp-interop-missing:0.0.0",
                          "is not in the container engine: build it with `bash "
                          "scripts/image.sh`"),
-                        (SERVING_IMAGE, "cannot run pipeline tasks (is it the serving image?)")):
+                        (SERVING_IMAGE, "cannot run pipeline tasks (is it the serving image?): `python` "
+                         "failed in 'ghcr.io/kfp-interop/kfp-interop-serving:0.1.0' (exit 1): "
+                         "ModuleNotFoundError: No module named 'kfp'")):
         proc = run_cli("run", "tabular", "--local", "--runner", "docker", "--image", image,
                        "--output-dir", str(tmp_path / "out"))
         text = proc.stdout + proc.stderr
-        assert proc.returncode != 0 and said in text and "Traceback" not in text, text
+        assert proc.returncode == 2 and said in text and "Traceback" not in text, text
 
 
 def test_an_image_of_another_version(engine, tmp_path):

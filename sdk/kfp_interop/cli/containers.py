@@ -137,8 +137,9 @@ def run_once(client, image: str, command: list[str]) -> str:
     code = run_task(client, image, command, {}, log=lines.append)
     text = "".join(lines)
     if code != 0:
-        raise ContainerImageError(f"`{' '.join(command)}` failed in {image!r} (exit {code}): "
-                                  f"{text[-300:]}")
+        last = next((line for line in reversed(text.splitlines()) if line.strip()), "")
+        raise ContainerImageError(f"`{command[0]}` failed in {image!r} (exit {code}): "
+                                  f"{last[-300:]}")
     return text
 
 
