@@ -32,10 +32,9 @@ RUN set -eu; \
     python3 -m venv /opt/venv; \
     useradd --create-home --uid 1000 --user-group kfp
 WORKDIR /opt/kfp-interop
+# dependencies first, the package last: a code change rebuilds only the last layer
 COPY constraints.txt requirements-serving.txt setup.py README.md ./
-COPY sdk ./sdk
-COPY components ./components
-COPY pipelines ./pipelines
+COPY scripts/requirements.py ./scripts/
 
 FROM base AS serving
 ARG PIP_EXTRA_INDEX_URL=
@@ -43,8 +42,12 @@ ARG PIP_FIND_LINKS=
 ARG PIP_CERT=
 # the server's own requirements only (requirements-serving.txt), then the package alone
 RUN if [ -z "$PIP_CERT" ]; then unset PIP_CERT; fi; \
-    pip install -c constraints.txt -r requirements-serving.txt \
-    && pip install --no-deps . \
+    pip install -c constraints.txt -r requirements-serving.txt
+COPY sdk ./sdk
+COPY components ./components
+COPY pipelines ./pipelines
+RUN if [ -z "$PIP_CERT" ]; then unset PIP_CERT; fi; \
+    pip install --no-deps . \
     && python -c "import kfp_interop.serving.app" \
     && rm -rf /opt/kfp-interop/build /root/.cache \
     && ! command -v gcc && ! command -v cc
@@ -57,7 +60,14 @@ ARG EXTRAS=serve,mlflow,torch,federated
 ARG PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
 ARG PIP_FIND_LINKS=
 ARG PIP_CERT=
-RUN if [ -z "$PIP_CERT" ]; then unset PIP_CERT; fi; pip install -c constraints.txt ".[${EXTRAS}]" \
+RUN if [ -z "$PIP_CERT" ]; then unset PIP_CERT; fi; \
+    python3 scripts/requirements.py "${EXTRAS}" > /tmp/requirements.txt \
+    && pip install -c constraints.txt -r /tmp/requirements.txt && rm /tmp/requirements.txt
+COPY sdk ./sdk
+COPY components ./components
+COPY pipelines ./pipelines
+RUN if [ -z "$PIP_CERT" ]; then unset PIP_CERT; fi; \
+    pip install --no-deps . && pip check \
     && python -c "import kfp, kfp_interop.components, kfp_interop.serving.app" \
     && rm -rf /opt/kfp-interop/build /root/.cache \
     && ! command -v gcc && ! command -v cc

@@ -58,8 +58,9 @@ def test_dockerfile_constraints_version_and_yaml_agree():
     # scripts/image.sh tags the images with the references the YAML and manifests name
     script = open(os.path.join(ROOT, "scripts", "image.sh")).read()
     assert 'image="$repo:$version"' in script and "print(IMAGE_REPOSITORY)" in script
-    install = re.search(r'pip install (.*?)"\.\[\$\{EXTRAS\}\]"', dockerfile, re.S).group(1)
-    assert "-c constraints.txt" in install
+    full = dockerfile[dockerfile.index("AS full"):]
+    assert 'scripts/requirements.py "${EXTRAS}" > /tmp/requirements.txt' in full
+    assert "pip install -c constraints.txt -r /tmp/requirements.txt" in full
     assert "ARG PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu" in dockerfile
     serving = dockerfile[dockerfile.index("AS serving"):dockerfile.index("AS full")]
     assert "-c constraints.txt -r requirements-serving.txt" in serving
