@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 venv="${KFP_INTEROP_TRITON_VENV:-.triton-venv}"
 python="${PYTHON:-python3}"
-if ! ldconfig -p | grep -q 'libpython3\.11\.so\.1\.0'; then
+if ! ldconfig -p | grep 'libpython3\.11\.so\.1\.0' >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpython3.11 >&2
   else
