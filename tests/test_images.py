@@ -9,8 +9,8 @@ them first; run alone with `pytest -m containers`).
   manifests/servingruntime.yaml, a Triton-layout repository mounted read-only at
   /mnt/models, a read-only root filesystem, uid 1000, all capabilities dropped) answers
   tritonclient and passes our smoke test;
-* a missing engine, a socket that does not answer, a missing image, an image of other
-  code or one that cannot run tasks: each a typed error naming what to run.
+* a missing image, an image of other code or one that cannot run tasks: each a typed
+  error naming what to run (no engine at all: tests/test_runners.py).
 
 Where no container engine answers the tests skip, saying so, unless
 KFP_INTEROP_REQUIRE_CONTAINERS=1 (CI sets it after installing one): then they fail.
@@ -209,25 +209,6 @@ def test_the_servingruntime_container_serves_a_triton_layout_repository(engine, 
 
 
 # -- bad input: typed errors naming what to run, never the docker SDK's traceback ------
-
-def test_no_engine_and_a_socket_that_does_not_answer(tmp_path):
-    sock = tmp_path / "dead.sock"
-    import socket
-
-    dead = socket.socket(socket.AF_UNIX)
-    dead.bind(str(sock))  # bound, never listening: connections are refused
-    for host in ("unix:///nonexistent/docker.sock", f"unix://{sock}"):
-        env = {**os.environ, "DOCKER_HOST": host}
-        proc = subprocess.run([sys.executable, "-m", "kfp_interop.cli", "run", "tabular",
-                               "--local", "--runner", "docker", "--output-dir",
-                               str(tmp_path / "out")], capture_output=True, text=True,
-                              env=env, timeout=120, cwd=ROOT)
-        assert proc.returncode != 0
-        text = proc.stdout + proc.stderr
-        assert "No container engine answers at " + host in text, text
-        assert "scripts/containers.sh" in text and "Traceback" not in text, text
-    dead.close()
-
 
 def test_a_missing_image_or_one_that_cannot_run_tasks(engine, tmp_path):
     for image, said in (("localhost/kfp-interop-missing:0.0.0",

@@ -28,8 +28,8 @@ from typing import Any
 from kfp_interop.deploy.local import TASK_CONTAINER_ENV as IN_CONTAINER_ENV
 from kfp_interop.errors import ContainerEngineError, ContainerImageError
 
-__all__ = ["engine", "check_image", "task_environment", "run_task", "IN_CONTAINER_ENV",
-           "IMAGE_USER"]
+__all__ = ["engine", "check_image", "task_environment", "run_task", "mountable",
+           "IN_CONTAINER_ENV", "IMAGE_USER"]
 
 #: the image's user (Dockerfile: useradd --uid 1000)
 IMAGE_USER = (1000, 1000)
@@ -141,6 +141,27 @@ def run_once(client, image: str, command: list[str]) -> str:
         raise ContainerImageError(f"`{command[0]}` failed in {image!r} (exit {code}): "
                                   f"{last[-300:]}")
     return text
+
+
+#: the image's system folders: a mount may not cover them, sit above or inside them
+_SYSTEM = ("/bin", "/dev", "/etc", "/lib", "/lib64", "/opt/kfp-interop", "/opt/venv",
+           "/proc", "/run", "/sbin", "/sys", "/usr")
+#: folders a file inside may be mounted to, but not the folder itself or above it
+_FOLDERS = ("/home/kfp", "/tmp")
+
+
+def mountable(path: str) -> bool:
+    """Whether a path a parameter names can be mounted read-only into a task at its own
+    path: absolute, existing, not one of the image's system folders, above or inside one,
+    and not /tmp or the user's home itself (a file inside them is fine)."""
+    if not os.path.isabs(path) or not os.path.exists(path):
+        return False
+    path = os.path.normpath(path)
+    above = path.rstrip("/") + "/"
+    for own in _SYSTEM + _FOLDERS:
+        if own == path or own.startswith(above):
+            return False
+    return not any(path.startswith(own + "/") for own in _SYSTEM)
 
 
 def task_environment(env: dict[str, str] | None = None) -> dict[str, str]:

@@ -85,8 +85,8 @@ class _DockerTasks:
     host's S3/MLflow settings, the output folder and any file named by a parameter
     mounted at their own paths, and host networking (servers on 127.0.0.1 stay
     reachable). The image's user (uid 1000) must write the output folder: as root it is
-    handed to that user for the run and back after; another user runs the tasks as
-    itself."""
+    handed to that user for the run and back to its owner after; another user runs the
+    tasks as itself."""
 
     def __init__(self, out_dir: str, params: dict[str, Any], image: str):
         from kfp_interop._version import __version__
@@ -94,12 +94,17 @@ class _DockerTasks:
         from kfp_interop.pipelines import image_reference
 
         self.out_dir = out_dir
+        self.owner = os.stat(out_dir)
         self.image = image_reference(image)
         self.client = containers.engine()
-        containers.check_image(self.client, self.image, __version__)
+        try:
+            containers.check_image(self.client, self.image, __version__)
+        except BaseException:
+            self.client.close()
+            raise
         self.volumes = {out_dir: {"bind": out_dir, "mode": "rw"}}
         for value in params.values():  # data files named by a parameter, read-only
-            if isinstance(value, str) and os.path.isabs(value) and os.path.exists(value) \
+            if isinstance(value, str) and containers.mountable(value) \
                     and not value.startswith(out_dir + os.sep):
                 self.volumes[value] = {"bind": value, "mode": "ro"}
         self.env = containers.task_environment()
@@ -140,8 +145,8 @@ class _DockerTasks:
         from kfp.local import docker_task_handler
 
         docker_task_handler.run_docker_container = self._saved
-        if os.geteuid() == 0:
-            self._chown(0, 0)
+        if os.geteuid() == 0:  # back to the folder's owner
+            self._chown(self.owner.st_uid, self.owner.st_gid)
         self.client.close()
         return False
 
