@@ -136,11 +136,15 @@ def test_triton_loads_serves_and_passes_our_smoke_test(name, models, triton):
 
 def test_the_smoke_test_cli_fails_against_triton_serving_another_model(models, triton,
                                                                        capsys):
-    """`kfp-interop smoke-test` pointed at Triton's iris with the regressor's file: the
-    metadata differs, exit 1 with the report."""
+    """`kfp-interop smoke-test` against Triton: with the right file (no sample: rows drawn
+    from the record's inputs) exit 0; pointed at Triton's iris with the regressor's file,
+    the metadata differs: exit 1 with the report."""
     from kfp_interop.cli import main
 
     triton.load("iris-triton")
+    assert main(["smoke-test", triton.url, models[1]["iris-triton"][0], "--name",
+                 "iris-triton"]) == 0
+    assert "PASSED: 'iris-triton'" in capsys.readouterr().out
     code = main(["smoke-test", triton.url, models[1]["diabetes-triton"][0], "--name",
                  "iris-triton", "--json"])
     report = json.loads(capsys.readouterr().out)
