@@ -171,6 +171,8 @@ def print_summary(s: dict[str, Any]) -> None:
     if s.get("endpoint"):
         rows.append(("endpoint", s["endpoint"] + (" (stopped)" if s.get("server_stopped")
                                                   else " (serving)")))
+    elif (s.get("deployment") or {}).get("mode") == "in-task":
+        rows.append(("endpoint", "served inside the smoke-test task (stopped with it)"))
     if s.get("smoke_test") and s["smoke_test"].get("skipped"):
         rows.append(("smoke test", f"skipped ({s['smoke_test']['skipped']})"))
     elif s.get("smoke_test"):
