@@ -40,7 +40,7 @@ PIPELINES = ["tabular", "deep", "transfer-learning", "federated-learning", "warm
 
 @pytest.fixture(scope="module")
 def engine():
-    from kfp_interop.cli import containers
+    from kfp_interop.runs import containers
     from kfp_interop.errors import ContainerEngineError
 
     try:
@@ -61,7 +61,7 @@ def engine():
 
 
 def in_image(client, image, command, **kwargs):
-    from kfp_interop.cli import containers
+    from kfp_interop.runs import containers
 
     lines = []
     code = containers.run_task(client, image, command, {}, log=lines.append, **kwargs)
@@ -225,7 +225,7 @@ def test_a_missing_image_or_one_that_cannot_run_tasks(engine, tmp_path):
 
 def test_an_image_of_another_version(engine, tmp_path):
     """The full image with its version file changed: refused before any task runs."""
-    from kfp_interop.cli import containers
+    from kfp_interop.runs import containers
     from kfp_interop.errors import ContainerImageError
 
     cli = shutil.which("podman") or shutil.which("docker")

@@ -268,7 +268,7 @@ def test_a_failed_step_leaves_its_typed_error_beside_its_outputs(tmp_path):
 
 
 def test_the_run_summary_reads_the_handed_over_error_not_the_log(tmp_path):
-    from kfp_interop.cli.summary import build_summary
+    from kfp_interop.runs.summary import build_summary
     from kfp_interop.errors import ParityError, error_record
     from kfp_interop.files import atomic_write_json
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 from conftest import ROOT
 
-from kfp_interop.cli.containers import mountable, task_environment
+from kfp_interop.runs.containers import mountable, task_environment
 
 
 @pytest.mark.parametrize("path,ok", [

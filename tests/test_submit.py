@@ -13,7 +13,7 @@ from google.protobuf import json_format
 from kfpfake import FakePipelines
 
 from kfp_interop.cli import main
-from kfp_interop.cli.runs import resolve_token, submit
+from kfp_interop.runs.cluster import resolve_token, submit
 from kfp_interop.errors import (PipelineRunError, PipelinesAuthError,
                                 PipelinesUnavailableError, UnknownNameError)
 

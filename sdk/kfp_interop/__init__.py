@@ -6,7 +6,8 @@ that use them, so ``import kfp_interop`` stays fast. One package per concern, in
 (each imports only the ones below it; ``.importlinter`` checks it):
 
 =================  =====================================================================
-``cli``            the ``kfp-interop`` command; ``cli.runs`` runs pipelines (kfp.local, kfp.Client)
+``cli``            the ``kfp-interop`` command, a shell over ``runs``
+``runs``           the Python API: run (kfp.local), submit (kfp.Client), compile
 ``steps``          pipeline stages as plain functions over files (what components call)
 ``deploy``         deploy targets: local, kserve, seldon, seldon-v2 (registry)
 ``serving``        the local Open Inference Protocol server, its client, the smoke test
@@ -22,10 +23,23 @@ base               ``errors``, ``files``, ``registry``, ``constants``, ``dtypes`
 =================  =====================================================================
 
 ``kfp_interop.components`` (one folder per KFP component) and ``kfp_interop.pipelines``
-(reference pipelines) sit on top; they are the only parts that import kfp.
+(reference pipelines) sit between ``runs`` and ``steps``; with ``runs.local`` and
+``runs.cluster`` they are the only parts that import kfp.
+
+``kfp_interop.run``, ``kfp_interop.submit`` and ``kfp_interop.compile`` are
+:mod:`kfp_interop.runs`' functions, imported when first used.
 """
 
 from kfp_interop._version import __version__
 from kfp_interop.errors import InteropError
 
-__all__ = ["__version__", "InteropError"]
+__all__ = ["__version__", "InteropError", "run", "submit", "compile"]
+
+
+def __getattr__(name: str):
+    """``run``, ``submit``, ``compile``: imported on first use (kfp stays unimported)."""
+    if name in ("run", "submit", "compile"):
+        from kfp_interop import runs
+
+        return getattr(runs, name)
+    raise AttributeError(f"module 'kfp_interop' has no attribute {name!r}")

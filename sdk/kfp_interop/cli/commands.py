@@ -86,7 +86,7 @@ def cmd_compile(args) -> int:
 def cmd_submit(args) -> int:
     """Exit 0 when the run started (with --wait: succeeded), 1 when it failed."""
     from kfp_interop.cli.params import parse_params
-    from kfp_interop.cli.runs import submit
+    from kfp_interop.runs.cluster import submit
     from kfp_interop.errors import PipelineRunError
     from kfp_interop.pipelines import load, split_graph_params
 
@@ -107,7 +107,7 @@ def cmd_submit(args) -> int:
 
 def cmd_run(args) -> int:
     from kfp_interop.cli.params import parse_params
-    from kfp_interop.cli.summary import print_summary
+    from kfp_interop.runs.summary import print_summary
     from kfp_interop.pipelines import load
 
     if not args.local:
@@ -126,7 +126,7 @@ def cmd_run(args) -> int:
 
     graph, rest = split_graph_params(args.name, args.param)
     params = parse_params(load(args.name, graph), rest)
-    from kfp_interop.cli.runs import run_local
+    from kfp_interop.runs.local import run_local
 
     summary = run_local(args.name, params, args.output_dir, keep_serving=args.keep_serving,
                         profile=args.profile, graph=graph, verbose=args.verbose,

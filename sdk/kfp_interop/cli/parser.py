@@ -7,10 +7,9 @@ import argparse
 
 from kfp_interop.cli import commands
 from kfp_interop.constants import DEFAULT_OPSET, DEFAULT_TOLERANCE
+from kfp_interop.runs import DEFAULT_OUTPUT_DIR
 
 __all__ = ["build_parser", "DEFAULT_OUTPUT_DIR"]
-
-DEFAULT_OUTPUT_DIR = "kfp-interop-output"
 
 USAGE = """\
     kfp-interop pipelines | frameworks | targets

@@ -1,6 +1,6 @@
 """Pipeline tasks in containers, as a pod runs them: the engine (Docker, or podman's
 Docker-compatible socket named by ``$DOCKER_HOST``), the image check before a run, and
-the one container per task that :func:`kfp_interop.cli.runs.run_local` hands to
+the one container per task that :func:`kfp_interop.runs.local.run_local` hands to
 kfp.local's DockerRunner.
 
 Why our own task container instead of kfp.local's as it is (kfp 2.17):
@@ -16,7 +16,7 @@ Why our own task container instead of kfp.local's as it is (kfp 2.17):
 * The run's output folder (the local model repository and MLflow store of the embedded
   defaults) is mounted beside the pipeline root, at the same path.
 
-Nothing here imports kfp: :mod:`kfp_interop.cli.runs` installs :func:`run_task` into
+Nothing here imports kfp: :mod:`kfp_interop.runs.local` installs :func:`run_task` into
 kfp.local.
 """
 
@@ -89,7 +89,7 @@ def source_digest() -> str:
 # kfp and the training libraries must import: the serving image holds the same code but
 # cannot run pipeline tasks
 _SAY = ("import kfp, sklearn, kfp_interop.components; from kfp_interop import __version__; "
-        "from kfp_interop.cli.containers import source_digest; "
+        "from kfp_interop.runs.containers import source_digest; "
         "print(__version__, source_digest())")
 
 
