@@ -11,6 +11,31 @@ import re
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _checkout() -> None:
+    """Import this checkout's code, installed or not: the library from sdk/, and
+    components/ and pipelines/ as kfp_interop.components and kfp_interop.pipelines (what
+    setup.py's package_dir does for an install)."""
+    import importlib.util
+
+    sys.path.insert(0, os.path.join(ROOT, "sdk"))
+    import kfp_interop
+
+    for sub in ("components", "pipelines"):
+        name = f"kfp_interop.{sub}"
+        if name in sys.modules:
+            continue
+        folder = os.path.join(ROOT, sub)
+        spec = importlib.util.spec_from_file_location(
+            name, os.path.join(folder, "__init__.py"), submodule_search_locations=[folder])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        setattr(kfp_interop, sub, module)
+        spec.loader.exec_module(module)
+
+
+_checkout()
 FILES = ("README.md", "docs/architecture.md", "docs/extending.md")
 MARKER = re.compile(r"(<!-- table:(?P<name>[a-z-]+) -->\n)(?P<body>.*?)(<!-- /table -->)",
                     re.S)

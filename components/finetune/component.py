@@ -26,6 +26,16 @@ def finetune(
     `unfreeze_lr`; the base model's own classes (a shifted target): the head is kept and
     every layer trains for `epochs`. The model's lineage (base sha256, source task) goes
     into its metadata and later into the inference-metadata record.
+
+    Args:
+        epochs: epochs of the first phase (the new head on the frozen backbone, or every
+            layer for a shifted target).
+        unfreeze_epochs: epochs with every layer unfrozen after the first phase (0: none).
+        batch_size: rows per training step.
+        lr: learning rate of the first phase.
+        unfreeze_lr: learning rate once every layer is unfrozen (lower, to keep what the
+            backbone learned).
+        seed: seeds the new head's weights and the data order.
     """
     from kfp_interop.steps import finetune_step
     from kfp_interop.steps.artifacts import epoch_logger, log_training

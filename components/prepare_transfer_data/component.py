@@ -26,8 +26,9 @@ def prepare_transfer_data(
 
     Args:
         dataset: a bundled classification data set.
-        source_classes, target_classes: 'all', or comma-separated class indices: equal
-            (a shifted target) or disjoint (new classes).
+        source_classes: 'all', or comma-separated class indices of the source task.
+        target_classes: 'all', or comma-separated class indices of the target task:
+            equal to the source's (a shifted target) or disjoint (new classes).
         k: target training samples per class.
         target_shift: none, noise, blur or contrast (keeps shapes and labels).
         shift_strength: the shift's strength, 0 to 1 (noise: std over the value range).

@@ -14,7 +14,12 @@ def split_rows(
     fraction: float = 0.5,
     seed: int = 42,
 ):
-    """Stratified, seeded: `fraction` of the rows go to `first`, the rest to `second`."""
+    """Stratified, seeded: `fraction` of the rows go to `first`, the rest to `second`.
+
+    Args:
+        fraction: the share of rows that goes to `first`, between 0 and 1.
+        seed: the split's seed.
+    """
     from kfp_interop.steps import split_rows_step
 
     a, b = split_rows_step(data_path=data.path, fraction=fraction, seed=seed,

@@ -30,7 +30,10 @@ def train_deep(
         framework: {deep_frameworks}.
         architecture: mlp, cnn (8x8 images as 64 features) or, for torch, 'module:Class'.
         init_args: JSON constructor arguments for a 'module:Class' model.
-        epochs, batch_size, lr, optimizer: training settings (optimizer: adam, adamw, sgd).
+        epochs: passes over the training rows.
+        batch_size: rows per training step.
+        lr: learning rate.
+        optimizer: adam, adamw or sgd.
         seed: seeds weights and data order.
         keras_backend: torch (default, no TensorFlow needed) or tensorflow.
     """

@@ -17,7 +17,11 @@ def warm_start(
     n_estimators: int = 50,
 ) -> str:
     """Add `n_estimators` boosting rounds on `train_data` to the base booster; the
-    model's lineage (base sha256, base data) goes into the record."""
+    model's lineage (base sha256, base data) goes into the record.
+
+    Args:
+        n_estimators: boosting rounds added to the base booster's.
+    """
     from kfp_interop.steps import warm_start_step
     from kfp_interop.steps.artifacts import log_training
 
