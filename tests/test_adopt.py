@@ -180,6 +180,26 @@ def test_a_graph_onnx_runtime_cannot_load_is_refused(tmp_path):
     assert not list(tmp_path.glob("**/model.onnx"))
 
 
+def test_a_graph_the_made_up_sample_cannot_run_asks_for_a_sample(tmp_path):
+    """x [N, M] reshaped to [-1, 3]: made-up inputs (M = 2) cannot be reshaped; the error
+    says to pass a sample, and a sample that fits is adopted."""
+    shape = numpy_helper.from_array(np.array([-1, 3], np.int64), "shape")
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["x", "shape"], ["y"])], "reshape",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", "M"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["R", 3])], [shape])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                              ir_version=8)
+    path = save(model, tmp_path / "reshape.onnx")
+    with pytest.raises(ModelFileError, match=r"(?s)synthesized sample: .*pass a sample of real "
+                                             r"inputs \(--sample inputs.npz"):
+        adopt_onnx(path)
+    sample = tmp_path / "x.npz"
+    np.savez(sample, x=np.ones((2, 3), np.float32))
+    adopted = adopt_onnx(path, sample=str(sample))
+    assert adopted.record.name == "reshape"
+
+
 def test_after_adopt_storage_and_deploy_treat_it_like_ours(two_inputs, tmp_path, capsys):
     import yaml
 

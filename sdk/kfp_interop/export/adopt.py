@@ -182,8 +182,12 @@ def adopt_onnx(path: str, *, name: str = "", version: str = "1", task: str = "au
     try:
         produced = dict(zip([o["name"] for o in outputs], session.run(None, feeds)))
     except Exception as e:  # noqa: BLE001
-        raise ModelFileError(f"ONNX Runtime could not run {path!r} on the "
-                             f"{'given' if given else 'synthesized'} sample: {e}") from e
+        hint = ("" if given else " Inputs made up from the declared shapes may not fit a "
+                "graph that expects particular values or sizes: pass a sample of real "
+                "inputs (--sample inputs.npz, arrays by input name).")
+        what = "given" if given else "synthesized"
+        raise ModelFileError(f"ONNX Runtime could not run {path!r} on the {what} sample: "
+                             f"{str(e).strip()}.{hint}") from e
     task = _infer_task(task, labels, outputs)
     _check_labels(labels, outputs, task)
     parity = None
