@@ -415,3 +415,15 @@ def test_a_savedmodel_as_a_model_artifact_from_your_own_component(tf_models, fil
     assert meta["parity"]["passed"] and meta["parity"]["n_rows"] == 150
     assert meta["estimator"] == "tf.SavedModel(serving_default: keras_tensor -> output_0)"
     assert meta["origin"] == {"kind": "exported", "source": "a model artifact"}
+
+
+def test_loading_a_scikit_learn_file_does_not_import_torch():
+    """skops lists scikit-learn's estimators by walking its packages, which would import
+    torch through sklearn's array-API shim: kept out, and importable again after."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from kfp_interop.frameworks.sklearn import _skops_io; "
+            "io = _skops_io(); assert io.dumps and 'torch' not in sys.modules; "
+            "import sklearn.externals.array_api_compat.torch; assert 'torch' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)

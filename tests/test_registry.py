@@ -73,6 +73,13 @@ def test_local_sqlite_default(iris_onnx, tmp_path, monkeypatch):
     reg = register_model(iris_onnx, local_dir=str(tmp_path), name="iris-local")
     assert reg["tracking_uri"].startswith("sqlite:///") and (tmp_path / "mlflow.db").exists()
     assert (tmp_path / "mlartifacts").is_dir()
+    # what serving the logged model needs, pinned to this environment (stated, not
+    # inferred by MLflow's import-tracing subprocess)
+    from importlib.metadata import version
+
+    [requirements] = list((tmp_path / "mlartifacts").rglob("requirements.txt"))
+    assert requirements.read_text().split() == [
+        f"{p}=={version(p)}" for p in ("mlflow", "numpy", "onnx", "onnxruntime")]
 
 
 def test_credentials_in_a_tracking_uri_never_come_back(iris_onnx, mlflow_url):

@@ -29,6 +29,31 @@ SKOPS_TRUSTED_TYPES = frozenset({"numpy.dtype", "sklearn.tree._tree.Tree",
                                  "TreePredictor"})
 
 
+def _skops_io():
+    """``skops.io``, imported without PyTorch. Importing it lists scikit-learn's
+    estimators (``sklearn.utils.all_estimators``), and the package walk behind that
+    imports every subpackage, ``sklearn.externals.array_api_compat.torch`` too, which
+    imports torch when it is installed: over a second in every task that saves or loads a
+    scikit-learn model and never touches torch. Blocking that one subpackage while skops
+    loads makes the walk skip it (``pkgutil.walk_packages`` ignores packages that fail
+    to import); the block is lifted right after, so array-API dispatch to torch still
+    imports it when asked."""
+    import sys
+
+    if "skops.io" in sys.modules:
+        return sys.modules["skops.io"]
+    name = "sklearn.externals.array_api_compat.torch"
+    blocked = name not in sys.modules
+    if blocked:
+        sys.modules[name] = None  # type: ignore[assignment] - import raises ImportError
+    try:
+        import skops.io
+    finally:
+        if blocked and sys.modules.get(name, 0) is None:
+            del sys.modules[name]
+    return skops.io
+
+
 class SklearnFramework(TabularFramework):
     name = "sklearn"
     distributions = ("scikit-learn",)
@@ -113,12 +138,12 @@ class SklearnFramework(TabularFramework):
         return pd.DataFrame(X, columns=list(names))
 
     def save(self, model: Any, path: str, *, spec: Any = None) -> None:
-        import skops.io
-
         from kfp_interop.frameworks.canonical import canonical_zip
 
+        skops_io = _skops_io()
+
         with atomic_writer(path) as f:  # the same model, the same bytes
-            f.write(canonical_zip(skops.io.dumps(model)))
+            f.write(canonical_zip(skops_io.dumps(model)))
 
     def load(self, path: str, *, task: str, trusted_types: Any = None) -> tuple[Any, Any]:
         extra_trusted = trusted_types
@@ -162,11 +187,10 @@ class SklearnFramework(TabularFramework):
 
     @staticmethod
     def _load(path: str, extra_trusted: Any) -> tuple[Any, Any]:
-        import skops.io
-
+        skops_io = _skops_io()
         trusted = SKOPS_TRUSTED_TYPES | trusted_types(extra_trusted)
         try:
-            untrusted = skops.io.get_untrusted_types(file=path)
+            untrusted = skops_io.get_untrusted_types(file=path)
         except Exception as e:  # noqa: BLE001 - skops raises many types on a bad file
             raise ModelFileError(
                 f"{path!r} is not a readable skops model file ({e}). Save scikit-learn "
@@ -179,7 +203,7 @@ class SklearnFramework(TabularFramework):
                 "Loading would build them from the file. If you trust this file, list "
                 f"these exact names in ${TRUSTED_TYPES_ENV} (comma-separated) or the "
                 "step's trusted_types.")
-        return skops.io.load(path, trusted=sorted(untrusted)), None
+        return skops_io.load(path, trusted=sorted(untrusted)), None
 
 
 register_framework(SklearnFramework())
