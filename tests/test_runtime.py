@@ -96,7 +96,8 @@ def test_serving_resources_are_checked_before_anything_runs(iris_onnx, tmp_path)
 
     with pytest.raises(InvalidInputError, match="the 'local' target runs a process here"):
         serving_options("local", cpu="2")
-    with pytest.raises(InvalidInputError, match="target 'seldon' has none"):
+    with pytest.raises(InvalidInputError, match=r"Option\(s\) \['runtime'\] do not apply to "
+                                                r"target 'seldon': it takes \['cpu', "):
         serving_options("seldon", runtime="kfp-interop")
     with pytest.raises(ManifestValidationError, match="memory='lots'"):
         serving_options("kserve", memory="lots")
@@ -153,3 +154,32 @@ def test_execution_providers_are_selectable_and_recorded(iris_model, monkeypatch
     meta = export_step(model_dir=native_dir, test_path=iris_model[2],
                        out_dir=str(tmp_path / "onnx"))
     assert meta["parity"]["provider"] == "CPUExecutionProvider"
+
+
+def test_targets_declare_their_options_and_layout(iris_onnx, tmp_path, capsys):
+    """Each target says which options it takes and which storage layout it reads; the
+    CLI reaches any of them with --option, checked by the target before anything runs."""
+    from kfp_interop.deploy import DEPLOY_TARGETS
+
+    kserve, seldon = DEPLOY_TARGETS.get("kserve"), DEPLOY_TARGETS.get("seldon")
+    assert {"runtime", "service_account", "replicas", "cpu"} <= set(kserve.options())
+    assert "runtime" not in seldon.options() and DEPLOY_TARGETS.get("local").options() == {}
+    assert kserve.layout() == "triton" and DEPLOY_TARGETS.get("local").layout() == ""
+    assert seldon.layout({"implementation": "MLFLOW_SERVER"}) == "mlserver"
+    assert main(["deploy", iris_onnx, "--target", "kserve", "--storage-uri", S3, "--dry-run",
+                 "--output-dir", str(tmp_path), "--option", "replicas=2", "--option",
+                 "service_account=sa-models"]) == 0
+    manifest = yaml.safe_load(open(tmp_path / "kserve.yaml"))
+    assert manifest["spec"]["predictor"]["minReplicas"] == 2
+    assert manifest["spec"]["predictor"]["serviceAccountName"] == "sa-models"
+    capsys.readouterr()
+    for bad, said in ((["--option", "bogus=1"], "Option(s) ['bogus'] do not apply to target "
+                                                 "'kserve': it takes ["),
+                      (["--option", "replicas=two"], "replicas='two' of target 'kserve' must "
+                                                     "be a int"),
+                      (["--option", "replicas=0"], "replicas=0 must be a whole number"),
+                      (["--option", "novalue"], "must look like KEY=VALUE")):
+        assert main(["deploy", iris_onnx, "--target", "kserve", "--storage-uri", S3,
+                     "--dry-run", "--output-dir", str(tmp_path / "bad"), *bad]) == 2
+        assert said in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

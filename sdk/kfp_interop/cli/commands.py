@@ -45,12 +45,16 @@ def cmd_frameworks(args) -> int:
 def cmd_targets(args) -> int:
     from kfp_interop.deploy import DEPLOY_TARGETS
 
-    rows = [("name", "renders manifests", "description")]
+    rows = [("name", "renders manifests", "reads layout", "description")]
     for name, target in DEPLOY_TARGETS.items():
         doc = ((getattr(target, "spec", None) or type(target)).__doc__ or "").strip()
         rows.append((name, "yes" if target.renders_manifests else "no",
-                     doc.splitlines()[0] if doc else ""))
+                     target.layout() or "-", doc.splitlines()[0] if doc else ""))
     _table(rows)
+    print("\noptions (deploy --option KEY=VALUE; cpu, memory, gpus, runtime also as flags):")
+    for name, target in DEPLOY_TARGETS.items():
+        opts = ", ".join(f"{o.name}={o.default!r}" for o in target.options().values())
+        print(f"  {name:<10} {opts or '(none)'}")
     return 0
 
 
@@ -284,8 +288,14 @@ def cmd_deploy(args) -> int:
     from kfp_interop.steps.serving import serving_options
 
     target = DEPLOY_TARGETS.get(args.target)
+    extra = {}
+    for pair in args.option:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidInputError(f"--option {pair!r} must look like KEY=VALUE.")
+        extra[key] = value
     compute = serving_options(args.target, runtime=args.runtime, cpu=args.cpu,
-                              memory=args.memory, gpus=args.gpus)
+                              memory=args.memory, gpus=args.gpus, **extra)
     if args.dry_run and not target.renders_manifests:
         raise InvalidInputError(f"--dry-run renders manifests; the {args.target!r} target "
                                 "has none.")

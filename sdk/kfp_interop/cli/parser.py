@@ -231,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--cpu", default="", help="model server CPU request and limit (cluster)")
     d.add_argument("--memory", default="", help="model server memory (cluster), e.g. 4Gi")
     d.add_argument("--gpus", type=int, default=0, help="model server GPUs (cluster)")
+    d.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other option the target declares (kfp-interop targets lists "
+                        "them), e.g. replicas=2, service_account=NAME")
     d.set_defaults(fn=commands.cmd_deploy)
 
     x = sub.add_parser("delete", help="delete a deployment")

@@ -10,12 +10,42 @@ class (manifest, admission rules, readiness, endpoint, promote patch).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, ClassVar
 
-from kfp_interop.errors import UnsupportedOperationError
+from kfp_interop.errors import InvalidInputError, UnsupportedOperationError
 from kfp_interop.registry import Registry
 
-__all__ = ["DeployTarget", "DEPLOY_TARGETS", "register_target"]
+__all__ = ["DeployTarget", "TargetOption", "DEPLOY_TARGETS", "register_target"]
+
+
+@dataclasses.dataclass(frozen=True)
+class TargetOption:
+    """One option a target takes beyond the common ones of :meth:`DeployTarget.deploy`:
+    its name, type (``str``, ``int``, ``bool``) and default."""
+
+    name: str
+    type: type
+    default: Any
+
+    def parse(self, value: Any, target: str) -> Any:
+        """``value`` as this option's type (text as given on a command line is
+        converted).
+
+        Raises:
+            InvalidInputError: a value that is not of the type.
+        """
+        if isinstance(value, str) and self.type is not str:
+            try:
+                value = {"true": True, "false": False}[value.lower()] if self.type is bool \
+                    else self.type(value)
+            except (KeyError, ValueError):
+                raise InvalidInputError(f"Option {self.name}={value!r} of target {target!r} "
+                                        f"must be a {self.type.__name__}.") from None
+        if not isinstance(value, self.type) or (self.type is int and isinstance(value, bool)):
+            raise InvalidInputError(f"Option {self.name}={value!r} of target {target!r} must "
+                                    f"be a {self.type.__name__}.")
+        return value
 
 
 class DeployTarget:
@@ -33,6 +63,31 @@ class DeployTarget:
     #: whether a deployment lives on this machine and ``kfp-interop run --local`` stops it
     #: at the end of the run (unless ``--keep-serving``); cluster deployments stay
     stops_with_local_run: ClassVar[bool] = False
+
+    def options(self) -> dict[str, TargetOption]:
+        """The options this target takes beyond the common ones (none by default)."""
+        return {}
+
+    def layout(self, options: dict | None = None) -> str:
+        """The storage layout (:data:`kfp_interop.storage.LAYOUTS`) the target reads the
+        model from, given its options; ``""`` when it reads no storage."""
+        return ""
+
+    def check_options(self, given: dict[str, Any]) -> dict[str, Any]:
+        """``given`` checked against :meth:`options` and typed, before anything runs.
+
+        Raises:
+            InvalidInputError: an option this target does not take (the message lists
+                the ones it takes), or a value of another type.
+        """
+        known = self.options()
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            takes = (f"it takes {sorted(known)}" if known else
+                     f"the {self.name!r} target runs a process here and takes none")
+            raise InvalidInputError(f"Option(s) {unknown} do not apply to target "
+                                    f"{self.name!r}: {takes}. Leave them out.")
+        return {k: known[k].parse(v, self.name) for k, v in given.items()}
 
     def deploy(self, model: str, *, name: str = "", namespace: str = "default",
                storage_uri: str = "", canary_percent: int = 0, dry_run: bool = False,

@@ -19,9 +19,9 @@ import dataclasses
 import json
 import os
 import time
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
-from kfp_interop.deploy.base import DeployTarget
+from kfp_interop.deploy.base import DeployTarget, TargetOption
 from kfp_interop.deploy.kube import CustomObjects, api_client
 from kfp_interop.deploy.manifests import (KubernetesSpec, clean_object, crd_schema,
                                           merge_patch, validate_schema, write_yaml)
@@ -56,6 +56,35 @@ class KubernetesTarget(DeployTarget):
     def __init__(self, spec: type[KubernetesSpec]):
         self.spec = spec
         self.name = spec.target
+
+    #: the spec fields every Kubernetes target has: set by the deploy call, not options
+    COMMON: ClassVar[frozenset] = frozenset({"name", "namespace", "storage_uri",
+                                             "canary_percent", "onnx_sha256"})
+
+    def options(self) -> dict[str, TargetOption]:
+        """The spec's own fields (resources, replicas, runtime, service account, ...)."""
+        return {f.name: TargetOption(f.name, {"str": str, "int": int, "bool": bool}.get(
+                    f.type if isinstance(f.type, str) else f.type.__name__, str), f.default)
+                for f in dataclasses.fields(self.spec) if f.name not in self.COMMON}
+
+    def check_options(self, given: dict[str, Any]) -> dict[str, Any]:
+        """Typed as the spec declares them; quantities and counts checked here, so a run
+        stops before its first task (the spec checks them again when it renders)."""
+        from kfp_interop.deploy.manifests import check_quantity
+
+        checked = super().check_options(given)
+        for key in ("cpu", "memory"):
+            if key in checked:
+                check_quantity(checked[key], key)
+        for key in ("gpus", "replicas"):
+            if key in checked and checked[key] < (1 if key == "replicas" else 0):
+                raise InvalidInputError(f"{key}={checked[key]!r} must be a whole number "
+                                        f"of {'replicas, 1' if key == 'replicas' else 'devices, 0'}"
+                                        " or more.")
+        return checked
+
+    def layout(self, options: dict | None = None) -> str:
+        return self.spec.layout_for(options or {})
 
     # -- render ---------------------------------------------------------------------------
     def render(self, model: str | None = None, *, name: str = "", namespace: str = "default",

@@ -131,6 +131,12 @@ class KubernetesSpec:
 
     # -- hooks with defaults -------------------------------------------------------------
     @classmethod
+    def layout_for(cls, options: dict) -> str:
+        """The storage layout this resource's server reads (``triton`` unless a target
+        says otherwise, e.g. from an option)."""
+        return "triton"
+
+    @classmethod
     def storage_for(cls, storage_uri: str, name: str, options: dict) -> str:
         """The URI the manifest takes, given the repository root ``storage_uri``
         (default: the root itself; targets that take the model folder override)."""

@@ -87,6 +87,11 @@ class SeldonSpec(KubernetesSpec):
         return url
 
     @classmethod
+    def layout_for(cls, options: dict) -> str:
+        """TRITON_SERVER reads the Triton layout; MLFLOW_SERVER the MLServer one."""
+        return "mlserver" if options.get("implementation") == "MLFLOW_SERVER" else "triton"
+
+    @classmethod
     def storage_for(cls, storage_uri: str, name: str, options: dict) -> str:
         """TRITON_SERVER takes the repository root; MLFLOW_SERVER the model folder."""
         if options.get("implementation") == "MLFLOW_SERVER":

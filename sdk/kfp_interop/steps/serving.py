@@ -61,7 +61,7 @@ def check_settings_step(*, deploy_target: str, storage_uri: str = "", register: 
         raise InvalidInputError("This run cannot finish as started: " + "; ".join(problems)
                                 + ".")
     where = "on a cluster" if on_cluster else "locally"
-    served = ("served inside the smoke-test task" if deploy_target == "local"
+    served = ("served inside the smoke-test task" if target.stops_with_local_run
               and serves_in_task()
               else f"deployed to {deploy_target}" + (" (dry run)" if dry_run else ""))
     return (f"running {where}: model {served}; "
@@ -107,33 +107,21 @@ def register_step(*, model_dir: str, register: bool = True, tracking_uri: str = 
 
 
 def serving_options(target: str, *, runtime: str = "", cpu: str = "", memory: str = "",
-                    gpus: int = 0) -> dict:
-    """The compute options a deploy target's manifest takes, those given only (the
-    target's defaults stand for the rest).
+                    gpus: int = 0, **extra) -> dict:
+    """The options given for a deploy target's manifest (the pipelines' ``runtime``,
+    ``cpu``, ``memory``, ``gpus``, and any other the target declares), checked and typed
+    by the target itself; empty values mean the target's defaults.
 
     Raises:
-        InvalidInputError: compute options for a target that renders no manifests (the
-            local server), or a runtime for a target other than kserve.
+        UnknownNameError: an unknown target.
+        InvalidInputError / ManifestValidationError: an option the target does not take
+            (the message lists those it does), or a bad value.
     """
     from kfp_interop.deploy import DEPLOY_TARGETS
-    from kfp_interop.errors import InvalidInputError
 
     given = {k: v for k, v in (("runtime", runtime), ("cpu", cpu), ("memory", memory),
-                               ("gpus", gpus)) if v}
-    if given and not DEPLOY_TARGETS.get(target).renders_manifests:
-        raise InvalidInputError(f"{sorted(given)} set the resources of a cluster deployment; "
-                                f"the {target!r} target runs a process here. Leave them out.")
-    if runtime and target != "kserve":
-        raise InvalidInputError(f"runtime={runtime!r} chooses KServe's serving runtime; "
-                                f"target {target!r} has none.")
-    from kfp_interop.deploy.manifests import check_quantity
-
-    for key in ("cpu", "memory"):
-        if key in given:
-            check_quantity(given[key], key)
-    if isinstance(gpus, bool) or not isinstance(gpus, int) or gpus < 0:
-        raise InvalidInputError(f"gpus={gpus!r} must be a whole number of devices, 0 or more.")
-    return given
+                               ("gpus", gpus), *extra.items()) if v}
+    return DEPLOY_TARGETS.get(target).check_options(given)
 
 
 @stage("out_dir")
