@@ -94,7 +94,7 @@ def tables() -> dict[str, str]:
         rows.append((f"`{n}`", kind, _module(spec or target), _summary(spec or target)))
     out["targets"] = _table(("target", "deploys", "module", "what"), rows)
     out["pipelines"] = _table(("pipeline", "module", "what"),
-                              [(f"`{n}`", f"`{PIPELINES.get(n)[0].split(':')[0]}`",
+                              [(f"`{n}`", f"`{PIPELINES.get(n).module}`",
                                 describe(n)) for n in PIPELINES.names()])
     return out
 
