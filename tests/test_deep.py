@@ -334,10 +334,58 @@ def test_warm_start_adds_rounds_and_refuses_other_schemas(tmp_path):
     assert booster.get_booster().num_boosted_rounds() == 15
     assert meta["lineage"]["base_model_sha256"] == base["native_sha256"]
     train_step(train_path=d + "/old", test_path=d + "/te", model_dir=d + "/rf")
-    with pytest.raises(InvalidInputError, match="continues an XGBoost model"):
+    with pytest.raises(InvalidInputError, match="capability 'warm_start'; 'sklearn' has "
+                                                "none. Frameworks that have it: xgboost"):
         warm_start_step(base_model_dir=d + "/rf", train_path=d + "/new", test_path=d + "/te",
                         model_dir=d + "/x")
     load_data_step(dataset="wine", train_path=d + "/wtr", test_path=d + "/wte")
     with pytest.raises(InvalidInputError, match="same schema"):
         warm_start_step(base_model_dir=d + "/base", train_path=d + "/wtr",
                         test_path=d + "/wte", model_dir=d + "/y")
+
+
+def test_a_framework_registered_with_warm_start_gets_the_warm_start_step(tmp_path):
+    """A throwaway framework (scikit-learn's gradient boosting, continued with
+    warm_start=True) declares the capability and is reached through the registry: the
+    step continues it, its lineage comes from the framework, and it is listed beside
+    XGBoost as a framework that can."""
+    import copy
+
+    from kfp_interop.frameworks import FRAMEWORKS, register_framework, with_capability
+    from kfp_interop.frameworks.sklearn import SklearnFramework
+    from kfp_interop.steps import load_data_step, split_rows_step, train_step, warm_start_step
+
+    class HistBoost(SklearnFramework):
+        name = "hist-boost"
+        distributions = ("scikit-learn",)
+
+        def warm_start(self, base, X, y, *, task, n_estimators):
+            model = copy.deepcopy(base)
+            model.set_params(warm_start=True, n_estimators=base.n_estimators + n_estimators)
+            return model.fit(X, y)
+
+        def base_summary(self, model):
+            return {"stages": int(model.n_estimators_)}
+
+    register_framework(HistBoost())
+    try:
+        assert sorted(with_capability("warm_start")) == ["hist-boost", "xgboost"]
+        d = str(tmp_path)
+        load_data_step(dataset="breast_cancer", train_path=d + "/tr", test_path=d + "/te")
+        split_rows_step(data_path=d + "/tr", first_path=d + "/old", second_path=d + "/new")
+        train_step(train_path=d + "/old", test_path=d + "/te", framework="hist-boost",
+                   estimator="gradient_boosting",
+                   hyperparameters='{"n_estimators": 10}',
+                   model_dir=d + "/base")
+        meta, _ = warm_start_step(base_model_dir=d + "/base", train_path=d + "/new",
+                                  test_path=d + "/te", n_estimators=5, model_dir=d + "/warm")
+        assert meta["framework"] == "hist-boost"
+        assert meta["lineage"]["base_framework"] == "hist-boost"
+        assert meta["lineage"]["source_task"]["stages"] == 10
+        assert meta["metrics"]["accuracy"] > 0.85
+        from kfp_interop.frameworks import load_native
+
+        warm = load_native(d + "/warm", framework="hist-boost", task="classification")
+        assert warm.model.n_estimators_ == 15
+    finally:
+        FRAMEWORKS.unregister("hist-boost")

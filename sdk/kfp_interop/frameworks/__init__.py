@@ -22,14 +22,16 @@ Every framework also reads model files made elsewhere (``Framework.read_foreign`
 ``kfp-interop export`` converts (:mod:`kfp_interop.steps.native_file`).
 """
 
-from kfp_interop.frameworks.base import (DeepFramework, ForeignModel, Framework,
-                                         TabularFramework)
+from kfp_interop.frameworks.base import (CAPABILITIES, DeepFramework, ForeignModel,
+                                         Framework, TabularFramework)
 from kfp_interop.frameworks.native import NativeModel, load_native, save_native
-from kfp_interop.frameworks.registry import FRAMEWORKS, get_framework, register_framework
+from kfp_interop.frameworks.registry import (FRAMEWORKS, get_framework, register_framework,
+                                             require_capability, with_capability)
 # built-in frameworks: importing a module registers it (heavy imports stay in functions)
 from kfp_interop.frameworks import (  # noqa: F401,E402
     keras, lightgbm, sklearn, tensorflow, torch, xgboost)
 
 __all__ = ["FRAMEWORKS", "Framework", "TabularFramework", "DeepFramework", "ForeignModel",
            "NativeModel",
-           "register_framework", "get_framework", "save_native", "load_native"]
+           "register_framework", "get_framework", "save_native", "load_native",
+           "CAPABILITIES", "with_capability", "require_capability"]

@@ -103,6 +103,12 @@ def with_categories(X, categories: dict[int, list], names: list[str] | None = No
     return frame
 
 
+#: capabilities a framework may have beyond save, load and predict -> the method of
+#: :class:`Framework` that provides it. A step that needs one asks the registry
+#: (:func:`kfp_interop.frameworks.require_capability`), never a framework's name.
+CAPABILITIES: dict[str, str] = {"warm_start": "warm_start"}
+
+
 class Framework:
     """One framework's native side: format, save, load, predict.
 
@@ -189,6 +195,23 @@ class Framework:
         graph takes the values and maps them to the same codes (an unknown value as a
         missing one). Empty for most models."""
         return {}
+
+    # -- capabilities beyond save/load/predict (see CAPABILITIES) --------------------------
+    def warm_start(self, base: Any, X, y, *, task: str, n_estimators: int) -> Any:
+        """Capability ``warm_start``: a new model continuing ``base`` on ``(X, y)`` with
+        ``n_estimators`` more rounds (the base's own parameters otherwise)."""
+        raise NotImplementedError
+
+    def base_summary(self, model: Any) -> dict[str, Any]:
+        """What a lineage records of a base model beyond its file's sha256 (e.g. its
+        number of trees); empty by default."""
+        return {}
+
+    def can(self, capability: str) -> bool:
+        """Whether this framework has ``capability`` (one of :data:`CAPABILITIES`): its
+        class implements the capability's method."""
+        method = CAPABILITIES[capability]
+        return getattr(type(self), method) is not getattr(Framework, method)
 
     def predict_proba(self, model: Any, X) -> Any:
         """(n, n_classes) class probabilities."""

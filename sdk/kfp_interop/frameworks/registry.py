@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from kfp_interop.errors import InvalidInputError, UnknownNameError
-from kfp_interop.frameworks.base import Framework
+from kfp_interop.errors import InvalidInputError, UnknownNameError, UnsupportedOperationError
+from kfp_interop.frameworks.base import CAPABILITIES, Framework
 from kfp_interop.registry import Registry
 
-__all__ = ["FRAMEWORKS", "register_framework", "get_framework"]
+__all__ = ["FRAMEWORKS", "register_framework", "get_framework", "with_capability",
+           "require_capability"]
 
 FRAMEWORKS: Registry[Framework] = Registry(
     "framework",
@@ -35,4 +36,30 @@ def get_framework(name: str, family: str | None = None) -> Framework:
     if fw.family != family:
         raise InvalidInputError(f"Framework {name!r} is a {fw.family} framework; this step "
                                 f"takes a {family} one: {', '.join(known)}.")
+    return fw
+
+
+def with_capability(capability: str) -> list[str]:
+    """The registered frameworks that have ``capability`` (see
+    :data:`~kfp_interop.frameworks.base.CAPABILITIES`)."""
+    if capability not in CAPABILITIES:
+        raise UnknownNameError(f"Unknown capability {capability!r}; known: "
+                               f"{', '.join(CAPABILITIES)}.")
+    return [n for n, f in FRAMEWORKS.items() if f.can(capability)]
+
+
+def require_capability(name: str, capability: str, what: str) -> Framework:
+    """The registered framework ``name``, which must have ``capability``.
+
+    Raises:
+        UnknownNameError: no such framework.
+        UnsupportedOperationError: it lacks the capability (the message lists those that
+            have it).
+    """
+    fw = FRAMEWORKS.get(name)
+    if not fw.can(capability):
+        have = with_capability(capability)
+        raise UnsupportedOperationError(
+            f"{what} needs a framework with capability {capability!r}; {name!r} has none. "
+            f"Frameworks that have it: {', '.join(have) or '(none registered)'}.")
     return fw

@@ -115,7 +115,7 @@ class XGBoostFramework(TabularFramework):
                             n_features=booster.num_features(), n_classes=n_classes,
                             feature_names=list(names) if names else None)
 
-    def continue_training(self, base: Any, X, y, *, task: str, n_estimators: int) -> Any:
+    def warm_start(self, base: Any, X, y, *, task: str, n_estimators: int) -> Any:
         """A new model: the base booster's trees plus ``n_estimators`` more fitted on
         ``(X, y)`` (``xgb_model=`` the base booster), with the base's parameters."""
         params = {**base.get_params(), "n_estimators": n_estimators}
@@ -126,6 +126,9 @@ class XGBoostFramework(TabularFramework):
     @staticmethod
     def trees(model: Any) -> int:
         return model.get_booster().num_boosted_rounds()
+
+    def base_summary(self, model: Any) -> dict[str, Any]:
+        return {"trees": self.trees(model)}
 
 
 register_framework(XGBoostFramework())

@@ -1,5 +1,6 @@
 """The warm-start stages, the tabular variant of transfer learning: split one split's
-rows in two (older and newer data), and continue an XGBoost model on the newer rows."""
+rows in two (older and newer data), and continue a model on the newer rows (any
+framework with the ``warm_start`` capability: XGBoost among the built-in ones)."""
 
 from __future__ import annotations
 
@@ -34,21 +35,23 @@ def split_rows_step(*, data_path: str, fraction: float = 0.5, seed: int = DEFAUL
 @stage("model_dir")
 def warm_start_step(*, base_model_dir: str, train_path: str, test_path: str,
                     n_estimators: int = 50, model_dir: str) -> tuple[dict, Any]:
-    """Continue an XGBoost model on new rows (``xgb_model=`` the base booster): the
-    tabular counterpart of fine-tuning. The result has the base trees plus
-    ``n_estimators`` new ones, and its lineage names the base model.
+    """Continue a boosted model on new rows (its framework's ``warm_start``: XGBoost's
+    ``xgb_model=`` the base booster): the tabular counterpart of fine-tuning. The result
+    has the base trees plus ``n_estimators`` new ones, and its lineage names the base
+    model.
 
     Raises:
-        InvalidInputError: the base is not XGBoost, or its features/classes differ.
+        UnsupportedOperationError: the base's framework cannot warm-start (the message lists
+            those that can).
+        InvalidInputError: its features/classes differ from the new data's.
     """
     from kfp_interop.data import load_split, read_split_metadata
-    from kfp_interop.frameworks import NativeModel, get_framework, load_native, save_native
+    from kfp_interop.frameworks import NativeModel, load_native, require_capability, save_native
     from kfp_interop.training import roc_points, score
 
     base_meta = read_model_meta(base_model_dir)
-    if base_meta["framework"] != "xgboost":
-        raise InvalidInputError(f"Warm start continues an XGBoost model; the base is "
-                                f"{base_meta['framework']!r}.")
+    fw = require_capability(base_meta["framework"], "warm_start",
+                            "A warm start (continuing a model on new rows)")
     data_meta = read_split_metadata(train_path)
     if (data_meta["feature_names"] != base_meta["feature_names"]
             or data_meta.get("class_labels") != base_meta["class_labels"]):
@@ -56,22 +59,20 @@ def warm_start_step(*, base_model_dir: str, train_path: str, test_path: str,
                                 "model's: a warm start needs the same schema.")
     if n_estimators < 1:
         raise InvalidInputError(f"n_estimators={n_estimators} must be at least 1.")
-    xgb = get_framework("xgboost")
     task = base_meta["task"]
-    base = load_native(base_model_dir, framework="xgboost", task=task,
+    base = load_native(base_model_dir, framework=fw.name, task=task,
                        expected_sha256=base_meta["native_sha256"])
     train, test = load_split(train_path, data_meta), load_split(test_path)
-    model = xgb.continue_training(base.model, train.X, train.y, task=task,
-                                  n_estimators=n_estimators)
-    native = NativeModel(model, "xgboost", task)
+    model = fw.warm_start(base.model, train.X, train.y, task=task, n_estimators=n_estimators)
+    native = NativeModel(model, fw.name, task)
     metrics, cm = score(native, test)
     roc = roc_points(native, test)
     saved = save_native(native, model_dir)
     lineage = {"method": "warm-start", "base_model_sha256": base_meta["native_sha256"],
-               "base_framework": "xgboost", "source_task": {
+               "base_framework": fw.name, "source_task": {
                    "dataset": base_meta["dataset"], "data_sha256": base_meta["data_sha256"],
-                   "train_rows": base_meta["train_rows"], "trees": xgb.trees(base.model)}}
-    meta = model_meta(data_meta, framework="xgboost",
+                   "train_rows": base_meta["train_rows"], **fw.base_summary(base.model)}}
+    meta = model_meta(data_meta, framework=fw.name,
                       framework_version=base_meta["framework_version"],
                       estimator=type(model).__name__, task=task,
                       hyperparameters={**base_meta["hyperparameters"],
