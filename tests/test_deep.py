@@ -389,3 +389,18 @@ def test_a_framework_registered_with_warm_start_gets_the_warm_start_step(tmp_pat
         assert warm.model.n_estimators_ == 15
     finally:
         FRAMEWORKS.unregister("hist-boost")
+
+
+def test_fine_tuning_a_framework_without_the_capability_names_those_with_it(tmp_path):
+    from kfp_interop.frameworks import with_capability
+    from kfp_interop.steps import finetune_step, load_data_step, train_step
+
+    assert sorted(with_capability("finetune")) == ["keras", "torch"]
+    d = str(tmp_path)
+    load_data_step(dataset="digits", train_path=d + "/tr", test_path=d + "/te")
+    train_step(train_path=d + "/tr", test_path=d + "/te", model_dir=d + "/rf")
+    with pytest.raises(InvalidInputError, match="capability 'finetune'; 'sklearn' has none. "
+                                                "Frameworks that have it: keras, torch"):
+        finetune_step(base_model_dir=d + "/rf", train_path=d + "/tr", test_path=d + "/te",
+                      model_dir=d + "/ft")
+    assert not (tmp_path / "ft").exists()

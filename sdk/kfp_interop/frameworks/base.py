@@ -106,7 +106,7 @@ def with_categories(X, categories: dict[int, list], names: list[str] | None = No
 #: capabilities a framework may have beyond save, load and predict -> the method of
 #: :class:`Framework` that provides it. A step that needs one asks the registry
 #: (:func:`kfp_interop.frameworks.require_capability`), never a framework's name.
-CAPABILITIES: dict[str, str] = {"warm_start": "warm_start"}
+CAPABILITIES: dict[str, str] = {"warm_start": "warm_start", "finetune": "finetune_head"}
 
 
 class Framework:
@@ -201,6 +201,30 @@ class Framework:
         """Capability ``warm_start``: a new model continuing ``base`` on ``(X, y)`` with
         ``n_estimators`` more rounds (the base's own parameters otherwise)."""
         raise NotImplementedError
+
+    # capability ``finetune``: a network with a backbone and a classification head
+    def finetune_head(self, base: Any, n_classes: int, *, seed: int) -> Any:
+        """Capability ``finetune``: the base network (a NativeModel) with a new,
+        seeded head for ``n_classes`` on its backbone, the backbone frozen; returns the
+        model to train. Frameworks with it also implement :meth:`unfreeze`,
+        :meth:`n_inputs`, :meth:`finetuned` and :meth:`finetune_settings`."""
+        raise NotImplementedError
+
+    def unfreeze(self, model: Any) -> None:
+        """(finetune) Make every layer of ``model`` trainable again."""
+        raise NotImplementedError
+
+    def n_inputs(self, base: Any) -> int:
+        """(finetune) The number of features the base network (a NativeModel) takes."""
+        raise NotImplementedError
+
+    def finetuned(self, base: Any, model: Any, n_classes: int) -> Any:
+        """(finetune) The fine-tuned ``model`` as a NativeModel, with what rebuilds it."""
+        raise NotImplementedError
+
+    def finetune_settings(self, base: Any, base_meta: dict) -> dict[str, Any]:
+        """(finetune) What a fine-tuned model's record says of its architecture."""
+        return {}
 
     def base_summary(self, model: Any) -> dict[str, Any]:
         """What a lineage records of a base model beyond its file's sha256 (e.g. its

@@ -186,6 +186,43 @@ class KerasFramework(DeepFramework):
     def estimator_name(self, model: Any, architecture: str) -> str:
         return f"keras.Sequential({architecture})"
 
+    def estimator_of(self, model: Any) -> str:
+        return f"keras.{type(model).__name__}"
+
+    # finetune: the last layer, a Dense layer, is the head; everything before it the
+    # backbone. A new head is a new Dense softmax layer on what the old one read (the
+    # graph stays flat, so the ONNX export sees plain layers).
+    def finetune_head(self, base: Any, n_classes: int, *, seed: int) -> Any:
+        keras = keras_backend(os.environ.get("KERAS_BACKEND", "torch"))
+        model = base.model
+        head = model.layers[-1] if model.layers else None
+        if not isinstance(head, keras.layers.Dense) or len(model.layers) < 2:
+            raise InvalidInputError(
+                f"The Keras base model's last layer is {type(head).__name__}: fine-tuning "
+                "replaces a Dense classification head (the last layer) and freezes the "
+                "layers before it; end the model in a Dense softmax layer.")
+        keras.utils.set_random_seed(seed)
+        out = keras.layers.Dense(n_classes, activation="softmax", name="new_head")(head.input)
+        model = keras.Model(model.inputs, out, name=f"{model.name}_finetuned")
+        for layer in model.layers[:-1]:
+            layer.trainable = False
+        return model
+
+    def unfreeze(self, model: Any) -> None:
+        for layer in model.layers:
+            layer.trainable = True
+
+    def n_inputs(self, base: Any) -> int:
+        return int(base.model.inputs[0].shape[-1])
+
+    def finetuned(self, base: Any, model: Any, n_classes: int) -> Any:
+        from kfp_interop.frameworks.native import NativeModel
+
+        return NativeModel(model, self.name, "classification", None)
+
+    def finetune_settings(self, base: Any, base_meta: dict) -> dict[str, Any]:
+        return {"architecture": base_meta.get("estimator")}
+
     def read_foreign(self, path: str, *, task: str = "", n_features: int | None = None,
                      trusted_types: Any = None, architecture: str = "",
                      init_args: dict | None = None) -> ForeignModel:

@@ -357,6 +357,29 @@ class TorchFramework(DeepFramework):
     def train(self, model: Any, X, y, **kwargs: Any) -> list[dict]:
         return train_torch(model, X, y, **kwargs)
 
+    # finetune: the module's ``backbone`` is the backbone, its last Linear the head
+    def finetune_head(self, base: Any, n_classes: int, *, seed: int) -> Any:
+        replace_head(base.model, n_classes, seed=seed)
+        freeze_prefixes(base.model, ["backbone."], frozen=True)
+        return base.model
+
+    def unfreeze(self, model: Any) -> None:
+        freeze_prefixes(model, ["backbone."], frozen=False)
+
+    def n_inputs(self, base: Any) -> int:
+        return base.spec.n_features
+
+    def finetuned(self, base: Any, model: Any, n_classes: int) -> Any:
+        from kfp_interop.frameworks.native import NativeModel
+
+        spec = base.spec
+        return NativeModel(model, self.name, "classification",
+                           TorchSpec(spec.architecture, spec.n_features, n_classes,
+                                     spec.init_args))
+
+    def finetune_settings(self, base: Any, base_meta: dict) -> dict[str, Any]:
+        return {"architecture": base.spec.architecture, "init_args": base.spec.init_args}
+
     def predict_proba(self, model: Any, X) -> Any:
         return torch_predict_proba(model, X)
 

@@ -169,60 +169,51 @@ def finetune_step(*, base_model_dir: str, train_path: str, test_path: str,
                   lr: float = 1e-3, unfreeze_lr: float = 1e-4, seed: int = DEFAULT_SEED,
                   model_dir: str, on_epoch: Callable[[dict], None] | None = None
                   ) -> tuple[dict, Any]:
-    """Fine-tune a pretrained PyTorch or Keras model on a target task. New classes: a new
-    head on the frozen backbone, then optionally everything unfrozen for
-    ``unfreeze_epochs`` at ``unfreeze_lr``. The base model's own classes (a shifted
-    target): the head is kept and every layer trains for ``epochs`` at ``lr``.
+    """Fine-tune a pretrained network (any framework with the ``finetune`` capability:
+    PyTorch and Keras among the built-in ones) on a target task. New classes: a new head
+    on the frozen backbone, then optionally everything unfrozen for ``unfreeze_epochs``
+    at ``unfreeze_lr``. The base model's own classes (a shifted target): the head is
+    kept and every layer trains for ``epochs`` at ``lr``.
 
     Raises:
         ModelFileError: the checkpoint does not fit its architecture.
-        InvalidInputError: the base model is neither a PyTorch model with a ``backbone``
-            nor a Keras model ending in a ``Dense`` head.
+        UnsupportedOperationError: the base's framework cannot fine-tune (the message
+            lists those that can).
+        InvalidInputError: the base has no head to replace, or takes other features.
     """
     from kfp_interop.data import load_split, read_split_metadata
-    from kfp_interop.frameworks import NativeModel, load_native
-    from kfp_interop.frameworks.torch import (TorchSpec, freeze_prefixes, replace_head,
-                                              train_torch)
+    from kfp_interop.frameworks import load_native, require_capability
 
     base_meta = read_model_meta(base_model_dir)
-    if base_meta["framework"] == "keras":
-        return _finetune_keras(base_model_dir, base_meta, train_path, test_path,
-                               epochs=epochs, unfreeze_epochs=unfreeze_epochs,
-                               batch_size=batch_size, lr=lr, unfreeze_lr=unfreeze_lr,
-                               seed=seed, model_dir=model_dir, on_epoch=on_epoch)
-    if base_meta["framework"] != "torch":
-        raise InvalidInputError(f"Fine-tuning takes a PyTorch or Keras base model; this one "
-                                f"is {base_meta['framework']!r}.")
-    base = load_native(base_model_dir, framework="torch", task="classification",
+    fw = require_capability(base_meta["framework"], "finetune", "Fine-tuning")
+    base = load_native(base_model_dir, framework=fw.name, task="classification",
                        expected_sha256=base_meta.get("native_sha256"))
-    model, spec = base.model, base.spec
     data_meta = read_split_metadata(train_path)
     train, test = load_split(train_path, data_meta), load_split(test_path)
-    if train.X.shape[1] != spec.n_features:
-        raise InvalidInputError(f"The base model takes {spec.n_features} features; the target "
-                                f"data has {train.X.shape[1]}.")
+    n_in = fw.n_inputs(base)
+    if train.X.shape[1] != n_in:
+        raise InvalidInputError(f"The base model takes {n_in} features; the target data has "
+                                f"{train.X.shape[1]}.")
     n_classes = len(train.class_labels)
     # the same classes (a shifted target): the head already knows them, every layer
     # adapts; new classes: a new head on the frozen backbone, then optionally all layers
     same_task = list(base_meta.get("class_labels") or []) == list(train.class_labels)
-    if not same_task:
-        replace_head(model, n_classes, seed=seed)
-        freeze_prefixes(model, ["backbone."], frozen=True)
-    history = train_torch(model, train.X, train.y, epochs=epochs, batch_size=batch_size,
-                          lr=lr, seed=seed, X_val=test.X, y_val=test.y, on_epoch=on_epoch)
+    model = base.model if same_task else fw.finetune_head(base, n_classes, seed=seed)
+    settings = dict(epochs=epochs, batch_size=batch_size, X_val=test.X, y_val=test.y,
+                    on_epoch=on_epoch)
+    history = fw.train(model, train.X, train.y, lr=lr, seed=seed, **settings)
     if unfreeze_epochs and not same_task:
-        freeze_prefixes(model, ["backbone."], frozen=False)
-        more = train_torch(model, train.X, train.y, epochs=unfreeze_epochs,
-                           batch_size=batch_size, lr=unfreeze_lr, seed=seed + 1,
-                           X_val=test.X, y_val=test.y, on_epoch=on_epoch)
+        fw.unfreeze(model)
+        more = fw.train(model, train.X, train.y, **{**settings, "epochs": unfreeze_epochs},
+                        lr=unfreeze_lr, seed=seed + 1)
         history = _then_unfrozen(history, more)
-    new_spec = TorchSpec(spec.architecture, spec.n_features, n_classes, spec.init_args)
+    native = fw.finetuned(base, model, n_classes)
     hp = _hyperparameters(
-        {"architecture": spec.architecture, "init_args": spec.init_args}, same_task,
-        data_meta, epochs=epochs, unfreeze_epochs=unfreeze_epochs, batch_size=batch_size,
-        lr=lr, unfreeze_lr=unfreeze_lr)
-    return save_network(NativeModel(model, "torch", "classification", new_spec), data_meta,
-                        model_dir=model_dir, estimator=type(model).__name__,
+        fw.finetune_settings(base, base_meta), same_task, data_meta, epochs=epochs,
+        unfreeze_epochs=unfreeze_epochs, batch_size=batch_size, lr=lr,
+        unfreeze_lr=unfreeze_lr)
+    return save_network(native, data_meta, model_dir=model_dir,
+                        estimator=fw.estimator_of(model),
                         hyperparameters=hp, seed=seed, test=test, history=history,
                         extra={"lineage": _lineage(base_meta)})
 
@@ -247,62 +238,6 @@ def _lineage(base_meta: dict) -> dict:
     return {"method": "fine-tune", "base_model_sha256": base_meta["native_sha256"],
             "base_framework": base_meta["framework"],
             "source_task": {k: v for k, v in source.items() if v is not None}}
-
-
-def _finetune_keras(base_model_dir: str, base_meta: dict, train_path: str, test_path: str, *,
-                    epochs: int, unfreeze_epochs: int, batch_size: int, lr: float,
-                    unfreeze_lr: float, seed: int, model_dir: str,
-                    on_epoch: Callable[[dict], None] | None) -> tuple[dict, Any]:
-    """:func:`finetune_step` for a Keras model (loaded in safe mode): its last layer, a
-    ``Dense`` layer, is the head; everything before it is the backbone. New classes: a
-    new ``Dense`` softmax head on what the old one read (the graph stays flat, so the
-    ONNX export sees plain layers), the other layers frozen, then optionally all
-    trainable; the same classes: the model as it is, every layer trained."""
-    from kfp_interop.data import load_split, read_split_metadata
-    from kfp_interop.frameworks import NativeModel, load_native
-    from kfp_interop.frameworks.keras import keras_backend, train_keras
-
-    base = load_native(base_model_dir, framework="keras", task="classification",
-                       expected_sha256=base_meta.get("native_sha256"))
-    model = base.model
-    keras = keras_backend(os.environ.get("KERAS_BACKEND", "torch"))
-    data_meta = read_split_metadata(train_path)
-    train, test = load_split(train_path, data_meta), load_split(test_path)
-    n_in = int(model.inputs[0].shape[-1])
-    if train.X.shape[1] != n_in:
-        raise InvalidInputError(f"The base model takes {n_in} features; the target data has "
-                                f"{train.X.shape[1]}.")
-    n_classes = len(train.class_labels)
-    same_task = list(base_meta.get("class_labels") or []) == list(train.class_labels)
-    if not same_task:
-        head = model.layers[-1] if model.layers else None
-        if not isinstance(head, keras.layers.Dense) or len(model.layers) < 2:
-            raise InvalidInputError(
-                f"The Keras base model's last layer is {type(head).__name__}: fine-tuning "
-                "replaces a Dense classification head (the last layer) and freezes the "
-                "layers before it; end the model in a Dense softmax layer.")
-        keras.utils.set_random_seed(seed)
-        out = keras.layers.Dense(n_classes, activation="softmax", name="new_head")(head.input)
-        model = keras.Model(model.inputs, out, name=f"{model.name}_finetuned")
-        for layer in model.layers[:-1]:
-            layer.trainable = False
-    history = train_keras(model, train.X, train.y, epochs=epochs, batch_size=batch_size,
-                          lr=lr, seed=seed, X_val=test.X, y_val=test.y, on_epoch=on_epoch)
-    if unfreeze_epochs and not same_task:
-        for layer in model.layers:
-            layer.trainable = True
-        more = train_keras(model, train.X, train.y, epochs=unfreeze_epochs,
-                           batch_size=batch_size, lr=unfreeze_lr, seed=seed + 1,
-                           X_val=test.X, y_val=test.y, on_epoch=on_epoch)
-        history = _then_unfrozen(history, more)
-    hp = _hyperparameters(
-        {"architecture": base_meta.get("estimator")}, same_task, data_meta, epochs=epochs,
-        unfreeze_epochs=unfreeze_epochs, batch_size=batch_size, lr=lr,
-        unfreeze_lr=unfreeze_lr)
-    return save_network(NativeModel(model, "keras", "classification", None), data_meta,
-                        model_dir=model_dir, estimator=f"keras.{type(model).__name__}",
-                        hyperparameters=hp, seed=seed, test=test, history=history,
-                        extra={"lineage": _lineage(base_meta)})
 
 
 def _is_keras_file(path: str) -> bool:
