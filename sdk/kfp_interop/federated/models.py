@@ -1,7 +1,9 @@
 """The models a federation trains, as lists of NumPy arrays (what Flower's strategies
-aggregate): PyTorch networks (the ``mlp`` and ``cnn`` of the deep pipeline, or an
-allowed ``module:Class``) and a scikit-learn logistic regression trained by SGD
-(``SGDClassifier(loss="log_loss")``, averaged by its coefficients).
+aggregate), from any framework with the ``federated`` capability (the framework registry
+decides, by architecture): among the built-in ones PyTorch networks (the ``mlp`` and
+``cnn`` of the deep pipeline, or an allowed ``module:Class``) and a scikit-learn
+logistic regression trained by SGD (``SGDClassifier(loss="log_loss")``, averaged by its
+coefficients).
 
 Between pipeline steps a model is a folder: ``weights.npz`` (the arrays, loaded with
 ``allow_pickle=False``) and ``spec.json`` (what rebuilds it: kind, architecture, sizes,
@@ -20,17 +22,15 @@ from kfp_interop.files import atomic_path, atomic_write_json
 
 __all__ = ["FederatedSpec", "new_spec", "initial_weights", "train_local", "predict_proba",
            "save_weights", "load_weights", "check_same_architecture", "to_native",
-           "WEIGHTS_FILE", "SPEC_FILE", "SKLEARN_ARCHITECTURES"]
+           "estimator_name", "WEIGHTS_FILE", "SPEC_FILE"]
 
 WEIGHTS_FILE = "weights.npz"
 SPEC_FILE = "spec.json"
-#: the scikit-learn models a federation can train
-SKLEARN_ARCHITECTURES = ("logistic",)
 
 
 @dataclasses.dataclass(frozen=True)
 class FederatedSpec:
-    """What rebuilds a federated model: ``kind`` (torch or sklearn), ``architecture``
+    """What rebuilds a federated model: ``kind`` (the framework), ``architecture``
     (mlp, cnn, module:Class; logistic), sizes, constructor arguments, and the names and
     shapes of its arrays (so clients' models can be checked against each other)."""
 
@@ -54,87 +54,44 @@ class FederatedSpec:
                    tuple(tuple(s) for s in d.get("shapes") or ()))
 
 
-def _torch_spec(spec: FederatedSpec):
-    from kfp_interop.frameworks.torch import TorchSpec
+def _framework(spec: FederatedSpec):
+    from kfp_interop.frameworks import require_capability
 
-    return TorchSpec(spec.architecture, spec.n_features, spec.n_classes, dict(spec.init_args))
-
-
-def _sgd(lr: float, seed: int):
-    from sklearn.linear_model import SGDClassifier
-
-    # a constant step: the same update rule in every round, whatever the client's t_
-    return SGDClassifier(loss="log_loss", learning_rate="constant", eta0=lr, alpha=1e-4,
-                         random_state=seed)
+    return require_capability(spec.kind, "federated", "Federated learning")
 
 
 def new_spec(architecture: str, n_features: int, n_classes: int, *,
              init_args: dict | None = None) -> FederatedSpec:
-    """The spec of a new model (its array names and shapes filled in).
+    """The spec of a new model (its array names and shapes filled in), from the first
+    registered framework with the ``federated`` capability that trains ``architecture``.
 
     Raises:
-        InvalidInputError: an unknown architecture; a module:Class that is not allowed.
+        InvalidInputError: an architecture no framework federates (the message lists the
+            frameworks that federate); a module:Class that is not allowed.
     """
-    if architecture in SKLEARN_ARCHITECTURES:
-        if init_args:
-            raise InvalidInputError("init_args apply to PyTorch architectures; 'logistic' "
-                                    "takes none.")
-        rows = 1 if n_classes == 2 else n_classes
-        return FederatedSpec("sklearn", architecture, n_features, n_classes, {},
-                             ("coef", "intercept"), ((rows, n_features), (rows,)))
-    from kfp_interop.frameworks.torch import build_torch_model
+    from kfp_interop.frameworks import FRAMEWORKS, with_capability
 
-    spec = FederatedSpec("torch", architecture, n_features, n_classes, dict(init_args or {}))
-    state = build_torch_model(_torch_spec(spec)).state_dict()
-    return dataclasses.replace(spec, names=tuple(state),
-                               shapes=tuple(tuple(t.shape) for t in state.values()))
+    able = with_capability("federated")
+    fw = next((FRAMEWORKS.get(n) for n in able if FRAMEWORKS.get(n).federates(architecture)),
+              None)
+    if fw is None:
+        raise InvalidInputError(
+            f"No framework federates architecture {architecture!r}; frameworks with the "
+            f"federated capability: {', '.join(able)} (e.g. "
+            + ", ".join(a for n in able
+                        for a in getattr(FRAMEWORKS.get(n), "federated_architectures",
+                                         getattr(FRAMEWORKS.get(n), "architectures", ())))
+            + ", or an allowed module:Class).")
+    names, shapes = fw.federated_arrays(architecture, n_features, n_classes,
+                                        dict(init_args or {}))
+    return FederatedSpec(fw.name, architecture, n_features, n_classes,
+                         dict(init_args or {}), tuple(names), tuple(shapes))
 
 
 def initial_weights(spec: FederatedSpec, *, seed: int) -> list[Any]:
     """The global model before round 1: seeded initial weights (zeros for the linear
     model, as scikit-learn starts it)."""
-    import numpy as np
-
-    if spec.kind == "sklearn":
-        return [np.zeros(s, dtype=np.float64) for s in spec.shapes]
-    import torch
-
-    from kfp_interop.frameworks.torch import build_torch_model
-
-    torch.manual_seed(seed)
-    return _arrays(build_torch_model(_torch_spec(spec)))
-
-
-def _arrays(model) -> list[Any]:
-    """A PyTorch module's state as NumPy arrays, in its state dict's order."""
-    return [t.detach().cpu().numpy().copy() for t in model.state_dict().values()]
-
-
-def _torch_model(spec: FederatedSpec, weights: list[Any]):
-    import torch
-
-    from kfp_interop.frameworks.torch import build_torch_model
-
-    model = build_torch_model(_torch_spec(spec))
-    model.load_state_dict({n: torch.as_tensor(w) for n, w in zip(spec.names, weights)})
-    model.eval()
-    return model
-
-
-def _sklearn_model(spec: FederatedSpec, weights: list[Any], *, lr: float = 0.01,
-                   seed: int = 0, X=None, y=None):
-    """An SGDClassifier holding ``weights`` (fitted once on a row to set its classes,
-    then given the weights)."""
-    import numpy as np
-
-    model = _sgd(lr, seed)
-    classes = np.arange(spec.n_classes)
-    if X is None:
-        X, y = np.zeros((1, spec.n_features)), np.zeros(1, dtype=np.int64)
-    model.partial_fit(X[:1], y[:1], classes=classes)
-    model.coef_ = np.array(weights[0], dtype=np.float64)
-    model.intercept_ = np.array(weights[1], dtype=np.float64)
-    return model
+    return _framework(spec).federated_initial(spec, seed=seed)
 
 
 def train_local(spec: FederatedSpec, weights: list[Any], X, y, *, epochs: int, lr: float,
@@ -146,46 +103,27 @@ def train_local(spec: FederatedSpec, weights: list[Any], X, y, *, epochs: int, l
     Raises:
         InvalidInputError: bad settings; FedProx's ``proximal_mu`` for the linear model.
     """
-    import numpy as np
-
     if epochs < 1:
         raise InvalidInputError(f"local_epochs={epochs} must be at least 1.")
-    if spec.kind == "sklearn":
-        if proximal_mu:
-            raise InvalidInputError("FedProx's proximal term (proximal_mu) is implemented "
-                                    "for PyTorch models; the linear model trains without it.")
-        model = _sklearn_model(spec, weights, lr=lr, seed=seed, X=X, y=y)
-        rng = np.random.default_rng(seed)
-        for _ in range(epochs):
-            order = rng.permutation(len(y))
-            model.partial_fit(X[order], y[order])
-        accuracy = float(np.mean(model.predict(X) == y))
-        return [model.coef_.copy(), model.intercept_.copy()], {"accuracy": accuracy}
-    from kfp_interop.frameworks.torch import train_torch
-
-    model = _torch_model(spec, weights)
-    history = train_torch(model, X, y, epochs=epochs, batch_size=batch_size, lr=lr,
-                          optimizer=optimizer, seed=seed, proximal_mu=proximal_mu)
-    return _arrays(model), {"loss": history[-1]["loss"], "accuracy": history[-1]["accuracy"]}
+    return _framework(spec).federated_train(spec, weights, X, y, epochs=epochs, lr=lr,
+                                            batch_size=batch_size, optimizer=optimizer,
+                                            seed=seed, proximal_mu=proximal_mu)
 
 
 def predict_proba(spec: FederatedSpec, weights: list[Any], X) -> Any:
-    if spec.kind == "sklearn":
-        return _sklearn_model(spec, weights).predict_proba(X)
-    from kfp_interop.frameworks.torch import torch_predict_proba
-
-    return torch_predict_proba(_torch_model(spec, weights), X)
+    fw = _framework(spec)
+    return fw.predict_proba(fw.federated_model(spec, weights).model, X)
 
 
 def to_native(spec: FederatedSpec, weights: list[Any]):
     """The model as a :class:`~kfp_interop.frameworks.NativeModel` (what the export
-    stage takes): a PyTorch module with its TorchSpec, or the SGDClassifier."""
-    from kfp_interop.frameworks import NativeModel
+    stage takes)."""
+    return _framework(spec).federated_model(spec, weights)
 
-    if spec.kind == "sklearn":
-        return NativeModel(_sklearn_model(spec, weights), "sklearn", "classification")
-    return NativeModel(_torch_model(spec, weights), "torch", "classification",
-                       _torch_spec(spec))
+
+def estimator_name(spec: FederatedSpec) -> str:
+    """What the record calls the federated model."""
+    return _framework(spec).federated_estimator(spec)
 
 
 def check_same_architecture(spec: FederatedSpec, weights: list[Any], where: str) -> None:

@@ -106,7 +106,8 @@ def with_categories(X, categories: dict[int, list], names: list[str] | None = No
 #: capabilities a framework may have beyond save, load and predict -> the method of
 #: :class:`Framework` that provides it. A step that needs one asks the registry
 #: (:func:`kfp_interop.frameworks.require_capability`), never a framework's name.
-CAPABILITIES: dict[str, str] = {"warm_start": "warm_start", "finetune": "finetune_head"}
+CAPABILITIES: dict[str, str] = {"warm_start": "warm_start", "finetune": "finetune_head",
+                                "federated": "federated_train"}
 
 
 class Framework:
@@ -225,6 +226,39 @@ class Framework:
     def finetune_settings(self, base: Any, base_meta: dict) -> dict[str, Any]:
         """(finetune) What a fine-tuned model's record says of its architecture."""
         return {}
+
+    # capability ``federated``: a model as a list of arrays that a strategy averages.
+    # ``spec`` is a kfp_interop.federated.FederatedSpec (architecture, sizes, init_args,
+    # array names); ``weights`` a list of NumPy arrays in the spec's order.
+    def federates(self, architecture: str) -> bool:
+        """(federated) Whether this framework trains ``architecture`` in a federation."""
+        return False
+
+    def federated_arrays(self, architecture: str, n_features: int, n_classes: int,
+                         init_args: dict) -> tuple[tuple, tuple]:
+        """(federated) The names and shapes of the model's arrays."""
+        raise NotImplementedError
+
+    def federated_initial(self, spec: Any, *, seed: int) -> list[Any]:
+        """(federated) The global model before round 1 (seeded)."""
+        raise NotImplementedError
+
+    def federated_train(self, spec: Any, weights: list[Any], X, y, *, epochs: int,
+                        lr: float, batch_size: int, optimizer: str, seed: int,
+                        proximal_mu: float) -> tuple[list[Any], dict]:
+        """Capability ``federated``: a client's round from the global ``weights`` on its
+        own rows: ``(new weights, {"accuracy"[, "loss"]})``. Frameworks with it also
+        implement :meth:`federates`, :meth:`federated_arrays`,
+        :meth:`federated_initial`, :meth:`federated_model`."""
+        raise NotImplementedError
+
+    def federated_model(self, spec: Any, weights: list[Any]) -> Any:
+        """(federated) The model holding ``weights``, as a NativeModel."""
+        raise NotImplementedError
+
+    def federated_estimator(self, spec: Any) -> str:
+        """(federated) What the record calls the federated model."""
+        return f"{spec.architecture} (federated)"
 
     def base_summary(self, model: Any) -> dict[str, Any]:
         """What a lineage records of a base model beyond its file's sha256 (e.g. its

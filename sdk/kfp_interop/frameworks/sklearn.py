@@ -54,7 +54,80 @@ def _skops_io():
     return skops.io
 
 
-class SklearnFramework(TabularFramework):
+# -- federated: a logistic regression trained by SGD, averaged by its coefficients ---------
+
+def _sgd(lr: float, seed: int):
+    from sklearn.linear_model import SGDClassifier
+
+    # a constant step: the same update rule in every round, whatever the client's t_
+    return SGDClassifier(loss="log_loss", learning_rate="constant", eta0=lr, alpha=1e-4,
+                         random_state=seed)
+
+
+def _sgd_holding(spec: Any, weights: list[Any], *, lr: float = 0.01, seed: int = 0,
+                 X=None, y=None):
+    """An SGDClassifier holding ``weights`` (fitted once on a row to set its classes,
+    then given the weights)."""
+    import numpy as np
+
+    model = _sgd(lr, seed)
+    classes = np.arange(spec.n_classes)
+    if X is None:
+        X, y = np.zeros((1, spec.n_features)), np.zeros(1, dtype=np.int64)
+    model.partial_fit(X[:1], y[:1], classes=classes)
+    model.coef_ = np.array(weights[0], dtype=np.float64)
+    model.intercept_ = np.array(weights[1], dtype=np.float64)
+    return model
+
+
+class FederatedLogistic:
+    """The ``federated`` capability of :class:`SklearnFramework`: a logistic regression
+    (``architecture="logistic"``) trained by SGD, averaged by its coefficients."""
+
+    #: the scikit-learn models a federation can train
+    federated_architectures = ("logistic",)
+
+    def federates(self, architecture: str) -> bool:
+        return architecture in self.federated_architectures
+
+    def federated_arrays(self, architecture, n_features, n_classes, init_args):
+        if init_args:
+            raise InvalidInputError("init_args apply to PyTorch architectures; 'logistic' "
+                                    "takes none.")
+        rows = 1 if n_classes == 2 else n_classes
+        return ("coef", "intercept"), ((rows, n_features), (rows,))
+
+    def federated_initial(self, spec, *, seed):
+        import numpy as np
+
+        return [np.zeros(s, dtype=np.float64) for s in spec.shapes]  # as sklearn starts
+
+    def federated_train(self, spec, weights, X, y, *, epochs, lr, batch_size, optimizer,
+                        seed, proximal_mu):
+        import numpy as np
+
+        if proximal_mu:
+            raise InvalidInputError("FedProx's proximal term (proximal_mu) is implemented "
+                                    "for PyTorch models; the linear model trains without it.")
+        model = _sgd_holding(spec, weights, lr=lr, seed=seed, X=X, y=y)
+        rng = np.random.default_rng(seed)
+        for _ in range(epochs):
+            order = rng.permutation(len(y))
+            model.partial_fit(X[order], y[order])
+        accuracy = float(np.mean(model.predict(X) == y))
+        return [model.coef_.copy(), model.intercept_.copy()], {"accuracy": accuracy}
+
+    def federated_model(self, spec, weights):
+        from kfp_interop.frameworks.native import NativeModel
+
+        return NativeModel(_sgd_holding(spec, weights), "sklearn", "classification")
+
+    def federated_estimator(self, spec):
+        return "SGDClassifier (federated)"
+
+
+
+class SklearnFramework(FederatedLogistic, TabularFramework):
     name = "sklearn"
     distributions = ("scikit-learn",)
     native_format, native_file = "skops", "model.skops"
@@ -207,3 +280,4 @@ class SklearnFramework(TabularFramework):
 
 
 register_framework(SklearnFramework())
+

@@ -342,6 +342,27 @@ def _first(e: BaseException) -> str:
     return (str(e).splitlines() or [type(e).__name__])[0][:200]
 
 
+def _spec_of(spec: Any) -> TorchSpec:
+    """The TorchSpec of a federated spec (architecture, sizes, init_args)."""
+    return TorchSpec(spec.architecture, spec.n_features, spec.n_classes,
+                     dict(spec.init_args))
+
+
+def _arrays(model) -> list[Any]:
+    """A module's state as NumPy arrays, in its state dict's order."""
+    return [t.detach().cpu().numpy().copy() for t in model.state_dict().values()]
+
+
+def _holding(spec: Any, weights: list[Any]):
+    """The network of a federated spec holding ``weights`` (eval mode)."""
+    import torch
+
+    model = build_torch_model(_spec_of(spec))
+    model.load_state_dict({n: torch.as_tensor(w) for n, w in zip(spec.names, weights)})
+    model.eval()
+    return model
+
+
 class TorchFramework(DeepFramework):
     name = "torch"
     native_format, native_file = "torch-state-dict", "model.pt"
@@ -356,6 +377,35 @@ class TorchFramework(DeepFramework):
 
     def train(self, model: Any, X, y, **kwargs: Any) -> list[dict]:
         return train_torch(model, X, y, **kwargs)
+
+    # federated: the network's state dict, in its order, as NumPy arrays
+    def federates(self, architecture: str) -> bool:
+        return architecture in self.architectures or ":" in architecture
+
+    def federated_arrays(self, architecture, n_features, n_classes, init_args):
+        state = build_torch_model(TorchSpec(architecture, n_features, n_classes,
+                                            dict(init_args or {}))).state_dict()
+        return tuple(state), tuple(tuple(t.shape) for t in state.values())
+
+    def federated_initial(self, spec, *, seed):
+        import torch
+
+        torch.manual_seed(seed)
+        return _arrays(build_torch_model(_spec_of(spec)))
+
+    def federated_train(self, spec, weights, X, y, *, epochs, lr, batch_size, optimizer,
+                        seed, proximal_mu):
+        model = _holding(spec, weights)
+        history = train_torch(model, X, y, epochs=epochs, batch_size=batch_size, lr=lr,
+                              optimizer=optimizer, seed=seed, proximal_mu=proximal_mu)
+        return _arrays(model), {"loss": history[-1]["loss"],
+                                "accuracy": history[-1]["accuracy"]}
+
+    def federated_model(self, spec, weights):
+        from kfp_interop.frameworks.native import NativeModel
+
+        return NativeModel(_holding(spec, weights), self.name, "classification",
+                           _spec_of(spec))
 
     # finetune: the module's ``backbone`` is the backbone, its last Linear the head
     def finetune_head(self, base: Any, n_classes: int, *, seed: int) -> Any:

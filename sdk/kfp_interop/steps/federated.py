@@ -349,7 +349,7 @@ def finalize_step(*, global_dir: str, partitions_dir: str, train_path: str, test
         ``_max`` and ``federated_vs_local``), and its ``roc_curve`` the binary ROC curve.
     """
     from kfp_interop.data import load_split, read_split_metadata
-    from kfp_interop.federated.models import load_weights, to_native
+    from kfp_interop.federated.models import estimator_name, load_weights, to_native
     from kfp_interop.federated.strategies import check_strategy, epsilon
     from kfp_interop.frameworks import get_framework, save_native
     from kfp_interop.steps.model_dir import model_meta, write_model_meta
@@ -397,8 +397,7 @@ def finalize_step(*, global_dir: str, partitions_dir: str, train_path: str, test
     saved = save_native(native, model_dir)
     fw = get_framework(native.framework)
     meta = model_meta(data_meta, framework=native.framework, framework_version=fw.version(),
-                      estimator=("SGDClassifier (federated)" if spec.kind == "sklearn"
-                                 else f"{spec.architecture} (federated)"),
+                      estimator=estimator_name(spec),
                       task="classification",
                       hyperparameters={"architecture": spec.architecture,
                                        "init_args": spec.init_args,
