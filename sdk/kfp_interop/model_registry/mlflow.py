@@ -77,9 +77,18 @@ def serving_requirements() -> list[str]:
     stated instead of inferred. MLflow's inference starts a Python subprocess that
     imports the model's flavor and maps every imported module to its package: about
     3.5 s of every registration."""
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
-    return [f"{p}=={version(p)}" for p in ("mlflow", "numpy", "onnx", "onnxruntime")]
+    pins = []
+    for names in (("mlflow", "mlflow-skinny"), ("numpy",), ("onnx",),
+                  ("onnxruntime", "onnxruntime-gpu")):
+        for name in names:  # the distribution this environment has
+            try:
+                pins.append(f"{name}=={version(name)}")
+                break
+            except PackageNotFoundError:
+                continue
+    return pins
 
 
 def _check_alias(alias: str) -> None:
