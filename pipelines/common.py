@@ -85,6 +85,8 @@ SHARED_PARAMETERS: tuple[tuple[str, type, Any, str], ...] = (
     ("serving_memory", str, "", "memory request and limit of the model server on a "
                                 "cluster, e.g. 4Gi (empty: 1Gi)."),
     ("serving_gpus", int, 0, "GPUs for the model server on a cluster (nvidia.com/gpu)."),
+    ("deploy_options", str, "", "the deploy target's other options as a JSON object, e.g. "
+                                '{"replicas": 2} (kfp-interop targets lists them).'),
 )
 
 #: Defaults for where a compiled pipeline will run (``kfp-interop compile --profile``):
@@ -216,7 +218,8 @@ def _check(serving: dict):
                            storage_uri=serving["storage_uri"], register=serving["register"],
                            tracking_uri=serving["tracking_uri"], dry_run=serving["dry_run"],
                            runtime=serving["serving_runtime"], cpu=serving["serving_cpu"],
-                           memory=serving["serving_memory"], gpus=serving["serving_gpus"])
+                           memory=serving["serving_memory"], gpus=serving["serving_gpus"],
+                           deploy_options=serving["deploy_options"])
     check.set_caching_options(False)
     check.set_display_name("check settings")
     kubernetes.use_secret_as_env(check, MLFLOW_SECRET, MLFLOW_ENV, optional=True)
@@ -285,7 +288,8 @@ def serve_model(final, test_data, serving: dict):
                       namespace=serving["namespace"], storage_uri=stored.outputs["Output"],
                       canary_percent=serving["canary_percent"], dry_run=serving["dry_run"],
                       runtime=serving["serving_runtime"], cpu=serving["serving_cpu"],
-                      memory=serving["serving_memory"], gpus=serving["serving_gpus"])
+                      memory=serving["serving_memory"], gpus=serving["serving_gpus"],
+                      deploy_options=serving["deploy_options"])
     _outside_effects(deployed)
     # a failed smoke test is an answer, not a transient fault: no retry
     smoke_inputs = {"test_data": test_data} if test_data is not None else {}

@@ -150,6 +150,13 @@ def test_settings_check_names_what_a_cluster_run_needs(monkeypatch):
     with pytest.raises(InvalidInputError, match="register=true needs an MLflow server: set "
                                                 "tracking_uri"):
         check_settings_step(deploy_target="local", register=True)
+    with pytest.raises(InvalidInputError, match=r"Option\(s\) \['replicas'\] do not apply "
+                                                r"to target 'local'"):
+        check_settings_step(deploy_target="local", deploy_options='{"replicas": 2}')
+    for bad in ("{replicas: 2}", '["replicas"]', '{"replicas": [2]}'):
+        with pytest.raises(InvalidInputError, match="deploy_options="):
+            check_settings_step(deploy_target="kserve", storage_uri="s3://m/r",
+                                deploy_options=bad)
     with pytest.raises(InvalidInputError, match="deploy_target=kserve .* set storage_uri"):
         check_settings_step(deploy_target="kserve", register=False)
     with pytest.raises(UnknownNameError, match="kserve"):

@@ -168,11 +168,16 @@ def test_kserve_dry_run_needs_no_cluster_and_skips_side_effects(tmp_path, monkey
     proc = run_cli("run", "tabular", "--local", "--output-dir", str(out),
                    "--param", "deploy_target=kserve", "--param", "dry_run=true",
                    "--param", "register=false", "--param", "storage_uri=s3://models/repo",
-                   "--param", "canary_percent=10", env={"KUBECONFIG": str(tmp_path / "none")})
+                   "--param", "canary_percent=10", "--param",
+                   'deploy_options={"replicas": 2, "service_account": "models"}',
+                   env={"KUBECONFIG": str(tmp_path / "none")})
     assert proc.returncode == 0, proc.stdout[-3000:]
     s = json.loads((out / "summary.json").read_text())
     manifest = yaml.safe_load(open(s["manifest_path"]))
     assert manifest["kind"] == "InferenceService"
+    # the target's own options, from the pipeline's deploy_options
+    assert manifest["spec"]["predictor"]["minReplicas"] == 2
+    assert manifest["spec"]["predictor"]["serviceAccountName"] == "models"
     assert manifest["spec"]["predictor"]["canaryTrafficPercent"] == 10
     assert manifest["spec"]["predictor"]["model"]["storageUri"] == "s3://models/repo"
     assert s["smoke_test"]["skipped"] == "dry run" and s["upload"]["dry_run"] is True

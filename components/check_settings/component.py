@@ -18,6 +18,7 @@ def check_settings(
     cpu: str = "",
     memory: str = "",
     gpus: int = 0,
+    deploy_options: str = "",
 ) -> str:
     """Check the serving settings where the run runs (a cluster or this machine) before
     any work, and say what the run will do.
@@ -33,12 +34,13 @@ def check_settings(
         cpu: the model server's CPU on a cluster.
         memory: the model server's memory on a cluster.
         gpus: the model server's GPUs on a cluster.
+        deploy_options: the target's other options as a JSON object.
     """
     from kfp_interop.steps import check_settings_step
 
     summary = check_settings_step(deploy_target=deploy_target, storage_uri=storage_uri,
                                   register=register, tracking_uri=tracking_uri,
                                   dry_run=dry_run, runtime=runtime, cpu=cpu, memory=memory,
-                                  gpus=gpus)
+                                  gpus=gpus, deploy_options=deploy_options)
     print(summary)
     return summary

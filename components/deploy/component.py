@@ -23,6 +23,7 @@ def deploy(
     cpu: str = "",
     memory: str = "",
     gpus: int = 0,
+    deploy_options: str = "",
 ) -> str:
     """Deploy, wait until Ready and confirm the model answers; roll back on failure.
     Returns the endpoint URL ('' for a dry run).
@@ -41,6 +42,8 @@ def deploy(
         cpu: the model server's CPU request and limit, e.g. 2 ('' = the target's 1).
         memory: its memory request and limit, e.g. 4Gi ('' = the target's 1Gi).
         gpus: GPUs for the model server (nvidia.com/gpu; Seldon v2: requirement gpu).
+        deploy_options: the target's other options as a JSON object, e.g.
+            {{"replicas": 2, "service_account": "models"}} (kfp-interop targets lists them).
     """
     from kfp_interop.steps import deploy_step
 
@@ -49,6 +52,6 @@ def deploy(
                                  canary_percent=canary_percent, dry_run=dry_run,
                                  timeout_s=timeout_s, endpoint=endpoint, runtime=runtime,
                                  cpu=cpu, memory=memory, gpus=gpus,
-                                 out_dir=deployment.path)
+                                 deploy_options=deploy_options, out_dir=deployment.path)
     deployment.metadata.update(metadata)
     return info.get("endpoint") or ""

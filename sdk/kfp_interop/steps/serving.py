@@ -26,7 +26,8 @@ _NOT_METADATA = ("manifest", "previous", "resource")
 
 def check_settings_step(*, deploy_target: str, storage_uri: str = "", register: bool = True,
                         tracking_uri: str = "", dry_run: bool = False, runtime: str = "",
-                        cpu: str = "", memory: str = "", gpus: int = 0) -> str:
+                        cpu: str = "", memory: str = "", gpus: int = 0,
+                        deploy_options: str = "") -> str:
     """Check the serving settings a pipeline run was started with, where it runs, before
     any work: a run on a cluster that could only fail at its end stops here, naming the
     parameters to set.
@@ -45,7 +46,8 @@ def check_settings_step(*, deploy_target: str, storage_uri: str = "", register: 
     from kfp_interop.errors import InvalidInputError
 
     target = DEPLOY_TARGETS.get(deploy_target)
-    serving_options(deploy_target, runtime=runtime, cpu=cpu, memory=memory, gpus=gpus)
+    serving_options(deploy_target, runtime=runtime, cpu=cpu, memory=memory, gpus=gpus,
+                    options_json=deploy_options)
     problems = []
     if target.renders_manifests and not dry_run and not storage_uri:
         problems.append(f"deploy_target={deploy_target} serves the model from object "
@@ -107,20 +109,34 @@ def register_step(*, model_dir: str, register: bool = True, tracking_uri: str = 
 
 
 def serving_options(target: str, *, runtime: str = "", cpu: str = "", memory: str = "",
-                    gpus: int = 0, **extra) -> dict:
+                    gpus: int = 0, options_json: str = "", **extra) -> dict:
     """The options given for a deploy target's manifest (the pipelines' ``runtime``,
     ``cpu``, ``memory``, ``gpus``, and any other the target declares), checked and typed
-    by the target itself; empty values mean the target's defaults.
+    by the target itself; empty values mean the target's defaults. ``options_json``: the
+    target's other options as a JSON object (what a pipeline's ``deploy_options`` holds).
 
     Raises:
         UnknownNameError: an unknown target.
         InvalidInputError / ManifestValidationError: an option the target does not take
             (the message lists those it does), or a bad value.
     """
-    from kfp_interop.deploy import DEPLOY_TARGETS
+    import json
 
+    from kfp_interop.deploy import DEPLOY_TARGETS
+    from kfp_interop.errors import InvalidInputError
+
+    try:
+        parsed = json.loads(options_json) if options_json.strip() else {}
+    except ValueError as e:
+        raise InvalidInputError(f"deploy_options={options_json!r} is not JSON ({e}): give an "
+                                'object, e.g. {"replicas": 2}.') from None
+    if not isinstance(parsed, dict) or not all(
+            isinstance(v, (str, int, bool)) for v in parsed.values()):
+        raise InvalidInputError(f"deploy_options={options_json!r} must be a JSON object of "
+                                'option names to strings, numbers or booleans, e.g. '
+                                '{"replicas": 2}.')
     given = {k: v for k, v in (("runtime", runtime), ("cpu", cpu), ("memory", memory),
-                               ("gpus", gpus), *extra.items()) if v}
+                               ("gpus", gpus), *parsed.items(), *extra.items()) if v}
     return DEPLOY_TARGETS.get(target).check_options(given)
 
 
@@ -129,7 +145,7 @@ def deploy_step(*, model_dir: str, target: str = "local", name: str = "",
                 namespace: str = "default", storage_uri: str = "", canary_percent: int = 0,
                 dry_run: bool = False, timeout_s: int = 600, endpoint: str = "",
                 runtime: str = "", cpu: str = "", memory: str = "", gpus: int = 0,
-                out_dir: str) -> tuple[dict, dict]:
+                deploy_options: str = "", out_dir: str) -> tuple[dict, dict]:
     """Deploy to ``target``, wait until Ready and confirm the model answers (the target
     rolls back on failure); the deployment goes to ``out_dir/deployment.json``, a dry
     run's manifest beside it. ``runtime`` (kserve: ``triton`` or ``kfp-interop``),
@@ -140,7 +156,8 @@ def deploy_step(*, model_dir: str, target: str = "local", name: str = "",
     """
     from kfp_interop.deploy import deploy
 
-    options = serving_options(target, runtime=runtime, cpu=cpu, memory=memory, gpus=gpus)
+    options = serving_options(target, runtime=runtime, cpu=cpu, memory=memory, gpus=gpus,
+                              options_json=deploy_options)
     os.makedirs(out_dir, exist_ok=True)
     info = deploy(target, model_dir, name=name, namespace=namespace, storage_uri=storage_uri,
                   canary_percent=canary_percent, dry_run=dry_run, output_dir=out_dir,
