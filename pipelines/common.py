@@ -276,8 +276,12 @@ def serve_model(final, test_data, serving: dict):
     """upload_model -> register_model -> deploy -> smoke_test -> promote, for a model
     folder with its record (``test_data`` None: the smoke test sends the model's own
     sample); returns the deploy task."""
-    stored = upload_model(model=final, storage_uri=serving["storage_uri"],
-                          name=serving["model_name"], dry_run=serving["dry_run"])
+    # the layout the deploy target reads (seldon with implementation MLFLOW_SERVER:
+    # mlserver; the others: triton)
+    stored = upload_model(model=final, storage_uri=serving["storage_uri"], layout="",
+                          name=serving["model_name"], dry_run=serving["dry_run"],
+                          deploy_target=serving["deploy_target"],
+                          deploy_options=serving["deploy_options"])
     kubernetes.use_secret_as_env(_outside_effects(stored), S3_SECRET, S3_ENV, optional=True)
     registered = register_model(model=final, register=serving["register"],
                                 tracking_uri=serving["tracking_uri"],

@@ -166,6 +166,17 @@ def test_targets_declare_their_options_and_layout(iris_onnx, tmp_path, capsys):
     assert "runtime" not in seldon.options() and DEPLOY_TARGETS.get("local").options() == {}
     assert kserve.layout() == "triton" and DEPLOY_TARGETS.get("local").layout() == ""
     assert seldon.layout({"implementation": "MLFLOW_SERVER"}) == "mlserver"
+    # the pipelines' upload writes the layout the target reads
+    from kfp_interop.steps import upload_step
+
+    for target, options, layout in (("seldon", '{"implementation": "MLFLOW_SERVER"}',
+                                     "mlserver"), ("kserve", "", "triton"),
+                                    ("local", "", "triton")):
+        _, meta = upload_step(model_dir=os.path.dirname(iris_onnx), layout="",
+                              storage_uri=str(tmp_path / f"repo-{target}"),
+                              deploy_target=target, deploy_options=options,
+                              out_dir=str(tmp_path / f"up-{target}"))
+        assert meta["layout"] == layout, target
     assert main(["deploy", iris_onnx, "--target", "kserve", "--storage-uri", S3, "--dry-run",
                  "--output-dir", str(tmp_path), "--option", "replicas=2", "--option",
                  "service_account=sa-models"]) == 0

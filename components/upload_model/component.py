@@ -16,6 +16,8 @@ def upload_model(
     name: str = "",
     create_bucket: bool = False,
     dry_run: bool = False,
+    deploy_target: str = "",
+    deploy_options: str = "",
 ) -> str:
     """Upload to s3://bucket/prefix (credentials from the environment: the kfp-interop-s3
     Secret on a cluster) or a local folder; returns the storage root ('' = skipped).
@@ -23,15 +25,18 @@ def upload_model(
     Args:
         storage_uri: repository root; '' skips the upload (local serving needs none).
         layout: {layouts} (triton: KServe, Seldon Triton; mlserver: MLflow model +
-            model-settings).
+            model-settings); '' = the one deploy_target reads with deploy_options.
         name: serving name ('' = the record's name); the folder is named after it.
         create_bucket: create a missing bucket instead of failing.
         dry_run: write nothing; return storage_uri as if uploaded.
+        deploy_target: with layout '', the target whose layout to write.
+        deploy_options: with layout '', that target's options (a JSON object).
     """
     from kfp_interop.steps import upload_step
 
     root, metadata = upload_step(model_dir=model.path, storage_uri=storage_uri, layout=layout,
                                  name=name, create_bucket=create_bucket, dry_run=dry_run,
-                                 out_dir=upload.path)
+                                 deploy_target=deploy_target,
+                                 deploy_options=deploy_options, out_dir=upload.path)
     upload.metadata.update(metadata)
     return root

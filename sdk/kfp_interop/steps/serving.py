@@ -74,15 +74,24 @@ def check_settings_step(*, deploy_target: str, storage_uri: str = "", register: 
 @stage("out_dir")
 def upload_step(*, model_dir: str, storage_uri: str = "", layout: str = "triton",
                 name: str = "", create_bucket: bool = False, dry_run: bool = False,
+                deploy_target: str = "", deploy_options: str = "",
                 out_dir: str) -> tuple[str, dict]:
     """Upload to ``storage_uri`` (``''`` skips: local serving needs no storage; a dry run
-    writes nothing and returns the URI as if uploaded).
+    writes nothing and returns the URI as if uploaded). ``layout`` ``''``: the one the
+    deploy target reads with its options (``triton`` for a target that reads none).
 
     Returns:
         ``(storage root or '', artifact metadata)``.
     """
     from kfp_interop.storage import upload
 
+    if not layout:
+        from kfp_interop.deploy import DEPLOY_TARGETS
+
+        options = serving_options(deploy_target, options_json=deploy_options) \
+            if deploy_target else {}
+        layout = (DEPLOY_TARGETS.get(deploy_target).layout(options)
+                  if deploy_target else "") or "triton"
     if not storage_uri:
         return "", {"skipped": True}
     if dry_run:
