@@ -27,12 +27,12 @@ import time
 
 CENTRAL = r"""
 import os, sys, tempfile
-from kfp_interop.steps import centralized_step, federated_split_step
+from kfp_interop.steps import federated_centralized_step, federated_split_step
 d = tempfile.mkdtemp()
 federated_split_step(dataset="digits", clients=1, partition="iid",
                      partitions_dir=os.path.join(d, "p"), train_path=os.path.join(d, "tr"),
                      test_path=os.path.join(d, "te"))
-r = centralized_step(train_path=os.path.join(d, "tr"), test_path=os.path.join(d, "te"),
+r = federated_centralized_step(train_path=os.path.join(d, "tr"), test_path=os.path.join(d, "te"),
                      architecture="mlp", epochs=int(sys.argv[1]), out_dir=os.path.join(d, "m"))
 print(r["centralized_accuracy"])
 """

@@ -24,7 +24,7 @@ def run(strategy: str, partition: str, alpha: float, seed: int, *, clients: int,
         architecture: str, proximal_mu: float = 0.1,
         server_lr: float | None = None, dp: tuple[float, float] = (0.0, 0.0)
         ) -> tuple[float, float, float]:
-    from kfp_interop.steps import (aggregate_step, centralized_step, client_step,
+    from kfp_interop.steps import (federated_aggregate_step, federated_centralized_step, federated_client_step,
                                    federated_init_step, federated_split_step)
 
     d = tempfile.mkdtemp()
@@ -41,15 +41,15 @@ def run(strategy: str, partition: str, alpha: float, seed: int, *, clients: int,
     for r in range(1, rounds + 1):
         dirs = []
         for c in range(clients):
-            client_step(partitions_dir=f"{d}/parts", client=c, global_dir=f"{d}/g{r - 1}",
+            federated_client_step(partitions_dir=f"{d}/parts", client=c, global_dir=f"{d}/g{r - 1}",
                         server_round=r, proximal_mu=mu, seed=seed, out_dir=f"{d}/r{r}c{c}")
             dirs.append(f"{d}/r{r}c{c}")
-        row = aggregate_step(global_dir=f"{d}/g{r - 1}", client_dirs=dirs, server_round=r,
+        row = federated_aggregate_step(global_dir=f"{d}/g{r - 1}", client_dirs=dirs, server_round=r,
                              test_path=f"{d}/test", strategy=strategy,
                              strategy_options=json.dumps(options), seed=seed,
                              dp_clip_norm=dp[0], dp_noise_multiplier=dp[1],
                              out_dir=f"{d}/g{r}")
-    central = centralized_step(train_path=f"{d}/train", test_path=f"{d}/test",
+    central = federated_centralized_step(train_path=f"{d}/train", test_path=f"{d}/test",
                                architecture=architecture, epochs=rounds * 2, seed=seed,
                                partitions_dir=f"{d}/parts", out_dir=f"{d}/central")
     return row["accuracy"], central["centralized_accuracy"], central["local_accuracy_mean"]

@@ -43,29 +43,29 @@ def in_one_process(out: str) -> tuple[float, dict[str, float]]:
 
     timed("check-settings", steps.check_settings_step, deploy_target="local",
           storage_uri=repo, register=True, tracking_uri=tracking)
-    timed("fingerprint-data", steps.fingerprint_step, dataset="iris")
+    timed("fingerprint-data", steps.fingerprint_data_step, dataset="iris")
     timed("load-data", steps.load_data_step, dataset="iris", train_path=p["train"],
           test_path=p["test"])
     timed("train", steps.train_step, train_path=p["train"], test_path=p["test"],
           framework="sklearn", estimator="random_forest", model_dir=p["native"])
-    timed("export-onnx", steps.export_step, model_dir=p["native"], test_path=p["test"],
+    timed("export-onnx", steps.export_onnx_step, model_dir=p["native"], test_path=p["test"],
           out_dir=p["exported"])
     timed("attach-metadata", steps.attach_metadata_step, model_dir=p["exported"],
           out_dir=p["model"])
-    timed("upload-model", steps.upload_step, model_dir=p["model"], storage_uri=repo,
+    timed("upload-model", steps.upload_model_step, model_dir=p["model"], storage_uri=repo,
           out_dir=p["upload"])
     timed("deploy", steps.deploy_step, model_dir=p["model"], out_dir=p["deploy"])
     os.makedirs(p["smoke"], exist_ok=True)
     timed("smoke-test", steps.smoke_test_step, deployment_dir=p["deploy"],
           model_dir=p["model"], test_path=p["test"],
           report_path=os.path.join(p["smoke"], "report"))
-    registration = timed("register-model", steps.register_step, model_dir=p["model"],
+    registration = timed("register-model", steps.register_model_step, model_dir=p["model"],
                          tracking_uri=tracking, out_dir=p["register"])
     timed("promote", steps.promote_step, deployment_dir=p["deploy"],
           registration=registration, tracking_uri=tracking, out_dir=p["promote"])
     total = time.perf_counter() - start
     from kfp_interop.deploy import undeploy
-    from kfp_interop.steps.serving import read_deployment
+    from kfp_interop.steps.release import read_deployment
 
     undeploy(read_deployment(p["deploy"]))
     return total, times

@@ -85,10 +85,10 @@ def test_served_and_smoke_tested_with_several_inputs_and_strings(two_inputs, str
     from kfp_interop.export.adopt import load_tensors
     from kfp_interop.serving import start_server, stop_server
     from kfp_interop.serving.smoke import smoke_test
-    from kfp_interop.steps import adopt_step
+    from kfp_interop.steps import adopt_onnx_step
 
     for path, folder in ((two_inputs, "a"), (strings, "b")):
-        adopt_step(model_path=path, out_dir=str(tmp_path / folder))
+        adopt_onnx_step(model_path=path, out_dir=str(tmp_path / folder))
     a = start_server(str(tmp_path / "a" / "model.onnx"))
     b = start_server(str(tmp_path / "b" / "model.onnx"))
     try:

@@ -57,7 +57,7 @@ def test_a_registered_network_framework_is_fine_tuned(registered, tmp_path):
 def test_a_registered_framework_with_a_new_architecture_federates(registered, tmp_path):
     """A logistic regression without intercept ('logistic-nobias'), registered as its own
     framework, goes through the federated steps: init, a client's round, aggregation."""
-    from kfp_interop.steps import (aggregate_step, client_step, federated_init_step,
+    from kfp_interop.steps import (federated_aggregate_step, federated_client_step, federated_init_step,
                                    federated_split_step)
 
     class NoBias(SklearnFramework):
@@ -82,9 +82,9 @@ def test_a_registered_framework_with_a_new_architecture_federates(registered, tm
                                out_dir=str(d / "g0"))
     assert spec["kind"] == "nobias"
     for client in (0, 1):
-        client_step(partitions_dir=str(d / "parts"), client=client, global_dir=str(d / "g0"),
+        federated_client_step(partitions_dir=str(d / "parts"), client=client, global_dir=str(d / "g0"),
                     server_round=1, lr=0.01, out_dir=str(d / f"c{client}"))
-    result = aggregate_step(global_dir=str(d / "g0"), client_dirs=[str(d / "c0"),
+    result = federated_aggregate_step(global_dir=str(d / "g0"), client_dirs=[str(d / "c0"),
                                                                    str(d / "c1")],
                             server_round=1, test_path=str(d / "test"), out_dir=str(d / "g1"))
     assert 0 < result["accuracy"] <= 1

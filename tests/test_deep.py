@@ -263,7 +263,7 @@ def test_a_keras_model_you_bring_gets_a_new_head_and_exports(tmp_path):
     in Dense, or taking other features, or given an architecture, is refused."""
     from kfp_interop.files import sha256_file
     from kfp_interop.frameworks.keras import keras_backend
-    from kfp_interop.steps import (export_step, finetune_step, import_backbone_step,
+    from kfp_interop.steps import (export_onnx_step, finetune_step, import_backbone_step,
                                    prepare_transfer_data_step)
 
     keras = keras_backend("torch")
@@ -292,7 +292,7 @@ def test_a_keras_model_you_bring_gets_a_new_head_and_exports(tmp_path):
     # frozen: the backbone's first layer is the file's, the head is new (5 target classes)
     assert np.allclose(np.array(reloaded.model.layers[1].kernel), frozen_kernel)
     assert reloaded.model.outputs[0].shape[-1] == 5
-    out = export_step(model_dir=str(tmp_path / "ft"), test_path=p["target_test"],
+    out = export_onnx_step(model_dir=str(tmp_path / "ft"), test_path=p["target_test"],
                       out_dir=str(tmp_path / "onnx"))
     assert out["parity"]["passed"] and (tmp_path / "onnx" / "model.onnx").exists()
 

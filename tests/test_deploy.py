@@ -181,7 +181,7 @@ def test_not_found_and_server_errors(kube, iris_onnx):
 
 def test_server_error_is_retried_then_reported(kube, iris_onnx):
     kube.fail("get", 500, "InternalError")
-    from kfp_interop.deploy.kube import CustomObjects
+    from kfp_interop.deploy.kube_api import CustomObjects
 
     api = CustomObjects(kube.client, retries=2, backoff=0.01)
     with pytest.raises(KubernetesAPIError, match="error 500 on get") as info:

@@ -182,7 +182,7 @@ def test_the_split_refuses_a_file_changed_after_its_fingerprint(tmp_path):
 
 def test_a_client_step_reads_its_rows_and_writes_only_weights(split, tmp_path):
     from kfp_interop.federated.models import load_weights
-    from kfp_interop.steps import client_step, federated_init_step
+    from kfp_interop.steps import federated_client_step, federated_init_step
 
     d, manifest = split
     assert sum(manifest["rows"]) == 1347 and len(manifest["rows"]) == 3
@@ -190,7 +190,7 @@ def test_a_client_step_reads_its_rows_and_writes_only_weights(split, tmp_path):
                                                "client-002.parquet", "clients.json"]
     federated_init_step(train_path=str(d / "train.parquet"), architecture="mlp",
                         out_dir=str(tmp_path / "g0"))
-    facts = client_step(partitions_dir=str(d / "parts"), client=1,
+    facts = federated_client_step(partitions_dir=str(d / "parts"), client=1,
                         global_dir=str(tmp_path / "g0"), server_round=1,
                         out_dir=str(tmp_path / "c1"))
     assert facts["n_examples"] == manifest["rows"][1]
@@ -199,7 +199,7 @@ def test_a_client_step_reads_its_rows_and_writes_only_weights(split, tmp_path):
     spec, client_weights, meta = load_weights(str(tmp_path / "c1"))
     assert [tuple(w.shape) for w in client_weights] == [tuple(s) for s in spec.shapes]
     assert set(meta) == {"client", "round", "n_examples", "metrics"}
-    again = client_step(partitions_dir=str(d / "parts"), client=1,
+    again = federated_client_step(partitions_dir=str(d / "parts"), client=1,
                         global_dir=str(tmp_path / "g0"), server_round=1,
                         out_dir=str(tmp_path / "c1b"))
     assert again == facts  # seeded per client and round
@@ -214,8 +214,8 @@ def test_a_client_step_starts_lean(split, tmp_path):
     d, _ = split
     federated_init_step(train_path=str(d / "train.parquet"), architecture="mlp",
                         out_dir=str(tmp_path / "g0"))
-    code = ("import sys; from kfp_interop.steps import client_step; "
-            f"client_step(partitions_dir={str(d / 'parts')!r}, client=0, "
+    code = ("import sys; from kfp_interop.steps import federated_client_step; "
+            f"federated_client_step(partitions_dir={str(d / 'parts')!r}, client=0, "
             f"global_dir={str(tmp_path / 'g0')!r}, server_round=1, "
             f"out_dir={str(tmp_path / 'c0')!r}); "
             "print(sorted(m for m in ('onnx', 'onnxruntime', 'skl2onnx', 'mlflow', 'minio', "
@@ -230,7 +230,7 @@ def test_the_baselines_pooled_and_each_client_alone(tmp_path):
     """Under strong label skew (alpha 0.1) a client alone sees few digits: every local-
     only model is far below the same model on the pooled rows, and below what four
     rounds of FedAvg reach, on the same test rows. That gap is what federation is for."""
-    from kfp_interop.steps import (aggregate_step, centralized_step, client_step,
+    from kfp_interop.steps import (federated_aggregate_step, federated_centralized_step, federated_client_step,
                                    federated_init_step, federated_split_step)
 
     d = tmp_path
@@ -241,50 +241,50 @@ def test_the_baselines_pooled_and_each_client_alone(tmp_path):
                         out_dir=str(d / "g0"))
     for r in range(1, 5):
         for c in range(3):
-            client_step(partitions_dir=str(d / "parts"), client=c, global_dir=str(d / f"g{r-1}"),
+            federated_client_step(partitions_dir=str(d / "parts"), client=c, global_dir=str(d / f"g{r-1}"),
                         server_round=r, out_dir=str(d / f"r{r}c{c}"))
-        row = aggregate_step(global_dir=str(d / f"g{r-1}"), server_round=r,
+        row = federated_aggregate_step(global_dir=str(d / f"g{r-1}"), server_round=r,
                              client_dirs=[str(d / f"r{r}c{c}") for c in range(3)],
                              test_path=str(d / "test"), out_dir=str(d / f"g{r}"))
-    base = centralized_step(train_path=str(d / "train"), test_path=str(d / "test"),
+    base = federated_centralized_step(train_path=str(d / "train"), test_path=str(d / "test"),
                             architecture="mlp", epochs=8, partitions_dir=str(d / "parts"),
                             out_dir=str(d / "central"))
     local = base["local_accuracy"]
     assert len(local) == 3 and base["local_accuracy_max"] == max(local)
     assert max(local) < base["centralized_accuracy"] - 0.2
     assert row["accuracy"] > base["local_accuracy_mean"]
-    without = centralized_step(train_path=str(d / "train"), test_path=str(d / "test"),
+    without = federated_centralized_step(train_path=str(d / "train"), test_path=str(d / "test"),
                                architecture="mlp", epochs=8, out_dir=str(d / "c2"))
     assert "local_accuracy" not in without  # no partitions: the pooled baseline only
     assert without["centralized_accuracy"] == base["centralized_accuracy"]
     # what reaches the report and the model card is checked there too
-    from kfp_interop.steps import finalize_step
+    from kfp_interop.steps import federated_finalize_step
 
     args = dict(global_dir=str(d / "g4"), partitions_dir=str(d / "parts"),
                 train_path=str(d / "train"), test_path=str(d / "test"),
                 centralized_dir=str(d / "central"), model_dir=str(d / "final"),
                 report_path=str(d / "report.html"))
     with pytest.raises(UnknownNameError, match="Unknown strategy '<img"):
-        finalize_step(strategy="<img src=x onerror=alert(1)>", **args)
+        federated_finalize_step(strategy="<img src=x onerror=alert(1)>", **args)
     with pytest.raises(InvalidInputError, match="must be a number"):
-        finalize_step(strategy="fedprox", strategy_options='{"proximal_mu": "<b>"}', **args)
+        federated_finalize_step(strategy="fedprox", strategy_options='{"proximal_mu": "<b>"}', **args)
     assert not (d / "final").exists() and not (d / "report.html").exists()
-    meta, _ = finalize_step(strategy="fedavg", **args)
+    meta, _ = federated_finalize_step(strategy="fedavg", **args)
     assert meta["federated"]["local_accuracy"] == local
 
 
 def test_clients_that_do_not_share_an_architecture_are_refused(split, tmp_path):
-    from kfp_interop.steps import aggregate_step, client_step, federated_init_step
+    from kfp_interop.steps import federated_aggregate_step, federated_client_step, federated_init_step
 
     d, _ = split
     for arch in ("mlp", "cnn"):
         federated_init_step(train_path=str(d / "train.parquet"), architecture=arch,
                             out_dir=str(tmp_path / arch))
-        client_step(partitions_dir=str(d / "parts"), client=0, global_dir=str(tmp_path / arch),
+        federated_client_step(partitions_dir=str(d / "parts"), client=0, global_dir=str(tmp_path / arch),
                     server_round=1, out_dir=str(tmp_path / f"client-{arch}"))
     with pytest.raises(InvalidInputError, match="trained 'cnn', the global model is 'mlp'.*"
                                                 "do not share an architecture"):
-        aggregate_step(global_dir=str(tmp_path / "mlp"),
+        federated_aggregate_step(global_dir=str(tmp_path / "mlp"),
                        client_dirs=[str(tmp_path / "client-mlp"), str(tmp_path / "client-cnn")],
                        server_round=1, test_path=str(d / "test.parquet"),
                        out_dir=str(tmp_path / "next"))

@@ -94,7 +94,7 @@ def test_a_model_artifact_without_the_contract_says_what_is_missing(tmp_path):
     from sklearn.linear_model import LogisticRegression
 
     from kfp_interop.errors import InvalidInputError
-    from kfp_interop.steps import export_step
+    from kfp_interop.steps import export_onnx_step
 
     X = np.random.default_rng(0).normal(size=(40, 2))
     y = (X[:, 0] > 0).astype(int)
@@ -102,10 +102,10 @@ def test_a_model_artifact_without_the_contract_says_what_is_missing(tmp_path):
     pd.DataFrame(X, columns=["a", "b"]).to_csv(tmp_path / "rows.csv", index=False)
     with pytest.raises(InvalidInputError, match=r"lacks \['feature_names', 'class_labels'\]"
                                                 ".*docs/model-artifact.md"):
-        export_step(model_dir=str(tmp_path / "model"), test_path=str(tmp_path / "rows.csv"),
+        export_onnx_step(model_dir=str(tmp_path / "model"), test_path=str(tmp_path / "rows.csv"),
                     artifact_metadata={"framework": "sklearn", "task": "classification"},
                     out_dir=str(tmp_path / "out"))
-    meta = export_step(model_dir=str(tmp_path / "model"), test_path=str(tmp_path / "rows.csv"),
+    meta = export_onnx_step(model_dir=str(tmp_path / "model"), test_path=str(tmp_path / "rows.csv"),
                        artifact_metadata={"framework": "sklearn", "task": "classification",
                                           "feature_names": ["a", "b"],
                                           "class_labels": ["neg", "pos"]},
@@ -113,7 +113,7 @@ def test_a_model_artifact_without_the_contract_says_what_is_missing(tmp_path):
     assert meta["parity"]["passed"] and meta["estimator"] == "LogisticRegression"
     with pytest.raises(Exception, match=r"lacks the model's feature column\(s\) \['b'\]"):
         pd.DataFrame(X[:, :1], columns=["a"]).to_csv(tmp_path / "short.csv", index=False)
-        export_step(model_dir=str(tmp_path / "model"), test_path=str(tmp_path / "short.csv"),
+        export_onnx_step(model_dir=str(tmp_path / "model"), test_path=str(tmp_path / "short.csv"),
                     artifact_metadata={"framework": "sklearn", "task": "classification",
                                        "feature_names": ["a", "b"], "class_labels": ["n", "p"]},
                     out_dir=str(tmp_path / "out2"))

@@ -367,3 +367,16 @@ def test_every_component_parameter_is_described():
                       if not v.description and not str(v.type).startswith("system.")]
                for name, c in COMPONENTS.items()}
     assert not {k: v for k, v in missing.items() if v}
+
+
+def test_every_component_calls_the_step_named_after_it():
+    """components/<name> is a thin shell over kfp_interop.steps.<name>_step."""
+    import inspect
+
+    import kfp_interop.steps as steps
+    from kfp_interop.components import COMPONENTS
+
+    for name, component in COMPONENTS.items():
+        assert hasattr(steps, f"{name}_step"), name
+        source = inspect.getsource(component.python_func)
+        assert f"{name}_step(" in source, name

@@ -9,7 +9,7 @@ import yaml
 
 from kfp_interop.deploy import DEPLOY_TARGETS
 from kfp_interop.deploy.kserve import KServeSpec
-from kfp_interop.deploy.kube import VERBS
+from kfp_interop.deploy.kube_api import VERBS
 from kfp_interop.deploy.seldon import SeldonSpec
 
 # the custom resources the deployer touches: every target that renders manifests
@@ -46,7 +46,7 @@ def objects():
 def test_every_object_passes_strict_kubernetes_validation(objects):
     """Built-in kinds against Kubernetes' schemas, custom resources (the ServingRuntime)
     against their strict CRD schemas."""
-    from kfp_interop.deploy.kube import Resource
+    from kfp_interop.deploy.kube_api import Resource
     from kfp_interop.deploy.manifests import crd_schema, validate_schema
 
     version = kubernetes_validate.latest_version()
@@ -66,7 +66,7 @@ def test_every_object_passes_strict_kubernetes_validation(objects):
 def test_the_runtime_manifests_are_the_rendered_ones():
     """manifests/(cluster)servingruntime.yaml = serving_runtime() for the release image,
     valid against the strict CRD schemas."""
-    from kfp_interop.deploy.kube import Resource
+    from kfp_interop.deploy.kube_api import Resource
     from kfp_interop.deploy.kserve import serving_runtime
     from kfp_interop.deploy.manifests import crd_schema, validate_schema
 

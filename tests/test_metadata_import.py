@@ -45,9 +45,9 @@ def mixed_onnx(tmp_path_factory):
 def test_render_import_render_gives_the_same_document(dialect, which, iris_onnx, mixed_onnx,
                                                       tmp_path):
     if which == "adopted":  # a record of origin adopted, task other, no labels
-        from kfp_interop.steps import adopt_step
+        from kfp_interop.steps import adopt_onnx_step
 
-        adopt_step(model_path=iris_onnx, name="adopted", task="other",
+        adopt_onnx_step(model_path=iris_onnx, name="adopted", task="other",
                    out_dir=str(tmp_path / "adopted"))
     model = {"iris": iris_onnx, "mixed": mixed_onnx,
              "adopted": str(tmp_path / "adopted" / "model.onnx")}[which]

@@ -401,8 +401,8 @@ def test_a_savedmodel_as_a_model_artifact_from_your_own_component(tf_models, fil
     SavedModel folder and the artifact's metadata (run in its own process: TensorFlow)."""
     script = (
         "import json, sys\n"
-        "from kfp_interop.steps import export_step\n"
-        "meta = export_step(model_dir=sys.argv[1], test_path=sys.argv[2], out_dir=sys.argv[3],"
+        "from kfp_interop.steps import export_onnx_step\n"
+        "meta = export_onnx_step(model_dir=sys.argv[1], test_path=sys.argv[2], out_dir=sys.argv[3],"
         " artifact_metadata={'framework': 'tensorflow', 'task': 'classification',"
         " 'feature_names': ['sepal length (cm)', 'sepal width (cm)', 'petal length (cm)',"
         " 'petal width (cm)'], 'class_labels': ['setosa', 'versicolor', 'virginica']})\n"

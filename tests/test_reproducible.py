@@ -12,7 +12,7 @@ import pytest
 
 SCRIPT = r"""
 import hashlib, json, os, sys
-from kfp_interop.steps import (attach_metadata_step, export_step, load_data_step,
+from kfp_interop.steps import (attach_metadata_step, export_onnx_step, load_data_step,
                                train_deep_step, train_step)
 
 out, framework, dataset, estimator = sys.argv[1:5]
@@ -25,7 +25,7 @@ if framework in ("torch", "keras"):
 else:
     meta, _ = train_step(train_path=train, test_path=test, framework=framework,
                          estimator=estimator, model_dir=os.path.join(out, "native"))
-export_step(model_dir=os.path.join(out, "native"), test_path=test,
+export_onnx_step(model_dir=os.path.join(out, "native"), test_path=test,
             out_dir=os.path.join(out, "onnx"))
 attach_metadata_step(model_dir=os.path.join(out, "onnx"), out_dir=os.path.join(out, "final"))
 

@@ -92,7 +92,7 @@ def test_kserve_chooses_the_runtime_and_the_dry_run_shows_it(iris_onnx, tmp_path
 
 
 def test_serving_resources_are_checked_before_anything_runs(iris_onnx, tmp_path):
-    from kfp_interop.steps.serving import serving_options
+    from kfp_interop.steps.release import serving_options
 
     with pytest.raises(InvalidInputError, match="the 'local' target runs a process here"):
         serving_options("local", cpu="2")
@@ -140,7 +140,7 @@ def test_compile_options_set_the_training_tasks_resources(tmp_path):
 
 def test_execution_providers_are_selectable_and_recorded(iris_model, monkeypatch, tmp_path):
     from kfp_interop.onnx_model import execution_providers, ort_session
-    from kfp_interop.steps import export_step
+    from kfp_interop.steps import export_onnx_step
 
     assert execution_providers("cpu") == ["CPUExecutionProvider"]
     assert execution_providers("auto")[-1] == "CPUExecutionProvider"
@@ -151,7 +151,7 @@ def test_execution_providers_are_selectable_and_recorded(iris_model, monkeypatch
         ort_session(os.path.join(iris_model[0], "model.onnx"))
     monkeypatch.setenv("KFP_INTEROP_ORT_PROVIDERS", "cpu")
     native_dir = os.path.join(os.path.dirname(iris_model[0]), "native")
-    meta = export_step(model_dir=native_dir, test_path=iris_model[2],
+    meta = export_onnx_step(model_dir=native_dir, test_path=iris_model[2],
                        out_dir=str(tmp_path / "onnx"))
     assert meta["parity"]["provider"] == "CPUExecutionProvider"
 
@@ -167,12 +167,12 @@ def test_targets_declare_their_options_and_layout(iris_onnx, tmp_path, capsys):
     assert kserve.layout() == "triton" and DEPLOY_TARGETS.get("local").layout() == ""
     assert seldon.layout({"implementation": "MLFLOW_SERVER"}) == "mlserver"
     # the pipelines' upload writes the layout the target reads
-    from kfp_interop.steps import upload_step
+    from kfp_interop.steps import upload_model_step
 
     for target, options, layout in (("seldon", '{"implementation": "MLFLOW_SERVER"}',
                                      "mlserver"), ("kserve", "", "triton"),
                                     ("local", "", "triton")):
-        _, meta = upload_step(model_dir=os.path.dirname(iris_onnx), layout="",
+        _, meta = upload_model_step(model_dir=os.path.dirname(iris_onnx), layout="",
                               storage_uri=str(tmp_path / f"repo-{target}"),
                               deploy_target=target, deploy_options=options,
                               out_dir=str(tmp_path / f"up-{target}"))

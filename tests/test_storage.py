@@ -192,7 +192,7 @@ def test_a_data_set_at_an_s3_uri_is_read_fingerprinted_and_named(settings, bucke
 
     from kfp_interop.data import read_split_metadata, source_fingerprint
     from kfp_interop.errors import DatasetError
-    from kfp_interop.steps import federated_split_step, fingerprint_step, load_data_step
+    from kfp_interop.steps import federated_split_step, fingerprint_data_step, load_data_step
 
     for key, value in s3_env.items():
         monkeypatch.setenv(key, value)
@@ -201,7 +201,7 @@ def test_a_data_set_at_an_s3_uri_is_read_fingerprinted_and_named(settings, bucke
                   "y": ["no", "yes"] * 20}).to_csv(rows, index=False)
     settings.client().fput_object(bucket, "data/rows.csv", str(rows))
     uri = f"s3://{bucket}/data/rows.csv"
-    fp = fingerprint_step(dataset=uri)
+    fp = fingerprint_data_step(dataset=uri)
     assert fp == source_fingerprint(str(rows))
     meta = load_data_step(dataset=uri, target_column="y", source_fingerprint=fp,
                           train_path=str(tmp_path / "train"), test_path=str(tmp_path / "test"))
@@ -220,8 +220,8 @@ def test_a_data_set_at_an_s3_uri_is_read_fingerprinted_and_named(settings, bucke
                        train_path=str(tmp_path / "t2"), test_path=str(tmp_path / "s2"))
     assert not (tmp_path / "t2").exists()
     with pytest.raises(StorageError, match=f"NoSuchKey.*s3://{bucket}/data/missing.csv"):
-        fingerprint_step(dataset=f"s3://{bucket}/data/missing.csv")
+        fingerprint_data_step(dataset=f"s3://{bucket}/data/missing.csv")
     for bad in (f"s3://{bucket}/data/", f"s3://{bucket}/rows.txt", "s3://rows.csv",
                 f"s3://{bucket}/../rows.csv", "ftp://host/rows.csv"):
         with pytest.raises(InvalidInputError):
-            fingerprint_step(dataset=bad)
+            fingerprint_data_step(dataset=bad)

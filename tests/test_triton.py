@@ -36,14 +36,14 @@ def upload(model: str, repo: str, name: str) -> None:
 
 
 def _deep(tmp):
-    from kfp_interop.steps import (attach_metadata_step, export_step, load_data_step,
+    from kfp_interop.steps import (attach_metadata_step, export_onnx_step, load_data_step,
                                    train_deep_step)
 
     paths = {k: str(tmp / k) for k in ("train", "test", "native", "exported", "model")}
     load_data_step(dataset="digits", train_path=paths["train"], test_path=paths["test"])
     train_deep_step(train_path=paths["train"], test_path=paths["test"], architecture="cnn",
                     epochs=2, model_dir=paths["native"])
-    export_step(model_dir=paths["native"], test_path=paths["test"],
+    export_onnx_step(model_dir=paths["native"], test_path=paths["test"],
                 out_dir=paths["exported"])
     attach_metadata_step(model_dir=paths["exported"], model_name="digits",
                          out_dir=paths["model"])
@@ -54,7 +54,7 @@ def _two_inputs(tmp):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    from kfp_interop.steps import adopt_step
+    from kfp_interop.steps import adopt_onnx_step
 
     axes = numpy_helper.from_array(np.array([1], np.int64), "axes")
     w = numpy_helper.from_array(np.array([1.0, 2.0, 3.0], np.float32), "w")
@@ -78,7 +78,7 @@ def _two_inputs(tmp):
     sample = str(tmp / "sample.npz")
     np.savez(sample, x=np.arange(12, dtype=np.float32).reshape(4, 3),
              ids=np.arange(8, dtype=np.int64).reshape(4, 2))
-    adopt_step(model_path=path, sample_path=sample, out_dir=str(tmp / "adopted"))
+    adopt_onnx_step(model_path=path, sample_path=sample, out_dir=str(tmp / "adopted"))
     return str(tmp / "adopted"), sample
 
 

@@ -34,9 +34,9 @@ def adopt_onnx(
     """
     from kfp_interop.files import atomic_write
     from kfp_interop.metadata.render import to_kfp_metadata, to_model_card
-    from kfp_interop.steps import adopt_step
+    from kfp_interop.steps import adopt_onnx_step
 
-    record = adopt_step(model_path=onnx_file.path, name=name, version=version, task=task,
+    record = adopt_onnx_step(model_path=onnx_file.path, name=name, version=version, task=task,
                         labels=labels, sample_path=sample.path if sample else "",
                         expected_path=expected.path if expected else "", tolerance=tolerance,
                         out_dir=model.path)

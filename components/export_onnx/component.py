@@ -36,10 +36,10 @@ def export_onnx(
         trusted_types: exact type names to trust in a scikit-learn file beyond the
             built-in list, comma-separated (see docs/security.md).
     """
-    from kfp_interop.steps import export_step
+    from kfp_interop.steps import export_onnx_step
     from kfp_interop.steps.artifacts import log_metrics
 
-    meta = export_step(model_dir=model.path, test_path=test_data.path, opset=opset,
+    meta = export_onnx_step(model_dir=model.path, test_path=test_data.path, opset=opset,
                        tolerance=parity_tolerance, native_sha256=native_sha256,
                        trusted_types=trusted_types, artifact_metadata=dict(model.metadata),
                        out_dir=onnx_model.path)

@@ -35,10 +35,10 @@ def federated_aggregate(
             by the number of clients.
         seed: seed of the noise.
     """
-    from kfp_interop.steps import aggregate_step
+    from kfp_interop.steps import federated_aggregate_step
     from kfp_interop.steps.artifacts import log_metrics
 
-    row = aggregate_step(global_dir=global_model.path,
+    row = federated_aggregate_step(global_dir=global_model.path,
                          client_dirs=[m.path for m in client_models],
                          server_round=server_round, test_path=test_data.path,
                          strategy=strategy, strategy_options=strategy_options,

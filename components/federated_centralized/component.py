@@ -39,10 +39,10 @@ def federated_centralized(
         optimizer: as for the clients.
         seed: seed of the initial weights and the order.
     """
-    from kfp_interop.steps import centralized_step
+    from kfp_interop.steps import federated_centralized_step
     from kfp_interop.steps.artifacts import log_metrics
 
-    result = centralized_step(train_path=train_data.path, test_path=test_data.path,
+    result = federated_centralized_step(train_path=train_data.path, test_path=test_data.path,
                               architecture=architecture, init_args=init_args,
                               epochs=rounds * local_epochs,
                               lr=lr, batch_size=batch_size, optimizer=optimizer, seed=seed,

@@ -33,9 +33,9 @@ def federated_client(
         proximal_mu: FedProx's proximal term (0: none).
         seed: base seed (each client and round derives its own).
     """
-    from kfp_interop.steps import client_step
+    from kfp_interop.steps import federated_client_step
 
-    model.metadata.update(client_step(
+    model.metadata.update(federated_client_step(
         partitions_dir=partitions.path, client=client, global_dir=global_model.path,
         server_round=server_round, local_epochs=local_epochs, lr=lr, batch_size=batch_size,
         optimizer=optimizer, proximal_mu=proximal_mu, seed=seed, out_dir=model.path))

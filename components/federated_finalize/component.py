@@ -40,10 +40,10 @@ def federated_finalize(
         dp_delta: the delta at which epsilon is reported (when noise was added).
         seed: the run's seed.
     """
-    from kfp_interop.steps import finalize_step
+    from kfp_interop.steps import federated_finalize_step
     from kfp_interop.steps.artifacts import log_training
 
-    meta, cm = finalize_step(global_dir=global_model.path, partitions_dir=partitions.path,
+    meta, cm = federated_finalize_step(global_dir=global_model.path, partitions_dir=partitions.path,
                              train_path=train_data.path, test_path=test_data.path,
                              centralized_dir=centralized.path,
                              strategy=strategy, strategy_options=strategy_options,

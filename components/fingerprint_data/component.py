@@ -20,8 +20,8 @@ def fingerprint_data(dataset: str, fingerprint: Output[Artifact]) -> str:
         dataset: iris, wine, breast_cancer, digits, diabetes, or a .csv/.parquet path
             or s3://bucket/key URI (the object's bytes are fingerprinted).
     """
-    from kfp_interop.steps import fingerprint_step
+    from kfp_interop.steps import fingerprint_data_step
 
-    value = fingerprint_step(dataset=dataset, out_path=fingerprint.path)
+    value = fingerprint_data_step(dataset=dataset, out_path=fingerprint.path)
     fingerprint.metadata.update(dataset=dataset, fingerprint=value)
     return value

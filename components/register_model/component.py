@@ -24,8 +24,8 @@ def register_model(
         name: registered model name ('' = the record's name).
         alias: alias set on the new version.
     """
-    from kfp_interop.steps import register_step
+    from kfp_interop.steps import register_model_step
 
-    registration.metadata.update(register_step(model_dir=model.path, register=register,
+    registration.metadata.update(register_model_step(model_dir=model.path, register=register,
                                                tracking_uri=tracking_uri, name=name,
                                                alias=alias, out_dir=registration.path))

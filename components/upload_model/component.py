@@ -32,9 +32,9 @@ def upload_model(
         deploy_target: with layout '', the target whose layout to write.
         deploy_options: with layout '', that target's options (a JSON object).
     """
-    from kfp_interop.steps import upload_step
+    from kfp_interop.steps import upload_model_step
 
-    root, metadata = upload_step(model_dir=model.path, storage_uri=storage_uri, layout=layout,
+    root, metadata = upload_model_step(model_dir=model.path, storage_uri=storage_uri, layout=layout,
                                  name=name, create_bucket=create_bucket, dry_run=dry_run,
                                  deploy_target=deploy_target,
                                  deploy_options=deploy_options, out_dir=upload.path)

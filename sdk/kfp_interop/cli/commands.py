@@ -144,9 +144,9 @@ def cmd_run(args) -> int:
 
 
 def cmd_adopt(args) -> int:
-    from kfp_interop.steps import adopt_step
+    from kfp_interop.steps import adopt_onnx_step
 
-    record = adopt_step(model_path=args.model, name=args.name, version=args.version,
+    record = adopt_onnx_step(model_path=args.model, name=args.name, version=args.version,
                         task=args.task, labels=args.labels, sample_path=args.sample,
                         expected_path=args.expected, tolerance=args.tolerance,
                         out_dir=args.output_dir)
@@ -285,7 +285,7 @@ def cmd_register(args) -> int:
 def cmd_deploy(args) -> int:
     from kfp_interop.deploy import DEPLOY_TARGETS
 
-    from kfp_interop.steps.serving import serving_options
+    from kfp_interop.steps.release import serving_options
 
     target = DEPLOY_TARGETS.get(args.target)
     extra = {}

@@ -15,7 +15,7 @@ import dataclasses
 from typing import Any, ClassVar
 
 from kfp_interop.deploy.base import register_target
-from kfp_interop.deploy.kube import Resource
+from kfp_interop.deploy.kube_api import Resource
 from kfp_interop.deploy.kubernetes import KubernetesTarget
 from kfp_interop.deploy.manifests import KubernetesSpec, check_canary, conditions, resources
 from kfp_interop.naming import check_name

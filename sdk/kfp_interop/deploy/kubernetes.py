@@ -22,7 +22,7 @@ import time
 from typing import Any, Callable, ClassVar
 
 from kfp_interop.deploy.base import DeployTarget, TargetOption
-from kfp_interop.deploy.kube import CustomObjects, api_client
+from kfp_interop.deploy.kube_api import CustomObjects, api_client
 from kfp_interop.deploy.manifests import (KubernetesSpec, clean_object, crd_schema,
                                           merge_patch, validate_schema, write_yaml)
 from kfp_interop.errors import (DeployError, DeployTimeoutError, InvalidInputError,

@@ -13,7 +13,7 @@ import os
 import re
 from typing import Any, ClassVar
 
-from kfp_interop.deploy.kube import Resource
+from kfp_interop.deploy.kube_api import Resource
 from kfp_interop.errors import ManifestValidationError
 from kfp_interop.files import atomic_writer
 from kfp_interop.naming import check_name

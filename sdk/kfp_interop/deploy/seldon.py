@@ -11,7 +11,7 @@ import dataclasses
 from typing import ClassVar
 
 from kfp_interop.deploy.base import register_target
-from kfp_interop.deploy.kube import Resource
+from kfp_interop.deploy.kube_api import Resource
 from kfp_interop.deploy.kubernetes import KubernetesTarget
 from kfp_interop.deploy.manifests import KubernetesSpec, check_canary, model_folder, resources
 from kfp_interop.errors import ManifestValidationError

@@ -15,29 +15,29 @@ writing its artifacts (:mod:`.artifacts`). Everything is testable without KFP.
 * :mod:`.stage` — a failed stage leaves ``error.json`` beside its outputs.
 """
 
-from kfp_interop.steps.adopt import adopt_step, import_metadata_step
+from kfp_interop.steps.adopt import adopt_onnx_step, import_metadata_step
 from kfp_interop.steps.native_file import export_file_step
 from kfp_interop.steps.deep import train_deep_step
-from kfp_interop.steps.export import attach_metadata_step, export_step
+from kfp_interop.steps.export import attach_metadata_step, export_onnx_step
 from kfp_interop.steps.model_dir import model_meta, read_model_meta, write_model_meta
-from kfp_interop.steps.serving import (check_settings_step, deploy_step,
-                                       endpoint_smoke_test, promote_step, register_step,
-                                       smoke_test_step, upload_step)
-from kfp_interop.steps.tabular import fingerprint_step, load_data_step, run_tabular, train_step
-from kfp_interop.steps.transfer import (compare_transfer_step, finetune_step,
+from kfp_interop.steps.release import (check_settings_step, deploy_step,
+                                       endpoint_smoke_test, promote_step, register_model_step,
+                                       smoke_test_step, upload_model_step)
+from kfp_interop.steps.tabular import fingerprint_data_step, load_data_step, run_tabular, train_step
+from kfp_interop.steps.transfer_learning import (compare_transfer_step, finetune_step,
                                         import_backbone_step, parse_classes,
                                         prepare_transfer_data_step)
 from kfp_interop.steps.warm_start import split_rows_step, warm_start_step
 
-from kfp_interop.steps.federated import (aggregate_step, centralized_step, client_step,
+from kfp_interop.steps.federated import (federated_aggregate_step, federated_centralized_step, federated_client_step,
                                          federated_init_step, federated_split_step,
-                                         finalize_step)
+                                         federated_finalize_step)
 
-__all__ = ["adopt_step", "import_metadata_step", "export_file_step", "fingerprint_step",
-           "load_data_step", "train_step", "run_tabular", "export_step",
+__all__ = ["adopt_onnx_step", "import_metadata_step", "export_file_step", "fingerprint_data_step",
+           "load_data_step", "train_step", "run_tabular", "export_onnx_step",
            "attach_metadata_step", "train_deep_step", "prepare_transfer_data_step",
            "finetune_step", "compare_transfer_step", "import_backbone_step", "parse_classes", "split_rows_step",
-           "warm_start_step", "check_settings_step", "upload_step", "register_step",
+           "warm_start_step", "check_settings_step", "upload_model_step", "register_model_step",
            "deploy_step", "smoke_test_step", "endpoint_smoke_test", "promote_step", "model_meta", "read_model_meta",
-           "write_model_meta", "federated_split_step", "federated_init_step", "client_step",
-           "aggregate_step", "centralized_step", "finalize_step"]
+           "write_model_meta", "federated_split_step", "federated_init_step", "federated_client_step",
+           "federated_aggregate_step", "federated_centralized_step", "federated_finalize_step"]

@@ -10,11 +10,11 @@ import os
 from kfp_interop.constants import DEFAULT_TOLERANCE, ONNX_FILENAME
 from kfp_interop.steps.stage import stage
 
-__all__ = ["adopt_step", "import_metadata_step"]
+__all__ = ["adopt_onnx_step", "import_metadata_step"]
 
 
 @stage("out_dir")
-def adopt_step(*, model_path: str, name: str = "", version: str = "1", task: str = "auto",
+def adopt_onnx_step(*, model_path: str, name: str = "", version: str = "1", task: str = "auto",
                labels: str = "", sample_path: str = "", expected_path: str = "",
                tolerance: float = DEFAULT_TOLERANCE, out_dir: str):
     """Adopt ``model_path`` (an ONNX file, or a folder holding ``model.onnx``) into

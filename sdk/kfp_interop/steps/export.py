@@ -12,7 +12,7 @@ from kfp_interop.errors import InvalidInputError, ModelFileError
 from kfp_interop.steps.model_dir import contract_meta, read_model_meta, write_model_meta
 from kfp_interop.steps.stage import stage
 
-__all__ = ["export_step", "attach_metadata_step", "export_checked", "record_from_meta"]
+__all__ = ["export_onnx_step", "attach_metadata_step", "export_checked", "record_from_meta"]
 
 _TRAINING_KEYS = ("dataset", "data_sha256", "rows", "train_rows", "test_rows", "seed",
                   "hyperparameters", "metrics")
@@ -20,7 +20,7 @@ _REQUIRED_TRAINING = ("dataset", "data_sha256", "rows", "seed", "hyperparameters
 
 
 @stage("out_dir")
-def export_step(*, model_dir: str, test_path: str, opset: int = DEFAULT_OPSET,
+def export_onnx_step(*, model_dir: str, test_path: str, opset: int = DEFAULT_OPSET,
                 tolerance: float = DEFAULT_TOLERANCE, native_sha256: str = "",
                 trusted_types: str = "", artifact_metadata: dict | None = None,
                 out_dir: str) -> dict[str, Any]:

@@ -5,13 +5,13 @@
   one Parquet file per client, plus the pooled training rows (for the centralized
   baseline) and the held-out test rows;
 * :func:`federated_init_step` — the global model of round 0 (seeded);
-* :func:`client_step` — one client's round: its own rows, the global model in, its new
+* :func:`federated_client_step` — one client's round: its own rows, the global model in, its new
   weights and example count out (its rows never leave the step);
-* :func:`aggregate_step` — the round's aggregation with a Flower strategy, the global
+* :func:`federated_aggregate_step` — the round's aggregation with a Flower strategy, the global
   model's accuracy on the test rows, the next global model and the strategy's state;
-* :func:`centralized_step` — the baseline: the same model on the pooled rows, as many
+* :func:`federated_centralized_step` — the baseline: the same model on the pooled rows, as many
   epochs as a client trains in all rounds;
-* :func:`finalize_step` — the last global model as a model folder like any trained one
+* :func:`federated_finalize_step` — the last global model as a model folder like any trained one
   (with the federated provenance for the record), and the report comparing it with the
   baseline round by round.
 """
@@ -27,8 +27,8 @@ from kfp_interop.errors import InvalidInputError
 from kfp_interop.files import atomic_write, atomic_write_json
 from kfp_interop.steps.stage import stage
 
-__all__ = ["federated_split_step", "federated_init_step", "client_step", "aggregate_step",
-           "centralized_step", "finalize_step", "MANIFEST_FILE", "client_file"]
+__all__ = ["federated_split_step", "federated_init_step", "federated_client_step", "federated_aggregate_step",
+           "federated_centralized_step", "federated_finalize_step", "MANIFEST_FILE", "client_file"]
 
 MANIFEST_FILE = "clients.json"
 HISTORY_KEY = "history"
@@ -144,7 +144,7 @@ def federated_init_step(*, train_path: str, architecture: str = "mlp", init_args
 
 
 @stage("out_dir")
-def client_step(*, partitions_dir: str, client: int, global_dir: str, server_round: int,
+def federated_client_step(*, partitions_dir: str, client: int, global_dir: str, server_round: int,
                 local_epochs: int = 2, lr: float = 1e-3, batch_size: int = 32,
                 optimizer: str = "adam", proximal_mu: float = 0.0, seed: int = DEFAULT_SEED,
                 out_dir: str) -> dict:
@@ -206,7 +206,7 @@ def _accuracy(spec, weights, test) -> float:
 
 
 @stage("out_dir")
-def aggregate_step(*, global_dir: str, client_dirs: list[str], server_round: int,
+def federated_aggregate_step(*, global_dir: str, client_dirs: list[str], server_round: int,
                    test_path: str, strategy: str = "fedavg", strategy_options: str = "{}",
                    dp_clip_norm: float = 0.0, dp_noise_multiplier: float = 0.0,
                    seed: int = DEFAULT_SEED, out_dir: str) -> dict:
@@ -254,7 +254,7 @@ def aggregate_step(*, global_dir: str, client_dirs: list[str], server_round: int
 
 
 @stage("out_dir")
-def centralized_step(*, train_path: str, test_path: str, architecture: str = "mlp",
+def federated_centralized_step(*, train_path: str, test_path: str, architecture: str = "mlp",
                      init_args: str = "{}", epochs: int = 10, lr: float = 1e-3,
                      batch_size: int = 32, optimizer: str = "adam", seed: int = DEFAULT_SEED,
                      partitions_dir: str = "", out_dir: str) -> dict:
@@ -334,7 +334,7 @@ def _svg(history: list[dict], baseline: float, local: float | None = None) -> st
 
 
 @stage("model_dir")
-def finalize_step(*, global_dir: str, partitions_dir: str, train_path: str, test_path: str,
+def federated_finalize_step(*, global_dir: str, partitions_dir: str, train_path: str, test_path: str,
                   centralized_dir: str, strategy: str, strategy_options: str = "{}",
                   local_epochs: int = 2, dp_clip_norm: float = 0.0,
                   dp_noise_multiplier: float = 0.0, dp_delta: float = 1e-5,

@@ -11,11 +11,11 @@ from kfp_interop.errors import DatasetError
 from kfp_interop.steps.model_dir import model_meta, write_model_meta
 from kfp_interop.steps.stage import stage
 
-__all__ = ["fingerprint_step", "load_data_step", "train_step", "run_tabular"]
+__all__ = ["fingerprint_data_step", "load_data_step", "train_step", "run_tabular"]
 
 
 @stage("out_path")
-def fingerprint_step(*, dataset: str, out_path: str | None = None) -> str:
+def fingerprint_data_step(*, dataset: str, out_path: str | None = None) -> str:
     """The content fingerprint of a data set (see
     :func:`kfp_interop.data.source_fingerprint`; a bundled name, a file path, or a
     storage URI such as ``s3://bucket/rows.csv``), also written as JSON to ``out_path``."""
@@ -40,7 +40,7 @@ def load_data_step(*, dataset: str, target_column: str = "", task: str = "auto",
     credentials from the environment, e.g. the S3 Secret).
 
     Args:
-        source_fingerprint: what ``fingerprint_step`` saw; when given, the data set must
+        source_fingerprint: what ``fingerprint_data_step`` saw; when given, the data set must
             still be that (a file changed in between is refused, not split).
 
     Returns:
@@ -111,7 +111,7 @@ def run_tabular(out_dir: str, *, dataset: str = "iris", target_column: str = "",
     """
     import json
 
-    from kfp_interop.steps.export import attach_metadata_step, export_step
+    from kfp_interop.steps.export import attach_metadata_step, export_onnx_step
 
     os.makedirs(out_dir, exist_ok=True)
     paths = {k: os.path.join(out_dir, v) for k, v in (
@@ -123,7 +123,7 @@ def run_tabular(out_dir: str, *, dataset: str = "iris", target_column: str = "",
     train_step(train_path=paths["train"], test_path=paths["test"], framework=framework,
                estimator=estimator, hyperparameters=hyperparameters, seed=seed,
                model_dir=paths["native"])
-    export_step(model_dir=paths["native"], test_path=paths["test"], opset=opset,
+    export_onnx_step(model_dir=paths["native"], test_path=paths["test"], opset=opset,
                 tolerance=tolerance, out_dir=paths["exported"])
     attach_metadata_step(model_dir=paths["exported"], model_name=model_name,
                          model_version=model_version, out_dir=paths["model"])

@@ -15,7 +15,7 @@ from kfp_interop.constants import DEFAULT_TOLERANCE
 from kfp_interop.files import atomic_write_json
 from kfp_interop.steps.stage import stage
 
-__all__ = ["check_settings_step", "serving_options", "upload_step", "register_step", "deploy_step", "read_deployment",
+__all__ = ["check_settings_step", "serving_options", "upload_model_step", "register_model_step", "deploy_step", "read_deployment",
            "endpoint_smoke_test",
            "smoke_test_step", "promote_step", "DEPLOYMENT_FILE"]
 
@@ -72,7 +72,7 @@ def check_settings_step(*, deploy_target: str, storage_uri: str = "", register: 
 
 
 @stage("out_dir")
-def upload_step(*, model_dir: str, storage_uri: str = "", layout: str = "triton",
+def upload_model_step(*, model_dir: str, storage_uri: str = "", layout: str = "triton",
                 name: str = "", create_bucket: bool = False, dry_run: bool = False,
                 deploy_target: str = "", deploy_options: str = "",
                 out_dir: str) -> tuple[str, dict]:
@@ -105,7 +105,7 @@ def upload_step(*, model_dir: str, storage_uri: str = "", layout: str = "triton"
 
 
 @stage("out_dir")
-def register_step(*, model_dir: str, register: bool = True, tracking_uri: str = "",
+def register_model_step(*, model_dir: str, register: bool = True, tracking_uri: str = "",
                   name: str = "", alias: str = "candidate", out_dir: str) -> dict:
     """Register in MLflow (``register=False`` skips); returns the registration."""
     if not register:
