@@ -42,6 +42,9 @@ def serves_in_task() -> bool:
 
 
 class LocalTarget(DeployTarget):
+    """kfp-interop's Open Inference Protocol server as a process on this machine (in a
+    pod or task container: inside the smoke-test task)."""
+
     name = "local"
     stops_with_local_run = True
 
