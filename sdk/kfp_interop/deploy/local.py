@@ -42,8 +42,11 @@ def serves_in_task() -> bool:
 
 
 class LocalTarget(DeployTarget):
-    """kfp-interop's Open Inference Protocol server as a process on this machine (in a
-    pod or task container: inside the smoke-test task)."""
+    """kfp-interop's OIP server as a process here (in a pod: in the smoke-test task).
+
+    In a Kubernetes pod or a task container of the docker runner, a process started by
+    the deploy task would end with it; there the model is served inside the smoke-test
+    task (see the module docstring)."""
 
     name = "local"
     stops_with_local_run = True
