@@ -210,6 +210,12 @@ def _unseen(X):
     return S
 
 
+def _as_categories_of(S, X):
+    """The sample's text columns as the categories the model was fitted on (what the
+    framework itself takes; our ONNX file takes the text)."""
+    return S.astype({c: pd.CategoricalDtype(X[c].cat.categories) for c in ("kind", "store")})
+
+
 def xgb_frame_categories(d):
     import xgboost as xgb
 
@@ -219,8 +225,7 @@ def xgb_frame_categories(d):
     model = _xgb_sklearn(xgb.XGBClassifier, X, y, d, "booster.json", enable_categorical=True,
                          tree_method="hist", max_cat_to_onehot=1)
     S = _unseen(X)
-    expected = model.predict_proba(S.astype({"kind": pd.CategoricalDtype(
-        X["kind"].cat.categories), "store": pd.CategoricalDtype(X["store"].cat.categories)}))
+    expected = model.predict_proba(_as_categories_of(S, X))
     return "booster.json", _write(d, "s.csv", S, y), expected
 
 
@@ -263,8 +268,7 @@ def lgb_frame_categories(d):
                                min_child_samples=5).fit(X, y)
     model.booster_.save_model(os.path.join(d, "model.txt"))
     S = _unseen(X)
-    expected = model.predict_proba(S.astype({"kind": pd.CategoricalDtype(
-        X["kind"].cat.categories), "store": pd.CategoricalDtype(X["store"].cat.categories)}))
+    expected = model.predict_proba(_as_categories_of(S, X))
     return "model.txt", _write(d, "s.csv", S, y), expected
 
 

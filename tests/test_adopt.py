@@ -23,9 +23,9 @@ def save(model, path, producer="handmade"):
     return str(path)
 
 
-@pytest.fixture(scope="module")
-def two_inputs(tmp_path_factory):
-    """x FP32 [N, 3], ids INT64 [N, M] -> score FP32 [N] (weighted sum), count INT64 [N]."""
+def two_inputs_model(**make_model):
+    """x FP32 [N, 3], ids INT64 [N, M] -> score FP32 [N] (weighted sum), count INT64 [N]
+    (``make_model``: e.g. ``ir_version``)."""
     axes = numpy_helper.from_array(np.array([1], np.int64), "axes")
     w = numpy_helper.from_array(np.array([1.0, 2.0, 3.0], np.float32), "w")
     graph = helper.make_graph(
@@ -37,7 +37,13 @@ def two_inputs(tmp_path_factory):
          helper.make_tensor_value_info("ids", TensorProto.INT64, ["N", "M"])],
         [helper.make_tensor_value_info("score", TensorProto.FLOAT, ["N"]),
          helper.make_tensor_value_info("count", TensorProto.INT64, ["N"])], [w, axes])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                             **make_model)
+
+
+@pytest.fixture(scope="module")
+def two_inputs(tmp_path_factory):
+    model = two_inputs_model()
     return save(model, tmp_path_factory.mktemp("foreign") / "Two Inputs.onnx")
 
 

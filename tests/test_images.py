@@ -20,13 +20,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 import urllib.request
 
 import pytest
 import yaml
 from conftest import ROOT
+from test_pipeline import run_cli
 
 from kfp_interop._version import __version__
 from kfp_interop.components._common import IMAGE
@@ -87,11 +87,6 @@ def test_the_serving_image_holds_the_server_alone(engine):
     serving = engine.images.get(SERVING_IMAGE).attrs["Size"]
     print(f"image sizes: full {full / 1e6:.0f} MB, serving {serving / 1e6:.0f} MB")
     assert serving < 0.6e9 < full
-
-
-def run_cli(*args, timeout=900):
-    return subprocess.run([sys.executable, "-m", "kfp_interop.cli", *args],
-                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
 
 @pytest.mark.parametrize("name", PIPELINES)

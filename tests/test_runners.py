@@ -3,12 +3,8 @@ container (mounts, environment), how a local deployment serves there, and the ty
 errors before any task when no engine answers. The runs themselves are in
 tests/test_images.py (CI's container stage)."""
 
-import os
-import subprocess
-import sys
-
 import pytest
-from conftest import ROOT
+from test_pipeline import run_cli
 
 from kfp_interop.runs.containers import mountable, task_environment
 
@@ -49,12 +45,6 @@ def test_a_local_deployment_in_a_task_container_serves_in_the_smoke_test(monkeyp
     monkeypatch.setenv("KFP_INTEROP_TASK_CONTAINER", "1")
     dep = DEPLOY_TARGETS.get("local").deploy(iris_onnx, log=lambda _: None)
     assert dep["mode"] == IN_TASK and dep["endpoint"] is None and "pid" not in dep
-
-
-def run_cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "kfp_interop.cli", *args],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT,
-                          env={**os.environ, **(env or {})})
 
 
 def test_options_that_do_not_fit_the_runner(tmp_path):

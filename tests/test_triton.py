@@ -20,6 +20,7 @@ import time
 import numpy as np
 import pytest
 from conftest import ROOT, build_model
+from test_adopt import two_inputs_model
 
 from triton_server.server import Triton, TritonLoadError, available
 
@@ -52,25 +53,12 @@ def _deep(tmp):
 
 def _two_inputs(tmp):
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
 
     from kfp_interop.steps import adopt_onnx_step
 
-    axes = numpy_helper.from_array(np.array([1], np.int64), "axes")
-    w = numpy_helper.from_array(np.array([1.0, 2.0, 3.0], np.float32), "w")
-    graph = helper.make_graph(
-        [helper.make_node("Mul", ["x", "w"], ["xw"]),
-         helper.make_node("ReduceSum", ["xw", "axes"], ["score"], keepdims=0),
-         helper.make_node("ReduceSum", ["ids", "axes"], ["count"], keepdims=0)],
-        "two_inputs",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3]),
-         helper.make_tensor_value_info("ids", TensorProto.INT64, ["N", "M"])],
-        [helper.make_tensor_value_info("score", TensorProto.FLOAT, ["N"]),
-         helper.make_tensor_value_info("count", TensorProto.INT64, ["N"])], [w, axes])
     # IR 8: Triton 2.51's ONNX Runtime loads IR <= 10 (the stand-in's 1.23: <= 11);
     # onnx 1.23 writes IR 14 unless told
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
-                              ir_version=8)
+    model = two_inputs_model(ir_version=8)
     model.producer_name = "handmade"
     tmp.mkdir(parents=True, exist_ok=True)
     path = str(tmp / "two_inputs.onnx")

@@ -25,8 +25,7 @@ from kfp_interop.deploy.base import DeployTarget, TargetOption
 from kfp_interop.deploy.kube_api import CustomObjects, api_client
 from kfp_interop.deploy.manifests import (KubernetesSpec, clean_object, crd_schema,
                                           merge_patch, validate_schema, write_yaml)
-from kfp_interop.errors import (DeployError, DeployTimeoutError, InvalidInputError,
-                                KubernetesAPIError)
+from kfp_interop.errors import DeployError, DeployTimeoutError, KubernetesAPIError
 from kfp_interop.naming import check_name
 
 __all__ = ["KubernetesTarget", "custom_objects"]
@@ -68,19 +67,13 @@ class KubernetesTarget(DeployTarget):
                 for f in dataclasses.fields(self.spec) if f.name not in self.COMMON}
 
     def check_options(self, given: dict[str, Any]) -> dict[str, Any]:
-        """Typed as the spec declares them; quantities and counts checked here, so a run
-        stops before its first task (the spec checks them again when it renders)."""
-        from kfp_interop.deploy.manifests import check_quantity
+        """Typed as the spec declares them, compute options checked as the spec checks
+        them (:func:`~kfp_interop.deploy.manifests.check_compute`), so a run stops before
+        its first task."""
+        from kfp_interop.deploy.manifests import check_compute
 
         checked = super().check_options(given)
-        for key in ("cpu", "memory"):
-            if key in checked:
-                check_quantity(checked[key], key)
-        for key in ("gpus", "replicas"):
-            if key in checked and checked[key] < (1 if key == "replicas" else 0):
-                raise InvalidInputError(f"{key}={checked[key]!r} must be a whole number "
-                                        f"of {'replicas, 1' if key == 'replicas' else 'devices, 0'}"
-                                        " or more.")
+        check_compute(checked)
         return checked
 
     def layout(self, options: dict | None = None) -> str:
@@ -97,10 +90,7 @@ class KubernetesTarget(DeployTarget):
         if record is not None:
             name = name or record.name
             sha = record.model["onnx_sha256"]
-        unknown = sorted(set(options) - set(self.spec.__dataclass_fields__))
-        if unknown:
-            raise InvalidInputError(f"Option(s) {unknown} do not apply to target "
-                                    f"{self.name!r}.")
+        options = self.check_options(options)
         if storage_uri and name:
             storage_uri = self.spec.storage_for(storage_uri, name, options)
         spec = self.spec(name=name, namespace=namespace, storage_uri=storage_uri,

@@ -18,7 +18,7 @@ from kfp_interop.errors import ManifestValidationError
 from kfp_interop.files import atomic_writer
 from kfp_interop.naming import check_name
 
-__all__ = ["KubernetesSpec", "MANAGED_BY", "SHA_ANNOTATION", "GPU_RESOURCE", "check_canary",
+__all__ = ["KubernetesSpec", "MANAGED_BY", "SHA_ANNOTATION", "GPU_RESOURCE", "check_canary", "check_compute",
            "check_quantity", "resources",
            "conditions", "crd_schema", "validate_schema", "write_yaml", "merge_patch",
            "clean_object", "model_folder"]
@@ -65,6 +65,25 @@ def check_quantity(value: str, what: str) -> str:
     return value
 
 
+def check_compute(values: dict[str, Any]) -> None:
+    """The compute options among ``values`` that a model server takes: ``cpu`` and
+    ``memory`` Kubernetes quantities, ``gpus`` a count of 0 or more, ``replicas`` 1 or
+    more (the ones absent are not checked).
+
+    Raises:
+        ManifestValidationError: names the value.
+    """
+    for key in ("cpu", "memory"):
+        if key in values:
+            check_quantity(values[key], key)
+    for key, least in (("gpus", 0), ("replicas", 1)):
+        if key in values:
+            n = values[key]
+            if isinstance(n, bool) or not isinstance(n, int) or n < least:
+                raise ManifestValidationError(f"{key}={n!r} must be a whole number, "
+                                              f"{least} or more.")
+
+
 def conditions(obj: dict) -> dict[str, dict]:
     """An object's status conditions by type."""
     return {c.get("type"): c for c in ((obj.get("status") or {}).get("conditions") or [])}
@@ -97,13 +116,8 @@ class KubernetesSpec:
             raise ManifestValidationError(
                 f"{self.target} needs a storage URI (s3://bucket/prefix, where the model was "
                 "uploaded with kfp-interop upload); got none.")
-        if self.replicas < 1:
-            raise ManifestValidationError(f"replicas={self.replicas} must be at least 1.")
-        if isinstance(self.gpus, bool) or not isinstance(self.gpus, int) or self.gpus < 0:
-            raise ManifestValidationError(f"gpus={self.gpus!r} must be a whole number of "
-                                          "devices, 0 or more.")
-        check_quantity(self.cpu, "cpu")
-        check_quantity(self.memory, "memory")
+        check_compute({"cpu": self.cpu, "memory": self.memory, "gpus": self.gpus,
+                       "replicas": self.replicas})
 
     def metadata(self) -> dict:
         meta: dict[str, Any] = {"name": self.name, "namespace": self.namespace,

@@ -13,7 +13,6 @@ indices ``0 .. n-1``.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from kfp_interop.constants import DEFAULT_OPSET, DEFAULT_TOLERANCE, ONNX_FILENAME
 from kfp_interop.errors import InvalidInputError

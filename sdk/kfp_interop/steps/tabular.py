@@ -7,7 +7,6 @@ import os
 from typing import Any
 
 from kfp_interop.constants import DEFAULT_OPSET, DEFAULT_SEED, DEFAULT_TEST_SIZE, DEFAULT_TOLERANCE
-from kfp_interop.errors import DatasetError
 from kfp_interop.steps.model_dir import model_meta, write_model_meta
 from kfp_interop.steps.stage import stage
 
