@@ -37,6 +37,9 @@ def test_a_registered_network_framework_is_fine_tuned(registered, tmp_path):
         name = "nets"
         distributions = ("torch",)
 
+        def backbone_file(self, path):  # its own pretrained files: state dicts, .nets
+            return path.endswith(".nets")
+
     registered(Nets())
     assert "nets" in with_capability("finetune")
     p = {x: str(tmp_path / x) for x in ("source_train", "source_test", "target_train",
@@ -49,9 +52,32 @@ def test_a_registered_network_framework_is_fine_tuned(registered, tmp_path):
     meta, _ = finetune_step(base_model_dir=str(tmp_path / "base"),
                             train_path=p["target_train"], test_path=p["target_test"],
                             epochs=2, model_dir=str(tmp_path / "ft"))
-    assert meta["framework"] == "nets" and meta["lineage"]["base_framework"] == "nets"
-    assert meta["hyperparameters"]["head"] == "new"
-    assert meta["class_labels"] == ["5", "6", "7", "8", "9"]
+    assert meta.framework == "nets" and meta.lineage["base_framework"] == "nets"
+    assert meta.hyperparameters["head"] == "new"
+    assert meta.class_labels == ["5", "6", "7", "8", "9"]
+    # a pretrained file of its kind, brought from elsewhere: import_backbone asks the
+    # registry which framework reads it, and fine-tuning follows that framework
+    import shutil
+
+    from kfp_interop.steps import import_backbone_step
+
+    shutil.copy(tmp_path / "base" / "model.pt", tmp_path / "pretrained.nets")
+    imported = import_backbone_step(model_path=str(tmp_path / "pretrained.nets"),
+                                    train_path=p["target_train"], architecture="mlp",
+                                    init_args=json.dumps({"n_classes": 5}),
+                                    model_dir=str(tmp_path / "imported"))
+    assert imported.framework == "nets" and imported.origin["kind"] == "imported"
+    tuned, _ = finetune_step(base_model_dir=str(tmp_path / "imported"),
+                             train_path=p["target_train"], test_path=p["target_test"],
+                             epochs=2, model_dir=str(tmp_path / "ft2"))
+    assert tuned.lineage["base_framework"] == "nets"
+    assert tuned.lineage["base_model_sha256"] == imported.native_sha256
+    # a plain .pt file still goes to the built-in torch framework
+    shutil.copy(tmp_path / "base" / "model.pt", tmp_path / "plain.pt")
+    assert import_backbone_step(model_path=str(tmp_path / "plain.pt"),
+                                train_path=p["target_train"], architecture="mlp",
+                                init_args=json.dumps({"n_classes": 5}),
+                                model_dir=str(tmp_path / "plain")).framework == "torch"
 
 
 def test_a_registered_framework_with_a_new_architecture_federates(registered, tmp_path):

@@ -207,8 +207,8 @@ def test_finetune_freezes_the_backbone_and_records_lineage(tmp_path):
     for (name, a), (_, b) in zip(base_model.backbone.state_dict().items(),
                                  tuned.backbone.state_dict().items()):
         assert torch.equal(a, b), f"frozen backbone parameter {name} changed"
-    assert meta["lineage"]["base_model_sha256"] == base["native_sha256"]
-    assert meta["lineage"]["source_task"]["classes"] == ["0", "1", "2", "3", "4"]
+    assert meta.lineage["base_model_sha256"] == base.native_sha256
+    assert meta.lineage["source_task"]["classes"] == ["0", "1", "2", "3", "4"]
     scratch, _ = train_deep_step(train_path=p["target_train"], test_path=p["target_test"],
                                  architecture="mlp", epochs=3, model_dir=str(tmp_path / "sc"))
     cmp = compare_transfer_step(finetuned_dir=str(tmp_path / "ft"),
@@ -236,13 +236,13 @@ def test_a_backbone_you_bring_is_fine_tuned_and_named_by_sha256(tmp_path):
                                 train_path=p["target_train"],
                                 architecture="deep_models:TinyNet", init_args='{"width": 16}',
                                 model_dir=str(tmp_path / "base"))
-    assert base["native_sha256"] == sha256_file(str(tmp_path / "base" / "model.pt"))
+    assert base.native_sha256 == sha256_file(str(tmp_path / "base" / "model.pt"))
     meta, _ = finetune_step(base_model_dir=str(tmp_path / "base"),
                             train_path=p["target_train"], test_path=p["target_test"],
                             epochs=2, model_dir=str(tmp_path / "ft"))
-    assert meta["lineage"]["base_model_sha256"] == base["native_sha256"]
-    assert meta["lineage"]["source_task"] == {"dataset": "mine.pt"}
-    assert meta["hyperparameters"]["head"] == "new"  # its head's classes are unknown
+    assert meta.lineage["base_model_sha256"] == base.native_sha256
+    assert meta.lineage["source_task"] == {"dataset": "mine.pt"}
+    assert meta.hyperparameters["head"] == "new"  # its head's classes are unknown
     (tmp_path / "prog.pt2").write_bytes(b"")
     with pytest.raises(UnsupportedModelError, match="prog.pt2.*state dict with its module.*Keras"):
         import_backbone_step(model_path=str(tmp_path / "prog.pt2"), train_path=p["target_train"],
@@ -278,23 +278,23 @@ def test_a_keras_model_you_bring_gets_a_new_head_and_exports(tmp_path):
     os.rename(tmp_path / "mine.keras", tmp_path / "mine")  # no extension
     meta = import_backbone_step(model_path=str(tmp_path / "mine"), train_path=p["target_train"],
                                 model_dir=str(tmp_path / "base"))
-    assert meta["framework"] == "keras" and meta["native_sha256"] == sha256_file(
+    assert meta.framework == "keras" and meta.native_sha256 == sha256_file(
         str(tmp_path / "mine"))
     frozen_kernel = np.array(base.layers[0].kernel)
     tuned, _ = finetune_step(base_model_dir=str(tmp_path / "base"),
                              train_path=p["target_train"], test_path=p["target_test"],
                              epochs=3, unfreeze_epochs=0, model_dir=str(tmp_path / "ft"))
-    assert tuned["framework"] == "keras" and tuned["hyperparameters"]["head"] == "new"
-    assert tuned["lineage"]["base_model_sha256"] == meta["native_sha256"]
-    assert tuned["lineage"]["base_framework"] == "keras"
-    assert tuned["class_labels"] == ["5", "6", "7", "8", "9"]
+    assert tuned.framework == "keras" and tuned.hyperparameters["head"] == "new"
+    assert tuned.lineage["base_model_sha256"] == meta.native_sha256
+    assert tuned.lineage["base_framework"] == "keras"
+    assert tuned.class_labels == ["5", "6", "7", "8", "9"]
     reloaded = load_native(str(tmp_path / "ft"), framework="keras", task="classification")
     # frozen: the backbone's first layer is the file's, the head is new (5 target classes)
     assert np.allclose(np.array(reloaded.model.layers[1].kernel), frozen_kernel)
     assert reloaded.model.outputs[0].shape[-1] == 5
     out = export_onnx_step(model_dir=str(tmp_path / "ft"), test_path=p["target_test"],
                       out_dir=str(tmp_path / "onnx"))
-    assert out["parity"]["passed"] and (tmp_path / "onnx" / "model.onnx").exists()
+    assert out.parity_passed and (tmp_path / "onnx" / "model.onnx").exists()
 
     plain = keras.Sequential([keras.Input((64,)), keras.layers.Dense(5),
                               keras.layers.Softmax()])
@@ -332,7 +332,7 @@ def test_warm_start_adds_rounds_and_refuses_other_schemas(tmp_path):
     booster = xgboost.XGBClassifier()
     booster.load_model(d + "/warm/model.json")
     assert booster.get_booster().num_boosted_rounds() == 15
-    assert meta["lineage"]["base_model_sha256"] == base["native_sha256"]
+    assert meta.lineage["base_model_sha256"] == base.native_sha256
     train_step(train_path=d + "/old", test_path=d + "/te", model_dir=d + "/rf")
     with pytest.raises(InvalidInputError, match="capability 'warm_start'; 'sklearn' has "
                                                 "none. Frameworks that have it: xgboost"):
@@ -379,10 +379,10 @@ def test_a_framework_registered_with_warm_start_gets_the_warm_start_step(tmp_pat
                    model_dir=d + "/base")
         meta, _ = warm_start_step(base_model_dir=d + "/base", train_path=d + "/new",
                                   test_path=d + "/te", n_estimators=5, model_dir=d + "/warm")
-        assert meta["framework"] == "hist-boost"
-        assert meta["lineage"]["base_framework"] == "hist-boost"
-        assert meta["lineage"]["source_task"]["stages"] == 10
-        assert meta["metrics"]["accuracy"] > 0.85
+        assert meta.framework == "hist-boost"
+        assert meta.lineage["base_framework"] == "hist-boost"
+        assert meta.lineage["source_task"]["stages"] == 10
+        assert meta.metrics["accuracy"] > 0.85
         from kfp_interop.frameworks import load_native
 
         warm = load_native(d + "/warm", framework="hist-boost", task="classification")

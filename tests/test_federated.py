@@ -270,7 +270,7 @@ def test_the_baselines_pooled_and_each_client_alone(tmp_path):
         federated_finalize_step(strategy="fedprox", strategy_options='{"proximal_mu": "<b>"}', **args)
     assert not (d / "final").exists() and not (d / "report.html").exists()
     meta, _ = federated_finalize_step(strategy="fedavg", **args)
-    assert meta["federated"]["local_accuracy"] == local
+    assert meta.federated["local_accuracy"] == local
 
 
 def test_clients_that_do_not_share_an_architecture_are_refused(split, tmp_path):

@@ -110,7 +110,7 @@ def test_a_model_artifact_without_the_contract_says_what_is_missing(tmp_path):
                                           "feature_names": ["a", "b"],
                                           "class_labels": ["neg", "pos"]},
                        out_dir=str(tmp_path / "out"))
-    assert meta["parity"]["passed"] and meta["estimator"] == "LogisticRegression"
+    assert meta.parity["passed"] and meta.estimator == "LogisticRegression"
     with pytest.raises(Exception, match=r"lacks the model's feature column\(s\) \['b'\]"):
         pd.DataFrame(X[:, :1], columns=["a"]).to_csv(tmp_path / "short.csv", index=False)
         export_onnx_step(model_dir=str(tmp_path / "model"), test_path=str(tmp_path / "short.csv"),

@@ -406,7 +406,7 @@ def test_a_savedmodel_as_a_model_artifact_from_your_own_component(tf_models, fil
         " artifact_metadata={'framework': 'tensorflow', 'task': 'classification',"
         " 'feature_names': ['sepal length (cm)', 'sepal width (cm)', 'petal length (cm)',"
         " 'petal width (cm)'], 'class_labels': ['setosa', 'versicolor', 'virginica']})\n"
-        "print(json.dumps(meta))\n")
+        "print(json.dumps(meta.to_dict()))\n")
     done = subprocess.run([sys.executable, "-c", script, str(tf_models / "keras_export"),
                            str(files / "iris.csv"), str(tmp_path / "out")],
                           capture_output=True, text=True, timeout=300)

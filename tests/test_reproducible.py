@@ -35,10 +35,10 @@ def sha(*parts):
         return hashlib.sha256(f.read()).hexdigest()
 
 
-print(json.dumps({"native": meta["native_sha256"], "onnx": sha("onnx", "model.onnx"),
+print(json.dumps({"native": meta.native_sha256, "onnx": sha("onnx", "model.onnx"),
                   "final": sha("final", "model.onnx"),
                   "record": sha("final", "model.metadata.json"),
-                  "metrics": meta["metrics"]}))
+                  "metrics": meta.metrics}))
 """
 
 CASES = [("sklearn", "breast_cancer", "random_forest"),

@@ -153,7 +153,7 @@ def test_execution_providers_are_selectable_and_recorded(iris_model, monkeypatch
     native_dir = os.path.join(os.path.dirname(iris_model[0]), "native")
     meta = export_onnx_step(model_dir=native_dir, test_path=iris_model[2],
                        out_dir=str(tmp_path / "onnx"))
-    assert meta["parity"]["provider"] == "CPUExecutionProvider"
+    assert meta.parity["provider"] == "CPUExecutionProvider"
 
 
 def test_targets_declare_their_options_and_layout(iris_onnx, tmp_path, capsys):

@@ -143,14 +143,14 @@ def test_a_changed_artifact_is_caught_by_the_hash_that_travelled_beside_it(iris_
     train_path = os.path.join(os.path.dirname(test_path), "train.parquet")
     meta, _ = train_step(train_path=train_path, test_path=test_path,
                          model_dir=str(tmp_path / "a"))
-    returned = meta["native_sha256"]
+    returned = meta.native_sha256
     export_onnx_step(model_dir=str(tmp_path / "a"), test_path=test_path, native_sha256=returned,
                 out_dir=str(tmp_path / "ok"))
     other, _ = train_step(train_path=train_path, test_path=test_path, seed=7,
                           hyperparameters='{"n_estimators": 3}', model_dir=str(tmp_path / "b"))
     shutil.copy(tmp_path / "b" / "model.skops", tmp_path / "a" / "model.skops")
     atomic_write_json(tmp_path / "a" / "model_meta.json",
-                      {**meta, "native_sha256": sha256_file(tmp_path / "a" / "model.skops")})
+                      {**meta.to_dict(), "native_sha256": sha256_file(tmp_path / "a" / "model.skops")})
     with pytest.raises(ModelFileError, match="changed after training"):
         export_onnx_step(model_dir=str(tmp_path / "a"), test_path=test_path,
                     native_sha256=returned, out_dir=str(tmp_path / "bad"))

@@ -43,5 +43,5 @@ def export_onnx(
                        tolerance=parity_tolerance, native_sha256=native_sha256,
                        trusted_types=trusted_types, artifact_metadata=dict(model.metadata),
                        out_dir=onnx_model.path)
-    onnx_model.metadata.update(meta)
-    log_metrics(parity, meta["parity"])
+    onnx_model.metadata.update(meta.to_dict())
+    log_metrics(parity, meta.parity)

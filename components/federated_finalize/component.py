@@ -51,4 +51,4 @@ def federated_finalize(
                              dp_noise_multiplier=dp_noise_multiplier, dp_delta=dp_delta,
                              seed=seed, model_dir=model.path, report_path=report.path)
     log_training(model, metrics, classification_metrics, meta, cm)
-    return meta["native_sha256"]
+    return meta.native_sha256

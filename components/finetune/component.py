@@ -46,4 +46,4 @@ def finetune(
                              unfreeze_lr=unfreeze_lr, seed=seed, model_dir=model.path,
                              on_epoch=epoch_logger(metrics, ("loss", "val_accuracy")))
     log_training(model, metrics, classification_metrics, meta, cm)
-    return meta["native_sha256"]
+    return meta.native_sha256

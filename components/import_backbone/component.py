@@ -26,10 +26,9 @@ def import_backbone(
         init_args: JSON constructor arguments of that class.
     """
     from kfp_interop.steps import import_backbone_step
-    from kfp_interop.steps.artifacts import model_metadata
 
     meta = import_backbone_step(model_path=backbone.path, train_path=target_train.path,
                                 architecture=architecture, init_args=init_args,
                                 model_dir=model.path)
-    model.metadata.update(model_metadata(meta))
-    return meta["native_sha256"]
+    model.metadata.update(meta.artifact_metadata())
+    return meta.native_sha256

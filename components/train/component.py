@@ -39,4 +39,4 @@ def train(
                           hyperparameters=hyperparameters, seed=seed, scaler=scaler,
                           model_dir=model.path)
     log_training(model, metrics, classification_metrics, meta, cm)
-    return meta["native_sha256"]
+    return meta.native_sha256

@@ -46,4 +46,4 @@ def train_deep(
                                optimizer=optimizer, seed=seed, backend=keras_backend,
                                model_dir=model.path, on_epoch=epoch_logger(metrics))
     log_training(model, metrics, classification_metrics, meta, cm)
-    return meta["native_sha256"]
+    return meta.native_sha256

@@ -29,4 +29,4 @@ def warm_start(
                                test_path=test_data.path, n_estimators=n_estimators,
                                model_dir=model.path)
     log_training(model, metrics, classification_metrics, meta, cm)
-    return meta["native_sha256"]
+    return meta.native_sha256

@@ -26,7 +26,8 @@ from kfp_interop.frameworks.base import (CAPABILITIES, DeepFramework, ForeignMod
                                          Framework, TabularFramework)
 from kfp_interop.frameworks.native import NativeModel, load_native, save_native
 from kfp_interop.frameworks.registry import (FRAMEWORKS, get_framework, register_framework,
-                                             require_capability, with_capability)
+                                             require_capability, with_capability,
+                                             backbone_framework)
 # built-in frameworks: importing a module registers it (heavy imports stay in functions)
 from kfp_interop.frameworks import (  # noqa: F401,E402
     keras, lightgbm, sklearn, tensorflow, torch, xgboost)
@@ -34,4 +35,5 @@ from kfp_interop.frameworks import (  # noqa: F401,E402
 __all__ = ["FRAMEWORKS", "Framework", "TabularFramework", "DeepFramework", "ForeignModel",
            "NativeModel",
            "register_framework", "get_framework", "save_native", "load_native",
-           "CAPABILITIES", "with_capability", "require_capability"]
+           "CAPABILITIES", "with_capability", "require_capability",
+           "backbone_framework"]

@@ -208,7 +208,9 @@ class Framework:
         """Capability ``finetune``: the base network (a NativeModel) with a new,
         seeded head for ``n_classes`` on its backbone, the backbone frozen; returns the
         model to train. Frameworks with it also implement :meth:`unfreeze`,
-        :meth:`n_inputs`, :meth:`finetuned` and :meth:`finetune_settings`."""
+        :meth:`n_inputs`, :meth:`finetuned` and :meth:`finetune_settings`, and to bring
+        a base made elsewhere, :meth:`backbone_file`, :meth:`import_backbone` and
+        :meth:`keep_backbone`."""
         raise NotImplementedError
 
     def unfreeze(self, model: Any) -> None:
@@ -223,8 +225,35 @@ class Framework:
         """(finetune) The fine-tuned ``model`` as a NativeModel, with what rebuilds it."""
         raise NotImplementedError
 
-    def finetune_settings(self, base: Any, base_meta: dict) -> dict[str, Any]:
-        """(finetune) What a fine-tuned model's record says of its architecture."""
+    def backbone_file(self, path: str) -> bool:
+        """(finetune) Whether the file ``path`` is this framework's kind of pretrained
+        model (by its content where the format allows: a copy may have lost its name)."""
+        return False
+
+    def import_backbone(self, path: str, *, n_features: int, architecture: str,
+                        init_args: dict) -> ForeignModel:
+        """(finetune) Read the file ``path`` as data into a base fine-tuning starts from
+        (``architecture``/``init_args``: what rebuilds it, where the file does not say).
+
+        Raises:
+            InvalidInputError: it does not take ``n_features`` features, has no head to
+                replace, or ``architecture`` does not apply.
+        """
+        raise NotImplementedError
+
+    def keep_backbone(self, path: str, foreign: ForeignModel, model_dir: str) -> None:
+        """(finetune) Put the file ``path`` as it is (its sha256 is the fine-tuned
+        model's lineage) into ``model_dir`` under :attr:`native_file`, with whatever
+        :meth:`load` needs beside it."""
+        import os
+
+        from kfp_interop.files import atomic_copy
+
+        atomic_copy(path, os.path.join(model_dir, self.native_file))
+
+    def finetune_settings(self, base: Any, base_estimator: str | None) -> dict[str, Any]:
+        """(finetune) What a fine-tuned model's record says of its architecture
+        (``base_estimator``: what the base model's folder calls it)."""
         return {}
 
     # capability ``federated``: a model as a list of arrays that a strategy averages.

@@ -220,8 +220,8 @@ class KerasFramework(DeepFramework):
 
         return NativeModel(model, self.name, "classification", None)
 
-    def finetune_settings(self, base: Any, base_meta: dict) -> dict[str, Any]:
-        return {"architecture": base_meta.get("estimator")}
+    def finetune_settings(self, base: Any, base_estimator: str | None) -> dict[str, Any]:
+        return {"architecture": base_estimator}
 
     def read_foreign(self, path: str, *, task: str = "", n_features: int | None = None,
                      trusted_types: Any = None, architecture: str = "",
@@ -230,6 +230,34 @@ class KerasFramework(DeepFramework):
         torch; Keras 3 files do not depend on the backend that saved them)."""
         return read_keras_file(path, backend=os.environ.get("KERAS_BACKEND", "torch"),
                                task=task)
+
+    def backbone_file(self, path: str) -> bool:
+        """A Keras 3 ``.keras`` archive (a zip with ``config.json`` and
+        ``metadata.json``), whatever the file is called."""
+        import zipfile
+
+        if not zipfile.is_zipfile(path):
+            return False
+        with zipfile.ZipFile(path) as z:
+            names = set(z.namelist())
+        return {"config.json", "metadata.json"} <= names
+
+    def import_backbone(self, path: str, *, n_features: int, architecture: str,
+                        init_args: dict) -> ForeignModel:
+        import shutil
+        import tempfile
+
+        if architecture:
+            raise InvalidInputError(f"A Keras file carries its own architecture: drop "
+                                    f"architecture={architecture!r}.")
+        with tempfile.TemporaryDirectory() as tmp:  # Keras reads .keras by name only
+            named = os.path.join(tmp, "model.keras")
+            shutil.copyfile(path, named)
+            foreign = self.read_foreign(named, task="classification")
+        if foreign.n_features != n_features:
+            raise InvalidInputError(f"{os.path.basename(path)!r} takes {foreign.n_features} "
+                                    f"features; the target data has {n_features}.")
+        return foreign
 
     def predict_proba(self, model: Any, X) -> Any:
         return keras_probabilities(model, X)

@@ -7,7 +7,7 @@ from kfp_interop.frameworks.base import CAPABILITIES, Framework
 from kfp_interop.registry import Registry
 
 __all__ = ["FRAMEWORKS", "register_framework", "get_framework", "with_capability",
-           "require_capability"]
+           "require_capability", "backbone_framework"]
 
 FRAMEWORKS: Registry[Framework] = Registry(
     "framework",
@@ -63,3 +63,25 @@ def require_capability(name: str, capability: str, what: str) -> Framework:
             f"{what} needs a framework with capability {capability!r}; {name!r} has none. "
             f"Frameworks that have it: {', '.join(have) or '(none registered)'}.")
     return fw
+
+
+def backbone_framework(path: str) -> Framework | None:
+    """The framework with the ``finetune`` capability whose kind of pretrained model the
+    file ``path`` is (:meth:`~kfp_interop.frameworks.base.Framework.backbone_file`), or
+    ``None``. Where a framework of yours refines another (a subclass) and both take the
+    file, yours reads it.
+
+    Raises:
+        InvalidInputError: unrelated frameworks both take the file (named).
+    """
+    takers = [FRAMEWORKS.get(n) for n in with_capability("finetune")
+              if FRAMEWORKS.get(n).backbone_file(path)]
+    most_specific = [fw for fw in takers
+                     if not any(other is not fw and isinstance(other, type(fw))
+                                for other in takers)]
+    if len(most_specific) > 1:
+        raise InvalidInputError(
+            f"{path!r} is read as a pretrained model by several frameworks "
+            f"({', '.join(fw.name for fw in most_specific)}): make their backbone_file "
+            "tell their files apart.")
+    return most_specific[0] if most_specific else None

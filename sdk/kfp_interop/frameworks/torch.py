@@ -427,7 +427,46 @@ class TorchFramework(DeepFramework):
                            TorchSpec(spec.architecture, spec.n_features, n_classes,
                                      spec.init_args))
 
-    def finetune_settings(self, base: Any, base_meta: dict) -> dict[str, Any]:
+    def backbone_file(self, path: str) -> bool:
+        """A ``torch.save`` archive (a zip holding ``data.pkl``), or a file named like a
+        PyTorch one (``.pt``, ``.pth``; ``.pt2`` too, to be refused by name)."""
+        import zipfile
+
+        if path.endswith((".pt", ".pth", ".pt2")):
+            return True
+        if not zipfile.is_zipfile(path):
+            return False
+        with zipfile.ZipFile(path) as z:
+            return any(n.endswith("/data.pkl") for n in z.namelist())
+
+    def import_backbone(self, path: str, *, n_features: int, architecture: str,
+                        init_args: dict) -> ForeignModel:
+        """A state dict with the ``module:Class`` it belongs to, whose module has
+        ``backbone`` and ``head`` submodules.
+
+        Raises:
+            UnsupportedModelError: a ``torch.export`` program (its graph is fixed: there
+                is no backbone or head to address by name).
+        """
+        if path.endswith(".pt2"):
+            raise UnsupportedModelError(
+                f"{os.path.basename(path)!r}: fine-tuning replaces the head and freezes the "
+                "backbone by name, which a torch.export program's fixed graph does not "
+                "expose; give the state dict with its module:Class (base_architecture), or "
+                "a Keras file.")
+        foreign = self.read_foreign(path, n_features=n_features, architecture=architecture,
+                                    init_args=init_args)
+        if not hasattr(foreign.model, "backbone") or not hasattr(foreign.model, "head"):
+            raise InvalidInputError(f"{architecture} has no 'backbone' and 'head' submodules: "
+                                    "fine-tuning freezes the first and replaces the second.")
+        return foreign
+
+    def keep_backbone(self, path: str, foreign: ForeignModel, model_dir: str) -> None:
+        atomic_write_json(os.path.join(model_dir, SPEC_FILE), foreign.spec.to_dict(),
+                          sort_keys=False)
+        super().keep_backbone(path, foreign, model_dir)
+
+    def finetune_settings(self, base: Any, base_estimator: str | None) -> dict[str, Any]:
         return {"architecture": base.spec.architecture, "init_args": base.spec.init_args}
 
     def predict_proba(self, model: Any, X) -> Any:

@@ -84,8 +84,7 @@ def build_summary(name: str, run_dir: str | None, out_dir: str, status: str,
     # the pipeline's headline metrics: the transfer comparison, else the trained model's
     fed = _artifact(run_dir, "federated-finalize", "model")
     if fed:  # typed, from the model folder (artifact metadata turns ints into floats)
-        federated = (_read_json(os.path.join(fed["uri"], "model_meta.json")) or {}).get(
-            "federated") or {}
+        federated = _federated_block(fed["uri"])
         summary.update(rounds=federated.get("rounds"), clients=federated.get("clients"),
                        strategy=federated.get("strategy"),
                        alpha=(federated.get("partition") or {}).get("alpha"),
@@ -185,3 +184,15 @@ def print_summary(s: dict[str, Any]) -> None:
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
     print("-" * 72)
+
+
+def _federated_block(model_dir: str) -> dict[str, Any]:
+    """The federated block of a model folder's facts ({} when they cannot be read: the
+    summary reports what is there)."""
+    from kfp_interop.errors import InvalidInputError
+    from kfp_interop.steps.model_dir import read_model_meta
+
+    try:
+        return read_model_meta(model_dir).federated or {}
+    except InvalidInputError:
+        return {}

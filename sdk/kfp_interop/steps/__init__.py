@@ -5,13 +5,13 @@ writing its artifacts (:mod:`.artifacts`). Everything is testable without KFP.
 * :mod:`.tabular` — load and split data, train a tabular model; :func:`run_tabular`;
 * :mod:`.export` — ONNX export behind the parity gate, attach the record;
 * :mod:`.deep` — train a network;
-* :mod:`.transfer` — k-shot transfer data, fine-tune, compare with scratch;
-* :mod:`.warm_start` — split rows, continue an XGBoost model;
+* :mod:`.transfer_learning` — k-shot transfer data, fine-tune, compare with scratch;
+* :mod:`.warm_start` — split rows, continue a boosted model (capability ``warm_start``);
 * :mod:`.federated` — split among clients, client rounds, aggregation, the baseline;
 * :mod:`.adopt` — an ONNX file made elsewhere, checked and described;
 * :mod:`.native_file` — a native model file made elsewhere, exported behind the gate;
-* :mod:`.serving` — store, register, deploy, smoke-test (with rollback), promote;
-* :mod:`.model_dir` — the model folder contract (``model_meta.json``);
+* :mod:`.release` — store, register, deploy, smoke-test (with rollback), promote;
+* :mod:`.model_dir` — the model folder contract (:class:`ModelMeta`, ``model_meta.json``);
 * :mod:`.stage` — a failed stage leaves ``error.json`` beside its outputs.
 """
 
@@ -19,7 +19,7 @@ from kfp_interop.steps.adopt import adopt_onnx_step, import_metadata_step
 from kfp_interop.steps.native_file import export_file_step
 from kfp_interop.steps.deep import train_deep_step
 from kfp_interop.steps.export import attach_metadata_step, export_onnx_step
-from kfp_interop.steps.model_dir import model_meta, read_model_meta, write_model_meta
+from kfp_interop.steps.model_dir import ModelMeta, read_model_meta, write_model_meta
 from kfp_interop.steps.release import (check_settings_step, deploy_step,
                                        endpoint_smoke_test, promote_step, register_model_step,
                                        smoke_test_step, upload_model_step)
@@ -38,6 +38,6 @@ __all__ = ["adopt_onnx_step", "import_metadata_step", "export_file_step", "finge
            "attach_metadata_step", "train_deep_step", "prepare_transfer_data_step",
            "finetune_step", "compare_transfer_step", "import_backbone_step", "parse_classes", "split_rows_step",
            "warm_start_step", "check_settings_step", "upload_model_step", "register_model_step",
-           "deploy_step", "smoke_test_step", "endpoint_smoke_test", "promote_step", "model_meta", "read_model_meta",
+           "deploy_step", "smoke_test_step", "endpoint_smoke_test", "promote_step", "ModelMeta", "read_model_meta",
            "write_model_meta", "federated_split_step", "federated_init_step", "federated_client_step",
            "federated_aggregate_step", "federated_centralized_step", "federated_finalize_step"]

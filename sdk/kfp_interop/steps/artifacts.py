@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-__all__ = ["log_metrics", "log_training", "epoch_logger", "model_metadata"]
+__all__ = ["log_metrics", "log_training", "epoch_logger"]
 
 
 def log_metrics(metrics: Any, values: dict[str, Any]) -> None:
@@ -19,23 +19,17 @@ def log_metrics(metrics: Any, values: dict[str, Any]) -> None:
             metrics.log_metric(key, value)
 
 
-def model_metadata(meta: dict[str, Any]) -> dict[str, Any]:
-    """A model folder's ``model_meta.json`` as artifact metadata (the per-epoch history
-    and the ROC curve stay in the folder: they are long, and the Metrics and
-    ClassificationMetrics artifacts show them)."""
-    return {k: v for k, v in meta.items() if k not in ("history", "roc_curve")}
-
-
 def log_training(model: Any, metrics: Any, classification_metrics: Any,
-                 meta: dict[str, Any], confusion_matrix: list | None) -> None:
-    """What every training component records: the model's metadata, its held-out metrics,
-    and (classifiers) the confusion matrix with the class names and, for two classes, the
+                 meta: Any, confusion_matrix: list | None) -> None:
+    """What every training component records: the model's metadata (a
+    :class:`~kfp_interop.steps.model_dir.ModelMeta`), its held-out metrics, and
+    (classifiers) the confusion matrix with the class names and, for two classes, the
     ROC curve, which the Kubeflow UI draws."""
-    model.metadata.update(model_metadata(meta))
-    log_metrics(metrics, meta["metrics"])
+    model.metadata.update(meta.artifact_metadata())
+    log_metrics(metrics, meta.metrics)
     if confusion_matrix is not None:
-        classification_metrics.log_confusion_matrix(meta["class_labels"], confusion_matrix)
-    roc = meta.get("roc_curve")
+        classification_metrics.log_confusion_matrix(meta.class_labels, confusion_matrix)
+    roc = meta.roc_curve
     if roc:
         classification_metrics.log_roc_curve(roc["fpr"], roc["tpr"], roc["thresholds"])
 

@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 from kfp_interop.constants import DEFAULT_SEED
 from kfp_interop.errors import InvalidInputError
-from kfp_interop.steps.model_dir import model_meta, write_model_meta
+from kfp_interop.steps.model_dir import ModelMeta, write_model_meta
 from kfp_interop.steps.stage import stage
 
 __all__ = ["train_deep_step", "save_network"]
@@ -16,21 +16,20 @@ __all__ = ["train_deep_step", "save_network"]
 
 def save_network(native, data_meta: dict, *, model_dir: str, estimator: str,
                  hyperparameters: dict, seed: int, test, history: list,
-                 extra: dict | None = None) -> tuple[dict, Any]:
+                 extra: dict | None = None) -> tuple[ModelMeta, Any]:
     """Score a trained network on ``test``, save it and its ``model_meta.json``;
-    returns ``(model_meta, confusion_matrix)``."""
+    returns ``(meta, confusion_matrix)``."""
     from kfp_interop.frameworks import get_framework, save_native
     from kfp_interop.training import roc_points, score
 
     metrics, cm = score(native, test)
     roc = roc_points(native, test)
     saved = save_native(native, model_dir)
-    meta = model_meta(data_meta, framework=native.framework,
-                      framework_version=get_framework(native.framework).version(),
-                      estimator=estimator, task="classification",
-                      hyperparameters=hyperparameters, seed=seed, metrics=metrics,
-                      saved=saved, history=history, **(extra or {}),
-                      **({"roc_curve": roc} if roc else {}))
+    meta = ModelMeta.trained(data_meta, framework=native.framework,
+                             framework_version=get_framework(native.framework).version(),
+                             estimator=estimator, task="classification",
+                             hyperparameters=hyperparameters, seed=seed, metrics=metrics,
+                             saved=saved, history=history, roc_curve=roc, **(extra or {}))
     write_model_meta(model_dir, meta)
     return meta, cm
 
@@ -40,11 +39,11 @@ def train_deep_step(*, train_path: str, test_path: str, framework: str = "torch"
                     architecture: str = "mlp", init_args: str = "{}", epochs: int = 30,
                     batch_size: int = 32, lr: float = 1e-3, optimizer: str = "adam",
                     seed: int = DEFAULT_SEED, backend: str = "torch", model_dir: str,
-                    on_epoch: Callable[[dict], None] | None = None) -> tuple[dict, Any]:
+                    on_epoch: Callable[[dict], None] | None = None) -> tuple[ModelMeta, Any]:
     """Train a PyTorch or Keras classifier; save it with its ``model_meta.json``.
 
     Returns:
-        ``(model_meta, confusion_matrix)``.
+        ``(meta, confusion_matrix)`` (:class:`ModelMeta`).
     """
     from kfp_interop.data import load_split, read_split_metadata
     from kfp_interop.training import fit_network, parse_hyperparameters

@@ -9,21 +9,17 @@ from typing import Any
 
 from kfp_interop.constants import DEFAULT_OPSET, DEFAULT_TOLERANCE, ONNX_FILENAME
 from kfp_interop.errors import InvalidInputError, ModelFileError
-from kfp_interop.steps.model_dir import contract_meta, read_model_meta, write_model_meta
+from kfp_interop.steps.model_dir import ModelMeta, read_model_meta, write_model_meta
 from kfp_interop.steps.stage import stage
 
 __all__ = ["export_onnx_step", "attach_metadata_step", "export_checked", "record_from_meta"]
-
-_TRAINING_KEYS = ("dataset", "data_sha256", "rows", "train_rows", "test_rows", "seed",
-                  "hyperparameters", "metrics")
-_REQUIRED_TRAINING = ("dataset", "data_sha256", "rows", "seed", "hyperparameters", "metrics")
 
 
 @stage("out_dir")
 def export_onnx_step(*, model_dir: str, test_path: str, opset: int = DEFAULT_OPSET,
                 tolerance: float = DEFAULT_TOLERANCE, native_sha256: str = "",
                 trusted_types: str = "", artifact_metadata: dict | None = None,
-                out_dir: str) -> dict[str, Any]:
+                out_dir: str) -> ModelMeta:
     """Export to ONNX, run the parity gate, and only then write ``out_dir/model.onnx``.
 
     The model is a folder written by kfp-interop's training (``model_meta.json`` beside
@@ -41,7 +37,8 @@ def export_onnx_step(*, model_dir: str, test_path: str, opset: int = DEFAULT_OPS
             framework's own list (comma-separated; see docs/security.md).
 
     Returns:
-        ``model_meta`` plus ``opset``, ``opsets``, ``parity`` and ``format: "onnx"``.
+        The model folder's :class:`ModelMeta` plus the export's (``opsets``, ``parity``,
+        ``format: "onnx"``).
 
     Raises:
         ModelFileError: the native file is not the one trained (sha256), or holds
@@ -52,26 +49,26 @@ def export_onnx_step(*, model_dir: str, test_path: str, opset: int = DEFAULT_OPS
     from kfp_interop.frameworks import get_framework, load_native
     from kfp_interop.onnx_model import save_onnx
 
-    model_meta = contract_meta(model_dir, artifact_metadata)
-    inside = model_meta.get("native_sha256")
+    model_meta = read_model_meta(model_dir, artifact_metadata or {})
+    model_meta.check_exportable(repr(model_dir))
+    inside = model_meta.native_sha256
     if native_sha256 and inside and native_sha256 != inside:
         raise ModelFileError(f"The model folder {model_dir!r} says its file has sha256 "
                              f"{inside}, the training step returned {native_sha256}: the "
                              "artifact was changed after training. Train again.")
-    native = load_native(model_dir, framework=model_meta["framework"],
-                         task=model_meta["task"], expected_sha256=native_sha256 or inside,
+    native = load_native(model_dir, framework=model_meta.framework,
+                         task=model_meta.task, expected_sha256=native_sha256 or inside,
                          trusted_types=trusted_types)
-    native.feature_names = model_meta["feature_names"]
+    native.feature_names = model_meta.feature_names
     native.source = repr(model_dir)
-    stated = set(model_meta.get("text_columns") or [])
     # columns the model maps from text categories itself take text whether stated or not
-    text = stated | set(native.category_text_columns())
+    text = set(model_meta.text_columns) | set(native.category_text_columns())
     native.text_columns = [c for c in native.feature_names if c in text]
-    if native.text_columns:
-        model_meta["text_columns"] = native.text_columns
-    model_meta.setdefault("framework_version", get_framework(native.framework).version())
-    model_meta.setdefault("estimator", get_framework(native.framework).estimator_of(
-        native.model))
+    fw = get_framework(native.framework)
+    model_meta = model_meta.replace(
+        text_columns=native.text_columns,
+        framework_version=model_meta.framework_version or fw.version(),
+        estimator=model_meta.estimator or fw.estimator_of(native.model))
     X = read_features(test_path, native.feature_names, native.text_columns)
     onnx_model, meta = export_checked(native, model_meta, X, opset=opset, tolerance=tolerance)
     os.makedirs(out_dir, exist_ok=True)
@@ -80,13 +77,13 @@ def export_onnx_step(*, model_dir: str, test_path: str, opset: int = DEFAULT_OPS
     return meta
 
 
-def export_checked(native, model_meta: dict[str, Any], X, *, opset: int,
-                   tolerance: float) -> tuple[Any, dict[str, Any]]:
+def export_checked(native, model_meta: ModelMeta, X, *, opset: int,
+                   tolerance: float) -> tuple[Any, ModelMeta]:
     """Export ``native`` and run the parity gate on rows ``X``; nothing is written.
 
     Returns:
-        The ONNX model, and ``model_meta`` plus ``format``, ``file``, ``opsets`` and
-        ``parity``.
+        The ONNX model, and ``model_meta`` with the export's ``format``, ``file``,
+        ``opsets`` and ``parity``.
 
     Raises:
         ParityError: the gate failed.
@@ -94,12 +91,10 @@ def export_checked(native, model_meta: dict[str, Any], X, *, opset: int,
     from kfp_interop.export import check_parity, enforce_parity, export_onnx
     from kfp_interop.onnx_model import model_opsets
 
-    onnx_model = export_onnx(native, n_features=len(model_meta["feature_names"]), opset=opset)
+    onnx_model = export_onnx(native, n_features=len(model_meta.feature_names), opset=opset)
     parity = enforce_parity(check_parity(native, onnx_model, X, tolerance=tolerance))
-    meta = dict(model_meta)
-    meta.update(format="onnx", file=ONNX_FILENAME, requested_opset=opset,
-                opsets=model_opsets(onnx_model), parity=parity.to_dict())
-    return onnx_model, meta
+    return onnx_model, model_meta.exported(opset=opset, opsets=model_opsets(onnx_model),
+                                           parity=parity.to_dict())
 
 
 @stage("out_dir")
@@ -116,7 +111,7 @@ def attach_metadata_step(*, model_dir: str, model_name: str = "", model_version:
     from kfp_interop.onnx_model import read_onnx
 
     model_meta = read_model_meta(model_dir)
-    if not model_meta.get("parity", {}).get("passed"):
+    if not model_meta.parity_passed:
         raise InvalidInputError("The model's parity gate did not pass (or did not run): "
                                 "attach metadata only to a model that export_onnx approved.")
     model = read_onnx(os.path.join(model_dir, ONNX_FILENAME))
@@ -127,26 +122,22 @@ def attach_metadata_step(*, model_dir: str, model_name: str = "", model_version:
     return record
 
 
-def record_from_meta(model, model_meta: dict[str, Any], *, model_name: str = "",
+def record_from_meta(model, model_meta: ModelMeta, *, model_name: str = "",
                      model_version: str = "1"):
     """The record of an exported model from the facts its folder carries (an empty
     ``model_name`` derives one from the data set and framework)."""
     from kfp_interop.metadata import build_record
     from kfp_interop.naming import default_model_name
 
-    model_name = model_name or default_model_name(model_meta.get("dataset") or "model",
-                                                  model_meta["framework"])
-    parity = {k: v for k, v in model_meta["parity"].items() if k != "task"}
-    # what kfp-interop's training knows; a model from your own component may say it too
-    known = {k: model_meta[k] for k in _TRAINING_KEYS if model_meta.get(k) is not None}
-    training = known if set(_REQUIRED_TRAINING) <= set(known) else None
+    model_name = model_name or default_model_name(model_meta.dataset or "model",
+                                                  model_meta.framework)
+    parity = {k: v for k, v in (model_meta.parity or {}).items() if k != "task"}
     return build_record(
-        model, name=model_name, version=model_version, task=model_meta["task"],
-        framework={"name": model_meta["framework"],
-                   "version": model_meta.get("framework_version") or "unknown",
-                   "estimator": model_meta.get("estimator") or "unknown"},
-        feature_names=model_meta["feature_names"],
-        class_labels=model_meta.get("class_labels"), target=model_meta.get("target_name"),
-        training=training, parity=parity, lineage=model_meta.get("lineage"),
-        origin=model_meta.get("origin") or {"kind": "exported"},
-        federated=model_meta.get("federated"))
+        model, name=model_name, version=model_version, task=model_meta.task,
+        framework={"name": model_meta.framework,
+                   "version": model_meta.framework_version or "unknown",
+                   "estimator": model_meta.estimator or "unknown"},
+        feature_names=model_meta.feature_names, class_labels=model_meta.class_labels,
+        target=model_meta.target_name, training=model_meta.training(), parity=parity,
+        lineage=model_meta.lineage, origin=model_meta.origin,
+        federated=model_meta.federated)

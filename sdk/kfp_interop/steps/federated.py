@@ -338,7 +338,7 @@ def federated_finalize_step(*, global_dir: str, partitions_dir: str, train_path:
                   centralized_dir: str, strategy: str, strategy_options: str = "{}",
                   local_epochs: int = 2, dp_clip_norm: float = 0.0,
                   dp_noise_multiplier: float = 0.0, dp_delta: float = 1e-5,
-                  seed: int = DEFAULT_SEED, model_dir: str, report_path: str) -> dict:
+                  seed: int = DEFAULT_SEED, model_dir: str, report_path: str) -> tuple:
     """The last global model as a model folder (native file, ``model_meta.json`` with the
     federated provenance) and the HTML report (accuracy per round against the baselines).
 
@@ -352,7 +352,7 @@ def federated_finalize_step(*, global_dir: str, partitions_dir: str, train_path:
     from kfp_interop.federated.models import estimator_name, load_weights, to_native
     from kfp_interop.federated.strategies import check_strategy, epsilon
     from kfp_interop.frameworks import get_framework, save_native
-    from kfp_interop.steps.model_dir import model_meta, write_model_meta
+    from kfp_interop.steps.model_dir import ModelMeta, write_model_meta
     from kfp_interop.training import parse_hyperparameters, roc_points, score
 
     options = parse_hyperparameters(strategy_options, what="strategy_options")
@@ -396,15 +396,13 @@ def federated_finalize_step(*, global_dir: str, partitions_dir: str, train_path:
                        federated_vs_local=final - float(centralized["local_accuracy_mean"]))
     saved = save_native(native, model_dir)
     fw = get_framework(native.framework)
-    meta = model_meta(data_meta, framework=native.framework, framework_version=fw.version(),
-                      estimator=estimator_name(spec),
-                      task="classification",
-                      hyperparameters={"architecture": spec.architecture,
-                                       "init_args": spec.init_args,
-                                       "local_epochs": int(local_epochs),
-                                       "strategy": strategy},
-                      seed=seed, metrics=metrics, saved=saved, federated=federated,
-                      history=history, **({"roc_curve": roc} if roc else {}))
+    meta = ModelMeta.trained(
+        data_meta, framework=native.framework, framework_version=fw.version(),
+        estimator=estimator_name(spec), task="classification",
+        hyperparameters={"architecture": spec.architecture, "init_args": spec.init_args,
+                         "local_epochs": int(local_epochs), "strategy": strategy},
+        seed=seed, metrics=metrics, saved=saved, federated=federated, history=history,
+        roc_curve=roc)
     write_model_meta(model_dir, meta)
     rows = "".join(f"<tr><td>{h['round']}</td><td>{h['accuracy']:.4f}</td>"
                    f"<td>{h['examples']}</td></tr>" for h in history)

@@ -99,6 +99,7 @@ def export_file_step(*, model_path: str, framework: str, sample_path: str, out_d
     from kfp_interop.metadata import save_metadata
     from kfp_interop.naming import check_name, name_from_path
     from kfp_interop.steps.export import export_checked, record_from_meta
+    from kfp_interop.steps.model_dir import ModelMeta
     from kfp_interop.training import parse_hyperparameters
 
     if task not in ("", "classification", "regression"):
@@ -148,13 +149,11 @@ def export_file_step(*, model_path: str, framework: str, sample_path: str, out_d
     elif labels:
         raise InvalidInputError("--labels names classes; the model is a regressor.")
     base = os.path.basename(os.path.normpath(model_path))
-    model_meta = {
-        "framework": fw.name, "framework_version": fw.version(), "task": foreign.task,
-        "estimator": foreign.estimator, "feature_names": feature_names,
-        "class_labels": class_labels, "target_name": target_column or None,
-        "origin": {"kind": "exported", "source": base, "format": foreign.format},
-        **({"text_columns": text} if text else {}),
-    }
+    model_meta = ModelMeta(
+        framework=fw.name, framework_version=fw.version(), task=foreign.task,
+        estimator=foreign.estimator, feature_names=list(feature_names),
+        class_labels=class_labels, target_name=target_column or None, text_columns=text,
+        origin={"kind": "exported", "source": base, "format": foreign.format})
     onnx_model, meta = export_checked(native, model_meta, X, opset=opset, tolerance=tolerance)
     model_name = check_name(name or name_from_path(model_path), what="model name")
     record = record_from_meta(onnx_model, meta, model_name=model_name, model_version=version)

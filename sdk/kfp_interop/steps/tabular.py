@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 from kfp_interop.constants import DEFAULT_OPSET, DEFAULT_SEED, DEFAULT_TEST_SIZE, DEFAULT_TOLERANCE
-from kfp_interop.steps.model_dir import model_meta, write_model_meta
+from kfp_interop.steps.model_dir import ModelMeta, write_model_meta
 from kfp_interop.steps.stage import stage
 
 __all__ = ["fingerprint_data_step", "load_data_step", "train_step", "run_tabular"]
@@ -63,11 +63,11 @@ def load_data_step(*, dataset: str, target_column: str = "", task: str = "auto",
 @stage("model_dir")
 def train_step(*, train_path: str, test_path: str, framework: str = "sklearn",
                estimator: str = "", hyperparameters: str = "{}", seed: int = DEFAULT_SEED,
-               scaler: bool = False, model_dir: str) -> tuple[dict[str, Any], Any]:
+               scaler: bool = False, model_dir: str) -> tuple[ModelMeta, Any]:
     """Train and save the native model into ``model_dir``.
 
     Returns:
-        ``(model_meta, confusion_matrix)``; ``model_meta`` carries everything later
+        ``(meta, confusion_matrix)``; the :class:`ModelMeta` carries everything later
         stages (export, metadata record) need about the model and its data.
     """
     from kfp_interop.data import load_split, read_split_metadata
@@ -81,18 +81,12 @@ def train_step(*, train_path: str, test_path: str, framework: str = "sklearn",
                          hyperparameters=hyperparameters, seed=seed, scaler=scaler)
     native = NativeModel(result.model, framework, result.task)
     saved = save_native(native, model_dir)
-    meta = model_meta(data_meta, framework=framework,
-                      framework_version=result.framework_version, estimator=result.estimator,
-                      task=result.task, hyperparameters=result.hyperparameters, seed=seed,
-                      metrics=result.metrics, saved=saved,
-                      **_curve(roc_points(native, test)))
+    meta = ModelMeta.trained(
+        data_meta, framework=framework, framework_version=result.framework_version,
+        estimator=result.estimator, task=result.task, hyperparameters=result.hyperparameters,
+        seed=seed, metrics=result.metrics, saved=saved, roc_curve=roc_points(native, test))
     write_model_meta(model_dir, meta)
     return meta, result.confusion_matrix
-
-
-def _curve(roc: dict | None) -> dict:
-    """``{"roc_curve": roc}`` for a binary classifier, else nothing."""
-    return {"roc_curve": roc} if roc else {}
 
 
 def run_tabular(out_dir: str, *, dataset: str = "iris", target_column: str = "",

@@ -12,7 +12,7 @@ from kfp_interop.constants import DEFAULT_SEED, DEFAULT_TEST_SIZE
 from kfp_interop.errors import DatasetError, InvalidInputError
 from kfp_interop.files import atomic_write_json
 from kfp_interop.steps.deep import save_network
-from kfp_interop.steps.model_dir import read_model_meta
+from kfp_interop.steps.model_dir import ModelMeta, read_model_meta, write_model_meta
 from kfp_interop.steps.stage import stage
 
 __all__ = ["parse_classes", "prepare_transfer_data_step", "finetune_step",
@@ -168,7 +168,7 @@ def finetune_step(*, base_model_dir: str, train_path: str, test_path: str,
                   epochs: int = 30, unfreeze_epochs: int = 0, batch_size: int = 16,
                   lr: float = 1e-3, unfreeze_lr: float = 1e-4, seed: int = DEFAULT_SEED,
                   model_dir: str, on_epoch: Callable[[dict], None] | None = None
-                  ) -> tuple[dict, Any]:
+                  ) -> tuple[ModelMeta, Any]:
     """Fine-tune a pretrained network (any framework with the ``finetune`` capability:
     PyTorch and Keras among the built-in ones) on a target task. New classes: a new head
     on the frozen backbone, then optionally everything unfrozen for ``unfreeze_epochs``
@@ -185,9 +185,9 @@ def finetune_step(*, base_model_dir: str, train_path: str, test_path: str,
     from kfp_interop.frameworks import load_native, require_capability
 
     base_meta = read_model_meta(base_model_dir)
-    fw = require_capability(base_meta["framework"], "finetune", "Fine-tuning")
+    fw = require_capability(base_meta.framework, "finetune", "Fine-tuning")
     base = load_native(base_model_dir, framework=fw.name, task="classification",
-                       expected_sha256=base_meta.get("native_sha256"))
+                       expected_sha256=base_meta.native_sha256)
     data_meta = read_split_metadata(train_path)
     train, test = load_split(train_path, data_meta), load_split(test_path)
     n_in = fw.n_inputs(base)
@@ -197,7 +197,7 @@ def finetune_step(*, base_model_dir: str, train_path: str, test_path: str,
     n_classes = len(train.class_labels)
     # the same classes (a shifted target): the head already knows them, every layer
     # adapts; new classes: a new head on the frozen backbone, then optionally all layers
-    same_task = list(base_meta.get("class_labels") or []) == list(train.class_labels)
+    same_task = list(base_meta.class_labels or []) == list(train.class_labels)
     model = base.model if same_task else fw.finetune_head(base, n_classes, seed=seed)
     settings = dict(epochs=epochs, batch_size=batch_size, X_val=test.X, y_val=test.y,
                     on_epoch=on_epoch)
@@ -209,7 +209,7 @@ def finetune_step(*, base_model_dir: str, train_path: str, test_path: str,
         history = _then_unfrozen(history, more)
     native = fw.finetuned(base, model, n_classes)
     hp = _hyperparameters(
-        fw.finetune_settings(base, base_meta), same_task, data_meta, epochs=epochs,
+        fw.finetune_settings(base, base_meta.estimator), same_task, data_meta, epochs=epochs,
         unfreeze_epochs=unfreeze_epochs, batch_size=batch_size, lr=lr,
         unfreeze_lr=unfreeze_lr)
     return save_network(native, data_meta, model_dir=model_dir,
@@ -231,30 +231,18 @@ def _then_unfrozen(history: list[dict], more: list[dict]) -> list[dict]:
     return history + [{**row, "epoch": row["epoch"] + done, "unfrozen": True} for row in more]
 
 
-def _lineage(base_meta: dict) -> dict:
-    source = {"dataset": base_meta.get("dataset"), "classes": base_meta.get("class_labels"),
-              "data_sha256": base_meta.get("data_sha256"),
-              "accuracy": (base_meta.get("metrics") or {}).get("accuracy")}
-    return {"method": "fine-tune", "base_model_sha256": base_meta["native_sha256"],
-            "base_framework": base_meta["framework"],
+def _lineage(base_meta: ModelMeta) -> dict:
+    source = {"dataset": base_meta.dataset, "classes": base_meta.class_labels,
+              "data_sha256": base_meta.data_sha256,
+              "accuracy": base_meta.metrics.get("accuracy")}
+    return {"method": "fine-tune", "base_model_sha256": base_meta.native_sha256,
+            "base_framework": base_meta.framework,
             "source_task": {k: v for k, v in source.items() if v is not None}}
-
-
-def _is_keras_file(path: str) -> bool:
-    """A Keras 3 ``.keras`` archive (a zip with ``config.json`` and ``metadata.json``),
-    whatever the file is called: an importer's copy may have lost the extension."""
-    import zipfile
-
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as z:
-        names = set(z.namelist())
-    return {"config.json", "metadata.json"} <= names
 
 
 @stage("model_dir")
 def import_backbone_step(*, model_path: str, train_path: str, architecture: str = "",
-                         init_args: str = "{}", model_dir: str) -> dict:
+                         init_args: str = "{}", model_dir: str) -> ModelMeta:
     """A pretrained model you bring, as the base model fine-tuning starts from:
 
     - a PyTorch state dict with the ``module:Class`` (and constructor arguments) it
@@ -264,7 +252,9 @@ def import_backbone_step(*, model_path: str, train_path: str, architecture: str 
     - a Keras 3 ``.keras`` file (loaded in safe mode): one input of the target's
       features, its last layer a ``Dense`` softmax head.
 
-    The file is copied as it is, so its sha256 becomes the fine-tuned model's lineage.
+    The framework is the one with the ``finetune`` capability that reads the file (by
+    its content: a copy may have lost its name; see ``frameworks.backbone_framework``). The file is copied as it is, so its
+    sha256 becomes the fine-tuned model's lineage.
 
     Raises:
         ModelFileError: not a state dict or a Keras file, or it does not load into the
@@ -275,73 +265,41 @@ def import_backbone_step(*, model_path: str, train_path: str, architecture: str 
             does not take the target's features; an architecture given with a Keras file.
     """
     from kfp_interop.data import read_split_metadata
-    from kfp_interop.errors import UnsupportedModelError
-    from kfp_interop.files import atomic_copy, sha256_file
-    from kfp_interop.frameworks import get_framework
-    from kfp_interop.steps.model_dir import write_model_meta
+    from kfp_interop.files import sha256_file
+    from kfp_interop.frameworks import backbone_framework, with_capability
     from kfp_interop.training import parse_hyperparameters
 
     path = model_path
     if os.path.isdir(path):
-        found = [f for f in sorted(os.listdir(path)) if f.endswith((".pt", ".pth", ".pt2",
-                                                                      ".keras"))]
+        found = [f for f in sorted(os.listdir(path))
+                 if os.path.isfile(os.path.join(path, f))
+                 and backbone_framework(os.path.join(path, f))]
         if len(found) != 1:
             raise InvalidInputError(f"{model_path!r} holds {found or 'no model file'}; give "
-                                    "one state dict (.pt) or Keras (.keras) file.")
+                                    "one pretrained model file (e.g. a PyTorch state dict "
+                                    "or a Keras .keras file).")
         path = os.path.join(path, found[0])
-    if path.endswith(".pt2"):
-        raise UnsupportedModelError(
-            f"{os.path.basename(path)!r}: fine-tuning replaces the head and freezes the "
-            "backbone by name, which a torch.export program's fixed graph does not expose; "
-            "give the state dict with its module:Class (base_architecture), or a Keras "
-            "file.")
+    fw = backbone_framework(path)
+    if fw is None:
+        raise InvalidInputError(
+            f"{os.path.basename(path)!r} is not a pretrained model any framework that "
+            f"fine-tunes reads ({', '.join(with_capability('finetune'))}); give a PyTorch "
+            "state dict or a Keras .keras file.")
     data_meta = read_split_metadata(train_path)
-    n_features = len(data_meta["feature_names"])
-    spec_file = None
-    if _is_keras_file(path):
-        if architecture:
-            raise InvalidInputError(f"A Keras file carries its own architecture: drop "
-                                    f"architecture={architecture!r}.")
-        import shutil
-        import tempfile
-
-        from kfp_interop.frameworks.keras import KerasFramework
-
-        with tempfile.TemporaryDirectory() as tmp:  # Keras reads .keras by name only
-            named = os.path.join(tmp, "model.keras")
-            shutil.copyfile(path, named)
-            foreign = get_framework("keras").read_foreign(named, task="classification")
-        if foreign.n_features != n_features:
-            raise InvalidInputError(f"{os.path.basename(path)!r} takes {foreign.n_features} "
-                                    f"features; the target data has {n_features}.")
-        framework, native_file, native_format = ("keras", KerasFramework.native_file,
-                                                 KerasFramework.native_format)
-    else:
-        from kfp_interop.frameworks.torch import SPEC_FILE, TorchFramework
-
-        foreign = get_framework("torch").read_foreign(
-            path, n_features=n_features, architecture=architecture,
-            init_args=parse_hyperparameters(init_args, what="init_args"))
-        if not hasattr(foreign.model, "backbone") or not hasattr(foreign.model, "head"):
-            raise InvalidInputError(f"{architecture} has no 'backbone' and 'head' submodules: "
-                                    "fine-tuning freezes the first and replaces the second.")
-        spec_file = SPEC_FILE
-        framework, native_file, native_format = ("torch", TorchFramework.native_file,
-                                                 TorchFramework.native_format)
+    foreign = fw.import_backbone(path, n_features=len(data_meta["feature_names"]),
+                                 architecture=architecture,
+                                 init_args=parse_hyperparameters(init_args, what="init_args"))
+    meta = ModelMeta(
+        framework=fw.name, task="classification", estimator=foreign.estimator,
+        feature_names=list(data_meta["feature_names"]),
+        class_labels=None,  # its head's classes are not the target's: a new head
+        dataset=os.path.basename(path), native_format=fw.native_format,
+        native_file=fw.native_file, native_sha256=sha256_file(path),
+        origin={"kind": "imported", "source": os.path.basename(path)})
     # nothing is written before the file has loaded; then the file itself (it loaded
     # as data), so its sha256 is yours
     os.makedirs(model_dir, exist_ok=True)
-    if spec_file:
-        atomic_write_json(os.path.join(model_dir, spec_file), foreign.spec.to_dict(),
-                          sort_keys=False)
-    atomic_copy(path, os.path.join(model_dir, native_file))
-    meta = {"framework": framework, "task": "classification", "estimator": foreign.estimator,
-            "feature_names": data_meta["feature_names"],
-            "class_labels": None,  # its head's classes are not the target's: a new head
-            "dataset": os.path.basename(path), "data_sha256": None, "metrics": {},
-            "native_format": native_format, "native_file": native_file,
-            "native_sha256": sha256_file(path),
-            "origin": {"kind": "imported", "source": os.path.basename(path)}}
+    fw.keep_backbone(path, foreign, model_dir)
     write_model_meta(model_dir, meta)
     return meta
 
@@ -352,16 +310,17 @@ def compare_transfer_step(*, finetuned_dir: str, scratch_dir: str,
     """Target accuracy with transfer vs from scratch, on the same target test rows
     (also written as JSON to ``report_path``)."""
     ft, sc = read_model_meta(finetuned_dir), read_model_meta(scratch_dir)
-    if ft["data_sha256"] != sc["data_sha256"] or ft["test_rows"] != sc["test_rows"]:
+    if ft.data_sha256 != sc.data_sha256 or ft.test_rows != sc.test_rows:
         raise InvalidInputError("The fine-tuned and scratch models were scored on different "
                                 "data; compare them on the same target split.")
-    out = {"target_accuracy": ft["metrics"]["accuracy"],
-           "scratch_accuracy": sc["metrics"]["accuracy"],
-           "transfer_gain": ft["metrics"]["accuracy"] - sc["metrics"]["accuracy"],
-           "target_f1_macro": ft["metrics"]["f1_macro"],
-           "scratch_f1_macro": sc["metrics"]["f1_macro"]}
-    if ft["hyperparameters"].get("k"):  # k-shot transfer (not a warm start)
-        out["k"] = float(ft["hyperparameters"]["k"])
+    out = {"target_accuracy": ft.metrics["accuracy"],
+           "scratch_accuracy": sc.metrics["accuracy"],
+           "transfer_gain": ft.metrics["accuracy"] - sc.metrics["accuracy"],
+           "target_f1_macro": ft.metrics["f1_macro"],
+           "scratch_f1_macro": sc.metrics["f1_macro"]}
+    k = (ft.hyperparameters or {}).get("k")
+    if k:  # k-shot transfer (not a warm start)
+        out["k"] = float(k)
     if report_path:
         atomic_write_json(report_path, out)
     return out
