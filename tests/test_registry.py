@@ -82,6 +82,44 @@ def test_local_sqlite_default(iris_onnx, tmp_path, monkeypatch):
         f"{p}=={version(p)}" for p in ("mlflow", "numpy", "onnx", "onnxruntime")]
 
 
+def test_a_new_local_store_starts_from_the_empty_store_of_this_mlflow(
+        iris_onnx, tmp_path, monkeypatch):
+    """A new SQLite store is a copy of an empty one MLflow built once (no 60 migrations
+    per run); MLflow opens it as its own: its default experiment and artifacts are the new
+    store's, and a later version of the model registers on top. Without a writable cache,
+    MLflow builds the store itself."""
+    import sqlite3
+
+    import mlflow
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    first = register_model(iris_onnx, local_dir=str(tmp_path / "a"), name="iris-a")
+    [template] = (tmp_path / "cache" / "kfp-interop" / "mlflow").glob("empty-store-*.db")
+    assert mlflow.__version__ in template.name
+    with sqlite3.connect(template) as db:  # empty: no experiment, not even the default
+        assert db.execute("select count(*) from experiments").fetchone() == (0,)
+    stamp = template.stat().st_mtime_ns
+    second = register_model(iris_onnx, local_dir=str(tmp_path / "b"), name="iris-b")
+    again = register_model(iris_onnx, local_dir=str(tmp_path / "b"), name="iris-b")
+    assert template.stat().st_mtime_ns == stamp  # built once
+    assert (first["version"], second["version"], again["version"]) == ("1", "1", "2")
+    with sqlite3.connect(tmp_path / "b" / "mlflow.db") as db:
+        revisions = db.execute("select version_num from alembic_version").fetchall()
+        locations = [r[0] for r in db.execute("select artifact_location from experiments")]
+    with sqlite3.connect(template) as db:
+        assert db.execute("select version_num from alembic_version").fetchall() == revisions
+    # MLflow made the default experiment on opening the copy, as on a store it built
+    assert len(locations) == 2 and not [loc for loc in locations if "cache" in loc]
+    assert any(loc.startswith(str(tmp_path / "b" / "mlartifacts")) for loc in locations)
+    assert (tmp_path / "b" / "mlartifacts").is_dir()
+    # a cache that cannot be written: MLflow builds the store itself, as before
+    (tmp_path / "not-a-folder").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "not-a-folder"))
+    third = register_model(iris_onnx, local_dir=str(tmp_path / "c"), name="iris-c")
+    assert third["version"] == "1" and (tmp_path / "c" / "mlflow.db").exists()
+
+
 def test_credentials_in_a_tracking_uri_never_come_back(iris_onnx, mlflow_url):
     """User info in the tracking URI goes to MLflow's own variables; what kfp-interop
     returns and says carries none of it."""

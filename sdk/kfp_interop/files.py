@@ -25,10 +25,13 @@ _CHUNK = 1 << 20
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, *, suffix: str = "") -> Iterator[str]:
+def atomic_path(path: str | os.PathLike, *, suffix: str = "", replace: bool = True
+                ) -> Iterator[str]:
     """A temporary path beside ``path`` for writers that want a file name (some pick the
     format by its extension: give it as ``suffix``); on a clean exit the file written
-    there is fsynced and renamed to ``path``, on error it is removed.
+    there is fsynced and renamed to ``path``, on error it is removed. With
+    ``replace=False`` a file already at ``path`` stays and :class:`FileExistsError` is
+    raised (the new file is linked into place, which fails rather than replaces).
 
     Example:
         >>> with atomic_path("model.json", suffix=".json") as tmp:
@@ -45,7 +48,11 @@ def atomic_path(path: str | os.PathLike, *, suffix: str = "") -> Iterator[str]:
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
+            os.remove(tmp)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
@@ -82,10 +89,13 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, *, indent: int | None =
                                          default=default) + "\n")
 
 
-def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> str:
-    """Copy the file ``src`` to ``dst`` atomically; return ``dst``."""
-    with open(src, "rb") as fin, atomic_writer(dst, "wb") as fout:
-        shutil.copyfileobj(fin, fout, _CHUNK)
+def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike, *, replace: bool = True
+                ) -> str:
+    """Copy the file ``src`` to ``dst`` atomically; return ``dst``. ``replace=False``:
+    a file already at ``dst`` stays (:class:`FileExistsError`)."""
+    with atomic_path(dst, replace=replace) as tmp:
+        with open(src, "rb") as fin, open(tmp, "wb") as fout:
+            shutil.copyfileobj(fin, fout, _CHUNK)
     return os.fspath(dst)
 
 

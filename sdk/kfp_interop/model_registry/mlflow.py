@@ -12,6 +12,7 @@ version is deleted again (no half-registered model).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import urllib.error
 import urllib.request
@@ -65,10 +66,68 @@ def _client(tracking_uri: str):
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     _check_reachable(tracking_uri)
+    _new_sqlite_store(tracking_uri)
     import mlflow
 
+    # MLflow's fluent API (log_model) takes the process-wide URI; set_tracking_uri also
+    # writes $MLFLOW_TRACKING_URI, which would send this process's next registration
+    # (another local_dir, another store) here: the variable is put back as it was
+    saved = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(tracking_uri)
+    if saved is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = saved
     return mlflow, mlflow.MlflowClient(tracking_uri=tracking_uri)
+
+
+def _new_sqlite_store(tracking_uri: str) -> None:
+    """A SQLite tracking store that does not exist yet starts as a copy of an empty one
+    at this MLflow's schema. MLflow builds a new store by running every schema migration
+    since its first (some 60 Alembic revisions, about 1.8 s here, in every local run,
+    whose store is new); the empty store is built that way once per MLflow version, by
+    MLflow's own code, and kept in ``$XDG_CACHE_HOME/kfp-interop`` (``~/.cache``).
+    MLflow then opens the copy as any store of its schema: it checks the revision and
+    adds its default experiment. Where the cache cannot be written, MLflow migrates as
+    before."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return
+    path = tracking_uri[len("sqlite:///"):].split("?", 1)[0]
+    if not path or path == ":memory:" or os.path.exists(path):
+        return
+    template = _empty_sqlite_store()
+    if template is None:
+        return
+    from kfp_interop.files import atomic_copy
+
+    with contextlib.suppress(FileExistsError):  # another task made it meanwhile: theirs
+        atomic_copy(template, path, replace=False)
+
+
+def _empty_sqlite_store() -> str | None:
+    """The cached empty store of this MLflow version (made on first use), or None."""
+    try:
+        import mlflow
+        import sqlalchemy
+        from mlflow.store.db.utils import _initialize_tables
+
+        from kfp_interop.files import atomic_path
+
+        cache = os.path.join(os.environ.get("XDG_CACHE_HOME") or
+                             os.path.join(os.path.expanduser("~"), ".cache"),
+                             "kfp-interop", "mlflow")
+        path = os.path.join(cache, f"empty-store-{mlflow.__version__}.db")
+        if os.path.isfile(path):
+            return path
+        with atomic_path(path) as tmp:
+            engine = sqlalchemy.create_engine(f"sqlite:///{tmp}")
+            try:
+                _initialize_tables(engine)  # MLflow's own: create, then every migration
+            finally:
+                engine.dispose()
+        return path
+    except Exception:  # noqa: BLE001 - no cache (read-only home, another MLflow): MLflow migrates
+        return None
 
 
 def serving_requirements() -> list[str]:

@@ -79,6 +79,44 @@ def _local_stores(params: dict[str, Any], accepted, out_dir: str) -> dict[str, A
 RUNNERS = ("subprocess", "docker")
 
 
+class _WarmTasks:
+    """While a run lasts: kfp.local's SubprocessRunner starts each lightweight Python
+    task in a fork of a warm interpreter (:mod:`kfp_interop.runs.warm`), other commands
+    as subprocesses as before."""
+
+    def __init__(self):
+        from kfp_interop.runs.warm import WarmTasks
+
+        self.tasks = WarmTasks().start()  # its imports overlap the run's start
+
+    def __enter__(self):
+        from kfp.local import subprocess_task_handler
+
+        from kfp_interop.runs.warm import warm_command
+
+        saved = self._saved = subprocess_task_handler.run_local_subprocess
+
+        def run(full_command, env_vars=None):
+            found = warm_command(full_command)
+            if found is None:
+                return saved(full_command, env_vars)
+            rc = self.tasks.run(*found, {**os.environ, **(env_vars or {})}, sys.stdout)
+            if rc is None:  # the warm interpreter is gone: as kfp.local would
+                return saved(full_command, env_vars)
+            print("\n")  # kfp.local's separator after a task's output
+            return rc
+
+        subprocess_task_handler.run_local_subprocess = run
+        return self
+
+    def __exit__(self, *exc):
+        from kfp.local import subprocess_task_handler
+
+        subprocess_task_handler.run_local_subprocess = self._saved
+        self.tasks.close()
+        return False
+
+
 class _DockerTasks:
     """While a run lasts: kfp.local's DockerRunner starts each task through
     :func:`kfp_interop.runs.containers.run_task` (see there why), in ``image``, with the
@@ -170,6 +208,21 @@ def run_local(name: str, params: dict[str, Any], out_dir: str, *, keep_serving: 
         ContainerEngineError / ContainerImageError: (docker) no engine answers; the
             image is missing or carries another version.
     """
+    from kfp_interop.runs.warm import enabled
+
+    warm = _WarmTasks() if runner == "subprocess" and enabled() else None
+    try:
+        return _run_local(name, params, out_dir, keep_serving=keep_serving,
+                          verbose=verbose, profile=profile, graph=graph, runner=runner,
+                          image=image, warm=warm)
+    finally:
+        if warm is not None:
+            warm.tasks.close()
+
+
+def _run_local(name: str, params: dict[str, Any], out_dir: str, *, keep_serving: bool,
+               verbose: bool, profile: str, graph: dict | None, runner: str, image: str,
+               warm: "_WarmTasks | None") -> dict[str, Any]:
     from kfp import local
 
     from kfp_interop.deploy import DEPLOY_TARGETS, undeploy
@@ -205,7 +258,7 @@ def run_local(name: str, params: dict[str, Any], out_dir: str, *, keep_serving: 
     status, failure = "succeeded", ""
     real_stdout = sys.stdout
     with open(log_path, "w") as log, warnings.catch_warnings(), \
-            (in_containers or contextlib.nullcontext()):
+            (in_containers or warm or contextlib.nullcontext()):
         # kfp.local warns that our image is not a plain Python image and that display
         # names have no local effect: both expected with the SubprocessRunner.
         warnings.filterwarnings("ignore", module=r"kfp\.local")

@@ -187,6 +187,23 @@ def start_server(model_path: str, *, name: str | None = None, host: str = "127.0
     return ServerHandle(pid=proc.pid, endpoint=endpoint, model_name=served, log_path=log_path)
 
 
+def _exited(pid: int) -> bool:
+    """Whether process ``pid`` (not our child) has exited: gone, or a zombie that its
+    parent (often init, for a server whose deploy task has ended) has not reaped yet;
+    some inits reap only every second or so."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+    except (OSError, IndexError):  # no /proc here: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+
 def stop_server(pid: int, *, timeout: float = 10.0) -> bool:
     """SIGTERM the server (then SIGKILL after ``timeout``); True if it was running."""
     try:
@@ -200,9 +217,7 @@ def stop_server(pid: int, *, timeout: float = 10.0) -> bool:
             if waited == pid:
                 return True
         except ChildProcessError:  # not our child: poll its existence
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
+            if _exited(pid):
                 return True
         time.sleep(0.05)
     try:
