@@ -24,6 +24,10 @@ PIPELINE = textwrap.dedent('''
         kfp_interop.TOUCHED_BY_FIRST = True  # a module global: must not reach the next task
         os.environ["SET_BY_FIRST"] = "1"
         print("hello from first", os.getpid())
+        import atexit
+        leak = open(out.path + ".unclosed", "w")  # never closed: flushed at exit, as usual
+        leak.write("kept")
+        atexit.register(lambda: open(out.path + ".atexit", "w").write("ran"))
         with open(out.path, "w") as f:
             json.dump({"pid": os.getpid(), "ppid": os.getppid(),
                        "warm": warm,
@@ -47,11 +51,21 @@ PIPELINE = textwrap.dedent('''
         with open(out.path, "w") as f:
             json.dump({"warm": "kfp_interop.steps" in sys.modules}, f)
 
+    @dsl.component(base_image="python:3.11", install_kfp_package=False)
+    def with_env(out: dsl.Output[dsl.Artifact]):
+        import json, os, sys
+        warm = "kfp_interop.steps" in sys.modules
+        with open(out.path, "w") as f:
+            json.dump({"warm": warm, "setting": os.environ.get("SOME_SETTING"),
+                       "threads": os.environ.get("OMP_NUM_THREADS")}, f)
+
     @dsl.pipeline(name="warm-check")
     def warm_check(fail: bool = False):
         a = first()
         second(before=a.outputs["Output"], fail=fail)
         cold()
+        with_env().set_env_variable("SOME_SETTING", "x").set_display_name("setting")
+        with_env().set_env_variable("OMP_NUM_THREADS", "1").set_display_name("threads")
 ''')
 
 
@@ -84,6 +98,16 @@ def test_each_task_is_its_own_warm_process(pipeline_file, tmp_path, monkeypatch)
     # a command other than KFP's plain one (here its pip install of kfp first) runs as
     # kfp.local runs it: a subprocess with a fresh interpreter
     assert _outputs(tmp_path / "out", "cold")["warm"] is False
+    # a task's own environment variable: warm, and the task sees it
+    assert _outputs(tmp_path / "out", "with-env") == {"warm": True, "setting": "x",
+                                                      "threads": None}
+    # one that libraries read on import (thread pools): a fresh interpreter that sees it
+    assert _outputs(tmp_path / "out", "with-env-2") == {"warm": False, "setting": None,
+                                                        "threads": "1"}
+    # it ended as an interpreter does: atexit handlers ran, open files were flushed
+    [folder] = (tmp_path / "out" / "runs").glob("*/first")
+    assert (folder / "out.unclosed").read_text() == "kept"
+    assert (folder / "out.atexit").read_text() == "ran"
     log = (tmp_path / "out" / "run.log").read_text()
     assert f"hello from first {first['pid']}" in log
 

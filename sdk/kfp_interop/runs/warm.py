@@ -62,6 +62,12 @@ PRELOAD = (
 #: what must be in before the first fork
 _FIRST = 2
 
+#: environment variables that libraries read when they are imported (thread pools,
+#: backends, the interpreter's own): a task that sets one to something else than the
+#: run's value runs as a subprocess, where the imports see it
+IMPORT_TIME_VARIABLES = ("OMP_", "OPENBLAS_", "MKL_", "NUMEXPR_", "VECLIB_", "KMP_",
+                         "GOTO_", "KERAS_", "TF_", "CUDA_", "ORT_", "PYTHON", "LD_")
+
 # the script KFP's component_factory writes for a lightweight component, with the
 # interpreter kfp.local substituted for python3
 _SCRIPT = re.compile(
@@ -94,11 +100,13 @@ class WarmTasks:
 
     def __init__(self, preload: tuple[str, ...] = PRELOAD):
         self.preload = preload
+        self._env: dict[str, str] = {}
         self._proc: subprocess.Popen | None = None
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
 
     def start(self) -> "WarmTasks":
+        self._env = dict(os.environ)  # what the zygote's imports see
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             self._proc = subprocess.Popen(
@@ -115,7 +123,11 @@ class WarmTasks:
 
     def run(self, source: str, args: list[str], env: dict[str, str], out) -> int | None:
         """Run one task in a fork of the zygote, its output written line by line to
-        ``out``; its exit code, or None when the zygote is gone (nothing ran)."""
+        ``out``; its exit code, or None when it must run as a subprocess (nothing ran):
+        the zygote is gone, or ``env`` changes a variable libraries read on import."""
+        changed = {k for k in set(env) | set(self._env) if env.get(k) != self._env.get(k)}
+        if any(k.startswith(IMPORT_TIME_VARIABLES) for k in changed):
+            return None
         with self._lock:
             if self._sock is None:
                 return None
@@ -196,8 +208,9 @@ def _preload(entry: str) -> None:
         pass
 
 
-def _child(sock: socket.socket, out_fd: int, request: dict[str, Any]) -> None:
-    """In the forked child: become the task (KFP's script, in Python) and exit."""
+def _child(sock: socket.socket, out_fd: int, request: dict[str, Any]) -> int:
+    """In the forked child: become the task (KFP's script, in Python); returns its exit
+    code (the child then leaves through :func:`_exit`)."""
     code = 1
     try:
         sock.close()
@@ -235,12 +248,32 @@ def _child(sock: socket.socket, out_fd: int, request: dict[str, Any]) -> None:
 
         traceback.print_exc()
         code = 1
+    return code
+
+
+def _exit(code: int) -> None:
+    """End a forked task as an interpreter's exit would for Python code (the task's
+    non-daemon threads joined, atexit handlers run, every open file flushed), then
+    ``os._exit``, as multiprocessing's forked children end (the zygote's own objects are
+    frozen out of the walk, see :func:`_serve`): C++ destructors of libraries
+    the zygote loaded would otherwise join thread pools of the zygote's that do not exist
+    in the child (ONNX Runtime aborts with "No such process")."""
+    import atexit
+    import gc
+    import io
+    import threading
+
+    try:
+        threading._shutdown()  # type: ignore[attr-defined] - what interpreter exit calls
+        atexit._run_exitfuncs()
+        for obj in gc.get_objects():
+            if isinstance(obj, io.IOBase) and not obj.closed:
+                try:
+                    obj.flush()
+                except Exception:  # noqa: BLE001 - a broken pipe or a read-only file
+                    pass
     finally:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
+        os._exit(code)
 
 
 def _answer(sock: socket.socket, pid: int) -> None:
@@ -259,6 +292,7 @@ def _serve(fd: int, modules: list[str]) -> None:
     entry at a time whenever no request waits, so a task starts at once and the rest of
     the imports overlap it (on the other core). A thread per task waits for its process
     and answers, so an import in progress does not delay the answer."""
+    import gc
     import select
 
     sock = socket.socket(fileno=fd)
@@ -284,9 +318,13 @@ def _serve(fd: int, modules: list[str]) -> None:
         if payload is None:
             return
         request = json.loads(payload)
+        # the preloaded objects out of the collector's sight: a child's collections and
+        # its exit (_exit walks the collector's objects) see only what the task made,
+        # and do not touch (copy) the zygote's pages
+        gc.freeze()
         pid = os.fork()
         if pid == 0:
-            _child(sock, fds[0], request)
+            _exit(_child(sock, fds[0], request))
         os.close(fds[0])
         threading.Thread(target=_answer, args=(sock, pid), daemon=True).start()
 
