@@ -171,3 +171,48 @@ def test_import_kfp_interop_stays_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_compiled_graphs_are_those_of_before_the_second_shape_pass():
+    """The second shape pass (issue 17) moved code, not graphs: every reference
+    pipeline's compiled graph (parameters, tasks, wiring, caching, retries, component
+    interfaces, images, platform spec) is the one compiled before it, apart from what its
+    item 2 added: the deploy target's own options (``deploy_options`` on every pipeline,
+    deploy, check_settings and upload_model) and the upload's layout taken from the
+    target (upload_model's ``deploy_target``, its task's ``layout`` left to the target)."""
+    import json
+
+    from pipeline_graphs import graph
+
+    with open(os.path.join(ROOT, "tests", "data", "graphs-before-issue-17.json")) as f:
+        before = json.load(f)
+
+    def params(d, drop):
+        d = dict(d or {})
+        if "parameters" in d:
+            d["parameters"] = {k: v for k, v in d["parameters"].items() if k not in drop}
+        return d
+
+    def without_item_2(g):
+        g["root"]["inputDefinitions"] = params(g["root"]["inputDefinitions"],
+                                               {"deploy_options"})
+        for task in g["root"]["dag"]["tasks"].values():
+            upload = task["componentRef"]["name"] == "comp-upload-model"
+            drop = {"deploy_options"} | ({"deploy_target"} if upload else set())
+            inputs = params(task.get("inputs"), drop)
+            if upload:
+                assert inputs["parameters"].pop("layout") == {"runtimeValue": {"constant": ""}}
+            task["inputs"] = inputs
+        for name, comp in g["components"].items():
+            upload = name == "comp-upload-model"
+            comp["in"] = params(comp["in"], {"deploy_options"} |
+                                ({"deploy_target"} if upload else set()))
+        return g
+
+    assert sorted(before) == sorted(f"{n}.yaml" for n in PIPELINE_NAMES)
+    for name, old in before.items():
+        new = graph(os.path.join(ROOT, "pipelines", name))
+        assert "deploy_options" in new["root"]["inputDefinitions"]["parameters"], name
+        new = without_item_2(new)
+        for part in old:
+            assert new[part] == old[part], f"{name}: {part} changed"
