@@ -149,7 +149,7 @@ class WarmTasks:
             answer = _read_line(self._sock)
             if answer is None:
                 self._gone()
-                return 1  # the task ran and its process vanished with the zygote
+                return 1  # its exit code went with the zygote: counted as a failure
             return int(json.loads(answer)["rc"])
 
     def _gone(self) -> None:
