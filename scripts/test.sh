@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Fresh machine -> the whole test suite (the command CI runs through .ci/run).
-# Stage 1: installs the project (.venv) and the Triton test environment (.triton-venv),
-# starts the servers the tests need on 127.0.0.1 (SeaweedFS for S3, an MLflow tracking
-# server) and runs pytest. Stage 2 (containers): installs a container engine where none
+# Stage 1: installs the project (.venv), the Triton test environment (.triton-venv) and
+# Azurite (.azurite, from npm), starts the servers the tests need on 127.0.0.1 (SeaweedFS
+# for S3, the GCS emulator, Azurite for Azure Blob Storage, an MLflow tracking server)
+# and runs pytest. Stage 2 (containers): installs a container engine where none
 # runs (scripts/containers.sh: podman on Debian/Ubuntu, as root), builds both images
 # (scripts/image.sh) and runs the tests marked `containers` (every reference pipeline
 # with every task in the image; the ServingRuntime's container). A machine that cannot
@@ -12,13 +13,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh serve,dev,torch,tensorflow,federated
 bash tests/triton_server/setup.sh || echo "Triton environment not installed: its tests will skip" >&2
+bash tests/azurite/setup.sh
 state="$(pwd)/.ci-state"
 rm -rf "$state"
 .venv/bin/python tests/services.py up "$state" > "$state.env"
 trap '.venv/bin/python tests/services.py down "$state" || true' EXIT
 # shellcheck disable=SC1090
 source "$state.env"
-export KFP_INTEROP_TEST_S3 KFP_INTEROP_TEST_MLFLOW
+export KFP_INTEROP_TEST_S3 KFP_INTEROP_TEST_GCS KFP_INTEROP_TEST_AZURE KFP_INTEROP_TEST_MLFLOW
 if [ $# -gt 0 ]; then
   exec .venv/bin/python -m pytest "$@"
 fi

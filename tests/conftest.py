@@ -98,6 +98,39 @@ def s3_env(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def gcs_env(tmp_path_factory):
+    """Environment for the shared GCS emulator (started by scripts/test.sh, else here)."""
+    from services import GCSEmulator
+
+    endpoint = os.environ.get("KFP_INTEROP_TEST_GCS")
+    emulator = None
+    if not endpoint:
+        emulator = GCSEmulator(str(tmp_path_factory.mktemp("gcs"))).start()
+        endpoint = emulator.endpoint
+    yield {"STORAGE_EMULATOR_HOST": endpoint, "GOOGLE_CLOUD_PROJECT": "kfp-interop"}
+    if emulator:
+        emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def azure_env(tmp_path_factory):
+    """Environment for the shared Azurite (started by scripts/test.sh, else here): the
+    connection string of Azurite's development account."""
+    from services import AZURITE_ACCOUNT, AZURITE_KEY, Azurite
+
+    endpoint = os.environ.get("KFP_INTEROP_TEST_AZURE")
+    azurite = None
+    if not endpoint:
+        azurite = Azurite(str(tmp_path_factory.mktemp("azurite"))).start()
+        endpoint = azurite.endpoint
+    yield {"AZURE_STORAGE_CONNECTION_STRING":
+           f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};"
+           f"AccountKey={AZURITE_KEY};BlobEndpoint={endpoint};"}
+    if azurite:
+        azurite.stop()
+
+
+@pytest.fixture(scope="session")
 def mlflow_url(tmp_path_factory):
     """URL of the shared MLflow tracking server (started by scripts/test.sh, else here)."""
     from services import MLflowServer

@@ -1,9 +1,11 @@
-"""Real servers for the tests, on 127.0.0.1: SeaweedFS (S3) and an MLflow tracking server.
+"""Real servers for the tests, on 127.0.0.1: SeaweedFS (S3), the GCS emulator
+(gcp-storage-emulator), Azurite (Azure Blob Storage) and an MLflow tracking server.
 
 ``scripts/test.sh`` (and so CI) starts one of each before pytest with
 ``python tests/services.py up DIR`` and exports where they are
-(``KFP_INTEROP_TEST_S3``, ``KFP_INTEROP_TEST_MLFLOW``); tests that need a private one
-(killing it mid-upload) start their own with these classes.
+(``KFP_INTEROP_TEST_S3``, ``KFP_INTEROP_TEST_GCS``, ``KFP_INTEROP_TEST_AZURE``,
+``KFP_INTEROP_TEST_MLFLOW``); tests that need a private one (killing it mid-upload) start
+their own with these classes.
 """
 
 from __future__ import annotations
@@ -20,6 +22,12 @@ import urllib.request
 
 ACCESS_KEY = "kfpinteroptest"
 SECRET_KEY = "kfpinterop-test-secret-key"
+#: Azurite's development account: its well-known name and key (public, in Microsoft's
+#: docs; Azurite accepts only these)
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/"
+               "KBHBeksoGMGw==")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def free_port_block(n: int = 20) -> int:
@@ -158,6 +166,92 @@ class MLflowServer:
                 os.killpg(self.proc.pid, signal.SIGKILL)
 
 
+def _wait_port(proc: subprocess.Popen, port: int, what: str, log: str,
+               timeout: float = 60) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited ({proc.returncode}); see {log}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{what} not listening on 127.0.0.1:{port} within {timeout} s")
+
+
+class GCSEmulator:
+    """``gcp-storage-emulator`` (PyPI) in memory: the GCS JSON API on loopback."""
+
+    def __init__(self, root: str, port: int | None = None):
+        self.root = root
+        self.port = port or free_port_block(1)
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "GCSEmulator":
+        os.makedirs(self.root, exist_ok=True)
+        log = os.path.join(self.root, "gcs.log")
+        cmd = [os.path.join(os.path.dirname(sys.executable), "gcp-storage-emulator"), "start",
+               "--host", "127.0.0.1", "--port", str(self.port), "--in-memory"]
+        self.proc = subprocess.Popen(cmd, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        _wait_port(self.proc, self.port, "gcp-storage-emulator", log)
+        return self
+
+    def env(self) -> dict[str, str]:
+        return {"STORAGE_EMULATOR_HOST": self.endpoint, "GOOGLE_CLOUD_PROJECT": "kfp-interop"}
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    stop = kill
+
+
+def azurite_binary() -> str:
+    folder = os.environ.get("KFP_INTEROP_AZURITE_DIR", os.path.join(ROOT, ".azurite"))
+    path = os.path.join(folder, "node_modules", ".bin", "azurite-blob")
+    if not os.path.exists(path):
+        raise RuntimeError(f"Azurite is missing at {path}: bash tests/azurite/setup.sh")
+    return path
+
+
+class Azurite:
+    """Azurite's Blob service on loopback, with its data in ``root``."""
+
+    def __init__(self, root: str, port: int | None = None):
+        self.root = root
+        self.port = port or free_port_block(1)
+        self.endpoint = f"http://127.0.0.1:{self.port}/{AZURITE_ACCOUNT}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "Azurite":
+        os.makedirs(self.root, exist_ok=True)
+        log = os.path.join(self.root, "azurite.log")
+        cmd = [azurite_binary(), "--blobHost", "127.0.0.1", "--blobPort", str(self.port),
+               "--location", os.path.join(self.root, "data"), "--silent",
+               "--skipApiVersionCheck"]
+        self.proc = subprocess.Popen(cmd, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        _wait_port(self.proc, self.port, "Azurite", log)
+        return self
+
+    def connection_string(self, key: str = AZURITE_KEY) -> str:
+        return (f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};"
+                f"AccountKey={key};BlobEndpoint={self.endpoint};")
+
+    def env(self) -> dict[str, str]:
+        return {"AZURE_STORAGE_CONNECTION_STRING": self.connection_string()}
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    stop = kill
+
+
 def main(argv: list[str]) -> int:
     """``up DIR``: start both, print ``export`` lines and pids; ``down DIR``: stop them."""
     action, root = argv[0], os.path.abspath(argv[1])
@@ -165,10 +259,14 @@ def main(argv: list[str]) -> int:
     if action == "up":
         os.makedirs(root, exist_ok=True)
         weed = Weed(os.path.join(root, "s3")).start()
+        gcs = GCSEmulator(os.path.join(root, "gcs")).start()
+        azurite = Azurite(os.path.join(root, "azure")).start()
         mlflow = MLflowServer(os.path.join(root, "mlflow")).start()
         with open(state, "w") as f:
-            json.dump({"pgids": [weed.proc.pid, mlflow.proc.pid]}, f)
+            json.dump({"pgids": [p.proc.pid for p in (weed, gcs, azurite, mlflow)]}, f)
         print(f"export KFP_INTEROP_TEST_S3={weed.endpoint}")
+        print(f"export KFP_INTEROP_TEST_GCS={gcs.endpoint}")
+        print(f"export KFP_INTEROP_TEST_AZURE={azurite.endpoint}")
         print(f"export KFP_INTEROP_TEST_MLFLOW={mlflow.url}")
         return 0
     if action == "down" and os.path.exists(state):

@@ -38,8 +38,8 @@ def test_parse_uri():
     assert parse_uri("s3://b") == ("s3", "b", "")
     with pytest.raises(InvalidInputError, match="names no bucket"):
         parse_uri("s3:///x")
-    with pytest.raises(InvalidInputError, match="only s3://"):
-        parse_uri("gs://b/p")
+    with pytest.raises(InvalidInputError, match="the storage schemes are az://, gs://, s3://"):
+        parse_uri("ftp://b/p")
 
 
 def test_triton_layout_upload_download_and_idempotency(iris_onnx, settings, bucket, tmp_path):

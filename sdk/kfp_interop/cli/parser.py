@@ -178,7 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     u = sub.add_parser("upload", help="store a model in a serving runtime's layout")
     u.add_argument("model")
-    u.add_argument("--to", required=True, metavar="URI", help="s3://bucket/prefix or a folder")
+    u.add_argument("--to", required=True, metavar="URI",
+                   help="s3://bucket/prefix, gs://bucket/prefix, "
+                        "https://ACCOUNT.blob.core.windows.net/container/prefix or a folder")
     u.add_argument("--layout", choices=LAYOUTS.names(), default="triton")
     u.add_argument("--name")
     u.add_argument("--create-bucket", action="store_true")

@@ -45,6 +45,12 @@ class Store:
         self.settings = settings
 
     @classmethod
+    def claims(cls, uri: str) -> bool:
+        """Whether ``uri`` is this store's although it does not start with
+        ``scheme://`` (e.g. Azure's ``https://ACCOUNT.blob.core.windows.net/...``)."""
+        return False
+
+    @classmethod
     def parse(cls, uri: str) -> tuple[str, str]:
         """``uri`` -> ``(bucket, root)``; raise InvalidInputError when malformed."""
         raise NotImplementedError

@@ -31,14 +31,18 @@ RECORD_FILE = "model.metadata.json"
 
 
 def parse_uri(uri: str) -> tuple[str, str, str]:
-    """``s3://bucket/prefix`` -> ("s3", bucket, prefix); a path -> ("file", "", abspath)."""
+    """``s3://bucket/prefix`` -> ("s3", bucket, prefix); a path -> ("file", "", abspath);
+    a URI a scheme claims (Azure's https://ACCOUNT.blob.core.windows.net/...) -> that
+    scheme's."""
     if not uri:
         raise InvalidInputError("Storage URI is empty: use s3://bucket/prefix or a folder path.")
-    scheme = uri.split("://", 1)[0] if "://" in uri else "file"
-    if scheme == "file" and "://" in uri or scheme not in SCHEMES:
-        known = " and ".join(f"{s}://" for s in SCHEMES.names() if s != "file")
-        raise InvalidInputError(f"Storage URI {uri!r}: only {known} URIs and local paths are "
-                                f"supported (add a scheme with kfp_interop.storage."
+    claimed = [name for name, cls in SCHEMES.items() if cls.claims(uri)]
+    scheme = claimed[0] if claimed else (uri.split("://", 1)[0] if "://" in uri else "file")
+    if not claimed and (scheme == "file" and "://" in uri or scheme not in SCHEMES):
+        known = ", ".join(f"{s}://" for s in SCHEMES.names() if s != "file")
+        raise InvalidInputError(f"Storage URI {uri!r}: the storage schemes are {known} "
+                                "(Azure also as https://ACCOUNT.blob.core.windows.net/...) "
+                                "and local paths (add a scheme with kfp_interop.storage."
                                 "register_scheme).")
     bucket, root = SCHEMES.get(scheme).parse(uri)
     return scheme, bucket, root

@@ -1,0 +1,254 @@
+"""Every object-storage scheme through the same upload/download flow, against real
+servers on 127.0.0.1: S3 (SeaweedFS), Google Cloud Storage (gcp-storage-emulator) and
+Azure Blob Storage (Azurite, reached through the cloud URI form
+https://devstoreaccount1.blob.core.windows.net/... by its connection string). The
+S3-only details (multipart, SeaweedFS identities) stay in tests/test_storage.py."""
+
+import dataclasses
+import os
+import threading
+import uuid
+
+import pytest
+
+from kfp_interop.errors import (InvalidInputError, StorageAuthError, StorageError,
+                                StorageIntegrityError, StorageUnavailableError)
+from kfp_interop.metadata import load_metadata
+from kfp_interop.storage import download, open_store, parse_uri, upload, upload_tree
+
+AZURE_ACCOUNT = "devstoreaccount1"
+
+
+@dataclasses.dataclass
+class Backend:
+    scheme: str
+    env: dict
+
+    def uri(self, bucket: str, prefix: str = "") -> str:
+        base = (f"https://{AZURE_ACCOUNT}.blob.core.windows.net/{bucket}"
+                if self.scheme == "az" else f"{self.scheme}://{bucket}")
+        return f"{base}/{prefix}".rstrip("/")
+
+    def new_bucket(self) -> str:
+        name = f"models-{uuid.uuid4().hex[:8]}"
+        open_store(self.uri(name)).prepare(create_bucket=True)
+        return name
+
+
+@pytest.fixture(params=["s3", "gs", "az"])
+def backend(request, monkeypatch):
+    env = request.getfixturevalue({"s3": "s3_env", "gs": "gcs_env",
+                                   "az": "azure_env"}[request.param])
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return Backend(request.param, dict(env))
+
+
+def test_uris_of_each_scheme_parse_and_bad_ones_are_named():
+    assert parse_uri("gs://b/p/q/") == ("gs", "b", "p/q")
+    assert parse_uri("https://acct01.blob.core.windows.net/models/repo/") == (
+        "az", "acct01/models", "repo")
+    assert parse_uri("az://acct01/models") == ("az", "acct01/models", "")
+    for bad, message in (("gs:///x", "names no bucket"),
+                         ("https://acct01.blob.core.windows.net/", "names no valid container"),
+                         ("https://acct01.blob.core.windows.net/Bad_Name/x", "valid container"),
+                         ("https://acct01.blob.core.windows.net/models/x?sv=2024&sig=abc",
+                          "AZURE_STORAGE_SAS_TOKEN"),
+                         ("ftp://host/x", "the storage schemes are az://, gs://, s3://")):
+        with pytest.raises(InvalidInputError, match=message) as info:
+            parse_uri(bad)
+        assert "sig=abc" not in str(info.value)
+
+
+def test_upload_download_and_idempotency_on_every_scheme(iris_onnx, backend, tmp_path):
+    bucket = backend.new_bucket()
+    uri = backend.uri(bucket, "repo")
+    result = upload(iris_onnx, uri, layout="triton")
+    assert result["model_uri"] == f"{uri}/iris"
+    assert set(result["objects"]) == {"iris/config.pbtxt", "iris/1/model.onnx",
+                                      "iris/model.metadata.json"}
+    store = open_store(uri)
+    assert store.stored_sha256("iris/1/model.onnx") == result["objects"]["iris/1/model.onnx"]
+    assert store.list_keys("iris") == sorted(["iris/config.pbtxt", "iris/1/model.onnx",
+                                              "iris/model.metadata.json",
+                                              "iris/kfp-interop-manifest.json"])
+    assert 'name: "iris"' in store.read_bytes("iris/config.pbtxt").decode()
+    again = upload(iris_onnx, uri, layout="triton")
+    assert again["uploaded"] == [] and sorted(again["skipped"]) == sorted(result["objects"])
+    got = download(result["model_uri"], str(tmp_path / "dl"))
+    assert load_metadata(str(tmp_path / "dl" / "1" / "model.onnx")) == load_metadata(iris_onnx)
+    assert set(got["objects"]) == set(result["objects"])
+    # a corrupt object is caught by its sha256, nothing is left under the destination
+    store.put_bytes("iris/1/model.onnx", b"corrupt", sha256="0" * 64)
+    with pytest.raises(StorageIntegrityError, match="corrupt"):
+        download(result["model_uri"], str(tmp_path / "dl2"))
+    assert not (tmp_path / "dl2" / "1" / "model.onnx").exists()
+
+
+def test_missing_bucket_is_refused_unless_asked(iris_onnx, backend):
+    name = f"absent-{uuid.uuid4().hex[:8]}"
+    what = "Container" if backend.scheme == "az" else "Bucket"
+    with pytest.raises(StorageError, match=f"{what} '{name}' does not exist.*create_bucket"):
+        upload(iris_onnx, backend.uri(name, "x"))
+    upload(iris_onnx, backend.uri(name, "x"), create_bucket=True)
+    assert open_store(backend.uri(name, "x")).list_keys("iris")
+
+
+def test_download_refuses_an_incomplete_upload(backend, tmp_path):
+    bucket = backend.new_bucket()
+    store = open_store(backend.uri(bucket, "repo"))
+    store.put_bytes("m/1/model.onnx", b"x" * 10, sha256="0" * 64)
+    with pytest.raises(StorageIntegrityError, match="incomplete"):
+        download(backend.uri(bucket, "repo/m"), str(tmp_path / "dl"))
+
+
+def test_an_interrupted_upload_never_looks_complete(backend, tmp_path):
+    """The upload dies after its first object (the process is gone, or the network): a
+    reader finds no manifest and refuses the model as incomplete; the same upload run
+    again completes, and every object it then reads is whole."""
+    bucket = backend.new_bucket()
+    uri = backend.uri(bucket, "repo")
+    files = {}
+    for key, size in (("m/1/model.onnx", 3 * 1024 * 1024), ("m/config.pbtxt", 20)):
+        path = tmp_path / key.replace("/", "_")
+        path.write_bytes(os.urandom(size))
+        files[key] = str(path)
+    upload_tree(files, uri, manifest_dir="m")  # a first, complete version
+
+    class DiesAfterFirstObject:
+        def __init__(self):
+            self.objects = 0
+
+        def set_meta(self, object_name, total_length):
+            pass
+
+        def update(self, size):
+            self.objects += 1
+            raise ConnectionError("the task was killed")
+
+    changed = tmp_path / "changed.onnx"
+    changed.write_bytes(os.urandom(3 * 1024 * 1024))
+    with pytest.raises((ConnectionError, StorageError)):
+        upload_tree({**files, "m/1/model.onnx": str(changed)}, uri, manifest_dir="m",
+                    progress=DiesAfterFirstObject())
+    with pytest.raises(StorageIntegrityError, match="incomplete"):
+        download(f"{uri}/m", str(tmp_path / "dl"))
+    done = upload_tree({**files, "m/1/model.onnx": str(changed)}, uri, manifest_dir="m")
+    assert set(done["objects"]) == set(files)
+    download(f"{uri}/m", str(tmp_path / "dl"))
+    assert (tmp_path / "dl" / "1" / "model.onnx").read_bytes() == changed.read_bytes()
+
+
+def test_wrong_credentials_are_refused_without_leaking(iris_onnx, backend, tmp_path,
+                                                       monkeypatch):
+    bucket = backend.new_bucket()
+    if backend.scheme == "s3":
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+        secret = "not-the-secret"
+    elif backend.scheme == "az":
+        secret = "bm90LXRoZS1rZXk="
+        good = backend.env["AZURE_STORAGE_CONNECTION_STRING"]
+        key = good.split("AccountKey=")[1].split(";")[0]
+        monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", good.replace(key, secret))
+    else:
+        # the emulator checks no credentials (nor would it know Google's): what is
+        # checked is ours, a key file that is not one
+        monkeypatch.delenv("STORAGE_EMULATOR_HOST")
+        secret = '"private_key": "-----BEGIN PRIVATE KEY-----not-a-key"'
+        (tmp_path / "sa.json").write_text("{" + secret + "}")
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "sa.json"))
+    with pytest.raises(StorageAuthError) as info:
+        upload(iris_onnx, backend.uri(bucket, "x"))
+    assert secret not in str(info.value) and "not-a-key" not in str(info.value)
+
+
+def test_unreachable_endpoint_is_said_within_the_timeout(iris_onnx, backend, monkeypatch):
+    from services import free_port_block
+
+    dead = f"http://127.0.0.1:{free_port_block(1)}"
+    if backend.scheme == "s3":
+        monkeypatch.setenv("S3_ENDPOINT", dead)
+    elif backend.scheme == "gs":
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", dead)
+    else:
+        good = backend.env["AZURE_STORAGE_CONNECTION_STRING"]
+        endpoint = good.split("BlobEndpoint=")[1].split(";")[0]
+        monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING",
+                           good.replace(endpoint, f"{dead}/{AZURE_ACCOUNT}"))
+    with pytest.raises(StorageUnavailableError, match="Cannot reach"):
+        upload(iris_onnx, backend.uri("models", "x"))
+
+
+def test_keys_that_leave_their_folder_are_refused_on_every_scheme(backend):
+    store = open_store(backend.uri(backend.new_bucket(), "repo"))
+    for key in ("../escape", "/abs", "a//b", "a/./b", ""):
+        with pytest.raises(InvalidInputError, match="would leave its folder"):
+            store.put_bytes(key, b"x", sha256="0" * 64)
+
+
+def test_the_server_dying_mid_upload_is_typed_on_gcs_and_azure(iris_onnx, tmp_path):
+    """Kill the emulator while the upload runs: a typed error that says the upload is
+    incomplete, not a library's traceback."""
+    from services import Azurite, GCSEmulator
+
+    for server, scheme in ((GCSEmulator(str(tmp_path / "gcs")), "gs"),
+                           (Azurite(str(tmp_path / "az")), "az")):
+        server.start()
+        try:
+            env = server.env()
+            saved = {k: os.environ.get(k) for k in env}
+            os.environ.update(env)
+            try:
+                backend = Backend(scheme, env)
+                uri = backend.uri(backend.new_bucket(), "repo")
+                big = tmp_path / f"{scheme}.onnx"
+                big.write_bytes(os.urandom(4 * 1024 * 1024))
+                small = tmp_path / f"{scheme}.pbtxt"
+                small.write_text('name: "m"')
+
+                class KillAfterFirst:
+                    def set_meta(self, object_name, total_length):
+                        pass
+
+                    def update(self, size):
+                        threading.Thread(target=server.kill).start()
+                        server.proc.wait(10)
+
+                with pytest.raises(StorageError) as info:
+                    upload_tree({"m/1/model.onnx": str(big), "m/config.pbtxt": str(small)},
+                                uri, manifest_dir="m", progress=KillAfterFirst())
+                assert isinstance(info.value, StorageUnavailableError), info.value
+                assert "incomplete" in str(info.value)
+            finally:
+                for k, v in saved.items():
+                    if v is None:
+                        os.environ.pop(k, None)
+                    else:
+                        os.environ[k] = v
+        finally:
+            server.stop()
+
+
+def test_a_data_set_at_a_gcs_or_azure_uri_is_read_fingerprinted_and_named(backend, tmp_path):
+    """load_data / fingerprint_data take a CSV at any scheme's URI through the store's
+    own client: fetched for the step only, fingerprinted by its bytes, named by its URI;
+    a missing object is a typed error naming it."""
+    import pandas as pd
+
+    from kfp_interop.data import source_fingerprint
+    from kfp_interop.steps import fingerprint_data_step, load_data_step
+
+    bucket = backend.new_bucket()
+    rows = tmp_path / "rows.csv"
+    pd.DataFrame({"a": [float(i) for i in range(40)], "b": [i % 7 for i in range(40)],
+                  "y": ["no", "yes"] * 20}).to_csv(rows, index=False)
+    open_store(backend.uri(bucket)).put_file("data/rows.csv", str(rows), sha256="0" * 64)
+    uri = backend.uri(bucket, "data/rows.csv")
+    fp = fingerprint_data_step(dataset=uri)
+    assert fp == source_fingerprint(str(rows))
+    meta = load_data_step(dataset=uri, target_column="y", source_fingerprint=fp,
+                          train_path=str(tmp_path / "train"), test_path=str(tmp_path / "test"))
+    assert meta["source"] == uri and meta["class_labels"] == ["no", "yes"]
+    with pytest.raises(StorageError, match="data/missing.csv") as info:
+        fingerprint_data_step(dataset=backend.uri(bucket, "data/missing.csv"))
+    assert "NoSuchKey" in str(info.value)
