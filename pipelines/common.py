@@ -34,7 +34,8 @@ from kfp_interop.constants import DEFAULT_OPSET, DEFAULT_TOLERANCE
 from kfp_interop.errors import InvalidInputError
 
 __all__ = ["SHARED_PARAMETERS", "PROFILES", "Compute", "compute_settings", "heavy",
-           "fingerprint_of", "reads_storage", "S3_SECRET", "S3_ENV", "MLFLOW_SECRET",
+           "fingerprint_of", "reads_storage", "storage_credentials", "S3_SECRET", "S3_ENV",
+           "GCS_SECRET", "GCS_KEY_DIR", "AZURE_SECRET", "AZURE_ENV", "MLFLOW_SECRET",
            "MLFLOW_ENV", "RETRY", "reference_pipeline", "export_and_serve", "serve_model",
            "load_data_by_content"]
 
@@ -44,6 +45,17 @@ __all__ = ["SHARED_PARAMETERS", "PROFILES", "Compute", "compute_settings", "heav
 S3_SECRET = "kfp-interop-s3"
 S3_ENV = {key: key for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "S3_ENDPOINT",
                                "S3_USE_HTTPS", "AWS_REGION")}
+# Google Cloud Storage: a service-account JSON key, the Secret's key.json, mounted as a
+# file (manifests/gcs-secret.yaml; as Google's clients and KServe take it); the task is
+# told where by KFP_INTEROP_GCS_CREDENTIALS, used only when the file is there (so workload
+# identity keeps working without the Secret).
+GCS_SECRET = "kfp-interop-gcs"
+GCS_KEY_DIR = "/var/secrets/kfp-interop-gcs"
+# Azure Blob Storage: a connection string, or an account key or SAS token for the URI's
+# account, as environment variables (manifests/azure-secret.yaml).
+AZURE_SECRET = "kfp-interop-azure"
+AZURE_ENV = {key: key for key in ("AZURE_STORAGE_CONNECTION_STRING",
+                                  "AZURE_STORAGE_ACCESS_KEY", "AZURE_STORAGE_SAS_TOKEN")}
 # MLflow credentials the same way (manifests/mlflow-secret.yaml): basic auth or a token,
 # read by the MLflow client from these variables; never in the tracking URI.
 MLFLOW_SECRET = "kfp-interop-mlflow"
@@ -235,11 +247,20 @@ def fingerprint_of(dataset, *, after):
     return fingerprint.outputs["Output"]
 
 
-def reads_storage(task):
-    """A task that may read a data set at an S3 URI: the S3 Secret's keys as its
-    environment (optional: bundled sets and paths need none)."""
+def storage_credentials(task):
+    """A task that reads or writes object storage gets every scheme's credentials from
+    its optional Secret: S3's and Azure's keys as environment variables, GCS's key file
+    mounted (bundled data sets, paths and clusters without that storage need none)."""
     kubernetes.use_secret_as_env(task, S3_SECRET, S3_ENV, optional=True)
+    kubernetes.use_secret_as_env(task, AZURE_SECRET, AZURE_ENV, optional=True)
+    kubernetes.use_secret_as_volume(task, GCS_SECRET, mount_path=GCS_KEY_DIR, optional=True)
+    task.set_env_variable("KFP_INTEROP_GCS_CREDENTIALS", f"{GCS_KEY_DIR}/key.json")
     return task
+
+
+def reads_storage(task):
+    """A task that may read a data set at a storage URI: :func:`storage_credentials`."""
+    return storage_credentials(task)
 
 
 def load_data_by_content(dataset, *, after, **options):
@@ -282,7 +303,7 @@ def serve_model(final, test_data, serving: dict):
                           name=serving["model_name"], dry_run=serving["dry_run"],
                           deploy_target=serving["deploy_target"],
                           deploy_options=serving["deploy_options"])
-    kubernetes.use_secret_as_env(_outside_effects(stored), S3_SECRET, S3_ENV, optional=True)
+    storage_credentials(_outside_effects(stored))
     registered = register_model(model=final, register=serving["register"],
                                 tracking_uri=serving["tracking_uri"],
                                 name=serving["model_name"])

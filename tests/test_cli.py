@@ -169,3 +169,36 @@ def test_load_data_refuses_a_file_changed_after_its_fingerprint(tmp_path):
         load_data_step(dataset=str(csv), target_column="y", source_fingerprint=before,
                        train_path=str(tmp_path / "tr2"), test_path=str(tmp_path / "te2"))
     assert not (tmp_path / "tr2").exists()
+
+
+def test_every_storage_task_gets_each_schemes_credentials_from_optional_secrets(tmp_path):
+    """The tasks that read or write object storage (data sets, the upload) get S3's and
+    Azure's keys as environment and GCS's key file mounted, each from its optional Secret
+    (manifests/), and are told where the GCS key is; no credential is a parameter."""
+    from kfp_interop.runs import compile as compile_pipeline
+
+    for name in ("tabular", "federated-learning", "onnx-import"):
+        out = tmp_path / f"{name}.yaml"
+        compile_pipeline(name, str(out))
+        spec, platform = yaml.safe_load_all(out.read_text())
+        executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+        readers = [e for e in ("exec-upload-model", "exec-load-data", "exec-fingerprint-data",
+                               "exec-federated-split") if e in spec["deploymentSpec"]["executors"]]
+        assert "exec-upload-model" in readers
+        for executor in readers:
+            env = {s["secretName"]: s for s in executors[executor]["secretAsEnv"]}
+            assert {"kfp-interop-s3", "kfp-interop-azure"} <= set(env), (name, executor)
+            assert {k["envVar"] for k in env["kfp-interop-azure"]["keyToEnv"]} == {
+                "AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCESS_KEY",
+                "AZURE_STORAGE_SAS_TOKEN"}
+            [volume] = executors[executor]["secretAsVolume"]
+            assert (volume["secretName"], volume["mountPath"], volume["optional"]) == (
+                "kfp-interop-gcs", "/var/secrets/kfp-interop-gcs", True)
+            container = spec["deploymentSpec"]["executors"][executor]["container"]
+            assert {"name": "KFP_INTEROP_GCS_CREDENTIALS",
+                    "value": "/var/secrets/kfp-interop-gcs/key.json"} in container["env"]
+        assert all(s["optional"] for e in executors.values()
+                   for s in e.get("secretAsEnv", []) + e.get("secretAsVolume", []))
+        params = spec["root"]["inputDefinitions"]["parameters"]
+        assert not [p for p in params if any(w in p.lower() for w in (
+            "secret", "key", "token", "connection", "credential", "password"))]

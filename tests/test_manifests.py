@@ -59,7 +59,7 @@ def test_every_object_passes_strict_kubernetes_validation(objects):
             validate_schema(obj, schema)
         else:
             kubernetes_validate.validate(obj, version, strict=True)
-    assert len(objects) == 8
+    assert len(objects) == 10
     assert objects[("ServingRuntime", "kfp-interop-onnx")]
 
 
@@ -118,3 +118,12 @@ def test_the_mlflow_secret_carries_what_the_pipelines_mount(objects):
 
     secret = objects[("Secret", MLFLOW_SECRET)]
     assert set(MLFLOW_ENV) == set(secret["stringData"])
+
+
+def test_gcs_and_azure_secrets_hold_what_the_pipelines_read(objects):
+    """The Secrets the compiled pipelines mount for GCS and Azure hold the keys they name
+    (pipelines/common.py), so a filled-in template reaches the tasks."""
+    from kfp_interop.pipelines.common import AZURE_ENV, AZURE_SECRET, GCS_SECRET
+
+    assert set(objects[("Secret", AZURE_SECRET)]["stringData"]) == set(AZURE_ENV.values())
+    assert set(objects[("Secret", GCS_SECRET)]["stringData"]) == {"key.json"}

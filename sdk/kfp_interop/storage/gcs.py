@@ -2,14 +2,15 @@
 KServe's storage initializer reads).
 
 Credentials as Google's own clients and KServe take them: a service-account JSON named by
-``GOOGLE_APPLICATION_CREDENTIALS`` (on a cluster: the ``kfp-interop-gcs`` Secret mounted
-as a file, see ``manifests/``), else the environment's default credentials (workload
-identity, ``gcloud auth application-default login``). ``STORAGE_EMULATOR_HOST`` points
-the client at an emulator (``gcp-storage-emulator``, fake-gcs-server) with anonymous
-credentials, as the client library does. The project comes from
-``GOOGLE_CLOUD_PROJECT`` or the credentials. Each object's sha256 travels as custom
-metadata (``x-goog-meta-sha256``). A GCS object appears whole or not at all: an upload
-that dies leaves the previous generation readable.
+``GOOGLE_APPLICATION_CREDENTIALS``; in a pipeline task, the ``kfp-interop-gcs`` Secret's
+``key.json`` mounted where ``KFP_INTEROP_GCS_CREDENTIALS`` says, when it is there (see
+``manifests/``); else the environment's default credentials (workload identity,
+``gcloud auth application-default login``). ``STORAGE_EMULATOR_HOST`` points the client
+at an emulator (``gcp-storage-emulator``, fake-gcs-server) with anonymous credentials, as
+the client library does. The project comes from ``GOOGLE_CLOUD_PROJECT`` or the
+credentials. Each object's sha256 travels as custom metadata (``x-goog-meta-sha256``). A
+GCS object appears whole or not at all: an upload that dies leaves the previous
+generation readable.
 """
 
 from __future__ import annotations
@@ -44,8 +45,11 @@ class GCSSettings:
         emulator = env.get("STORAGE_EMULATOR_HOST", "").rstrip("/")
         if emulator and "://" not in emulator:
             emulator = "http://" + emulator
-        return cls(emulator=emulator,
-                   credentials_file=env.get("GOOGLE_APPLICATION_CREDENTIALS", ""),
+        # the pipeline mounts the kfp-interop-gcs Secret's key there when it exists
+        mounted = env.get("KFP_INTEROP_GCS_CREDENTIALS", "")
+        key_file = env.get("GOOGLE_APPLICATION_CREDENTIALS", "") or (
+            mounted if mounted and os.path.isfile(mounted) else "")
+        return cls(emulator=emulator, credentials_file=key_file,
                    project=env.get("GOOGLE_CLOUD_PROJECT") or env.get("GCLOUD_PROJECT") or "")
 
     def where(self) -> str:
