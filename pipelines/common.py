@@ -35,7 +35,7 @@ from kfp_interop.errors import InvalidInputError
 
 __all__ = ["SHARED_PARAMETERS", "PROFILES", "Compute", "compute_settings", "heavy",
            "fingerprint_of", "reads_storage", "storage_credentials", "S3_SECRET", "S3_ENV",
-           "GCS_SECRET", "GCS_KEY_DIR", "AZURE_SECRET", "AZURE_ENV", "MLFLOW_SECRET",
+           "GCS_SECRET", "GCS_KEY_DIR", "GCS_KEY_FILE", "AZURE_SECRET", "AZURE_ENV", "MLFLOW_SECRET",
            "MLFLOW_ENV", "RETRY", "reference_pipeline", "export_and_serve", "serve_model",
            "load_data_by_content"]
 
@@ -45,12 +45,14 @@ __all__ = ["SHARED_PARAMETERS", "PROFILES", "Compute", "compute_settings", "heav
 S3_SECRET = "kfp-interop-s3"
 S3_ENV = {key: key for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "S3_ENDPOINT",
                                "S3_USE_HTTPS", "AWS_REGION")}
-# Google Cloud Storage: a service-account JSON key, the Secret's key.json, mounted as a
-# file (manifests/gcs-secret.yaml; as Google's clients and KServe take it); the task is
-# told where by KFP_INTEROP_GCS_CREDENTIALS, used only when the file is there (so workload
-# identity keeps working without the Secret).
+# Google Cloud Storage: a service-account JSON key under the name KServe's storage
+# initializer reads (gcloud-application-credentials.json), mounted as a file
+# (manifests/gcs-secret.yaml; one Secret for both); the task is told where by
+# KFP_INTEROP_GCS_CREDENTIALS, used only when the file is there (so workload identity
+# keeps working without the Secret).
 GCS_SECRET = "kfp-interop-gcs"
 GCS_KEY_DIR = "/var/secrets/kfp-interop-gcs"
+GCS_KEY_FILE = "gcloud-application-credentials.json"
 # Azure Blob Storage: a connection string, or an account key or SAS token for the URI's
 # account, as environment variables (manifests/azure-secret.yaml).
 AZURE_SECRET = "kfp-interop-azure"
@@ -76,9 +78,11 @@ SHARED_PARAMETERS: tuple[tuple[str, type, Any, str], ...] = (
                             "framework)."),
     ("model_version", str, "1", "model version, a positive integer."),
     ("storage_uri", str, "", "where to store the model in the Triton layout: "
-                             "s3://bucket/prefix (credentials from the kfp-interop-s3 "
-                             "Secret) or a folder; empty keeps it as a KFP artifact. "
-                             "Required by kserve, seldon and seldon-v2."),
+                             "s3://bucket/prefix, gs://bucket/prefix or "
+                             "https://ACCOUNT.blob.core.windows.net/container/prefix "
+                             "(credentials from the kfp-interop-s3, -gcs or -azure Secret; "
+                             "docs/storage.md) or a folder; empty keeps it as a KFP "
+                             "artifact. Required by kserve, seldon and seldon-v2."),
     ("register", bool, True, "register the model in MLflow (a cluster needs tracking_uri "
                              "or MLFLOW_TRACKING_URI in the kfp-interop-mlflow Secret)."),
     ("tracking_uri", str, "", "MLflow tracking URI, without credentials (empty: "
@@ -254,7 +258,7 @@ def storage_credentials(task):
     kubernetes.use_secret_as_env(task, S3_SECRET, S3_ENV, optional=True)
     kubernetes.use_secret_as_env(task, AZURE_SECRET, AZURE_ENV, optional=True)
     kubernetes.use_secret_as_volume(task, GCS_SECRET, mount_path=GCS_KEY_DIR, optional=True)
-    task.set_env_variable("KFP_INTEROP_GCS_CREDENTIALS", f"{GCS_KEY_DIR}/key.json")
+    task.set_env_variable("KFP_INTEROP_GCS_CREDENTIALS", f"{GCS_KEY_DIR}/{GCS_KEY_FILE}")
     return task
 
 

@@ -196,7 +196,8 @@ def test_every_storage_task_gets_each_schemes_credentials_from_optional_secrets(
                 "kfp-interop-gcs", "/var/secrets/kfp-interop-gcs", True)
             container = spec["deploymentSpec"]["executors"][executor]["container"]
             assert {"name": "KFP_INTEROP_GCS_CREDENTIALS",
-                    "value": "/var/secrets/kfp-interop-gcs/key.json"} in container["env"]
+                    "value": "/var/secrets/kfp-interop-gcs/gcloud-application-credentials.json"
+                    } in container["env"]
         assert all(s["optional"] for e in executors.values()
                    for s in e.get("secretAsEnv", []) + e.get("secretAsVolume", []))
         params = spec["root"]["inputDefinitions"]["parameters"]

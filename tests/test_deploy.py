@@ -98,6 +98,37 @@ def test_seldon_manifests(iris_onnx):
     assert m["spec"]["predictors"][0]["graph"]["modelUri"] == S3 + "/iris"
 
 
+@pytest.mark.parametrize("uri,account", [
+    ("s3://models/repo", "kfp-interop-s3"), ("gs://models/repo", "kfp-interop-gcs"),
+    ("https://acct01.blob.core.windows.net/models/repo", "kfp-interop-azure")])
+def test_kserve_reads_each_cloud_storage_with_that_storages_service_account(
+        iris_onnx, uri, account):
+    """KServe's storage initializer reads s3://, gs:// and Azure Blob URIs with the
+    credentials of the predictor's service account: the one manifests/ sets up for that
+    storage, unless one is given ('none': no account)."""
+    _, m = render_manifest("kserve", iris_onnx, storage_uri=uri, namespace="models")
+    validate_manifest(m, strict_schema("kserve"))
+    p = m["spec"]["predictor"]
+    assert p["model"]["storageUri"] == uri and p["serviceAccountName"] == account
+    _, m = render_manifest("kserve", iris_onnx, storage_uri=uri, service_account="mine")
+    assert m["spec"]["predictor"]["serviceAccountName"] == "mine"
+    _, m = render_manifest("kserve", iris_onnx, storage_uri=uri, service_account="none")
+    assert "serviceAccountName" not in m["spec"]["predictor"]
+
+
+@pytest.mark.parametrize("target,uri,message", [
+    ("seldon", "gs://models/repo", r"seldon does not read gs storage .* it reads s3://"),
+    ("seldon-v2", "https://acct01.blob.core.windows.net/models/repo",
+     r"seldon-v2 does not read az storage .* it reads s3://"),
+    ("kserve", "/srv/models/repo", r"kserve does not read a local path .* it reads s3://, "
+                                   r"gs://, az://"),
+    ("kserve", "ftp://host/repo", r"the storage schemes are"),
+])
+def test_a_storage_a_target_cannot_read_is_refused_by_name(iris_onnx, target, uri, message):
+    with pytest.raises(ManifestValidationError, match=message):
+        render_manifest(target, iris_onnx, storage_uri=uri)
+
+
 @pytest.mark.parametrize("kwargs,message", [
     ({"name": "Iris_Model"}, "not a DNS-1123 label"),
     ({"name": "x" * 64}, "not a DNS-1123 label"),

@@ -59,7 +59,7 @@ def test_every_object_passes_strict_kubernetes_validation(objects):
             validate_schema(obj, schema)
         else:
             kubernetes_validate.validate(obj, version, strict=True)
-    assert len(objects) == 10
+    assert len(objects) == 12
     assert objects[("ServingRuntime", "kfp-interop-onnx")]
 
 
@@ -99,7 +99,7 @@ def test_s3_secret_and_service_account_line_up_with_the_deploy_specs(objects):
         secret["stringData"])
     sa = objects[("ServiceAccount", "kfp-interop-s3")]
     assert {"name": "kfp-interop-s3"} in sa["secrets"]
-    assert KServeSpec(name="m", storage_uri="s3://b/p").service_account == "kfp-interop-s3"
+    assert KServeSpec(name="m", storage_uri="s3://b/p").service_account_name == "kfp-interop-s3"
     seldon = objects[("Secret", "kfp-interop-seldon-s3")]
     assert "RCLONE_CONFIG_S3_ACCESS_KEY_ID" in seldon["stringData"]
     assert SeldonSpec.__dataclass_fields__["secret_name"].default in {
@@ -123,7 +123,15 @@ def test_the_mlflow_secret_carries_what_the_pipelines_mount(objects):
 def test_gcs_and_azure_secrets_hold_what_the_pipelines_read(objects):
     """The Secrets the compiled pipelines mount for GCS and Azure hold the keys they name
     (pipelines/common.py), so a filled-in template reaches the tasks."""
-    from kfp_interop.pipelines.common import AZURE_ENV, AZURE_SECRET, GCS_SECRET
+    from kfp_interop.deploy.kserve import STORAGE_SERVICE_ACCOUNTS
+    from kfp_interop.pipelines.common import AZURE_ENV, AZURE_SECRET, GCS_KEY_FILE, GCS_SECRET
 
-    assert set(objects[("Secret", AZURE_SECRET)]["stringData"]) == set(AZURE_ENV.values())
-    assert set(objects[("Secret", GCS_SECRET)]["stringData"]) == {"key.json"}
+    azure = set(objects[("Secret", AZURE_SECRET)]["stringData"])
+    assert set(AZURE_ENV.values()) <= azure
+    # KServe's storage initializer reads a service principal from the same Secret
+    assert {"AZ_CLIENT_ID", "AZ_CLIENT_SECRET", "AZ_SUBSCRIPTION_ID", "AZ_TENANT_ID"} <= azure
+    assert set(objects[("Secret", GCS_SECRET)]["stringData"]) == {GCS_KEY_FILE}
+    # the service accounts KServe predictors run as, by scheme, list those Secrets
+    for scheme, account in STORAGE_SERVICE_ACCOUNTS.items():
+        assert {"name": f"kfp-interop-{scheme.replace('az', 'azure').replace('gs', 'gcs')}"
+                } in objects[("ServiceAccount", account)]["secrets"]

@@ -77,25 +77,44 @@ def serving_runtime(*, cluster: bool = False, image: str = "", providers: str = 
     }
 
 
+#: the service account (manifests/) whose Secret KServe's storage initializer reads, by
+#: storage scheme
+STORAGE_SERVICE_ACCOUNTS = {"s3": "kfp-interop-s3", "gs": "kfp-interop-gcs",
+                            "az": "kfp-interop-azure"}
+
+
 @dataclasses.dataclass(frozen=True)
 class KServeSpec(KubernetesSpec):
     """KServe ``InferenceService`` (v1beta1) serving ONNX on the Triton runtime, V2 protocol.
 
-    ``storage_uri`` is the Triton model repository root holding ``<name>/``.
+    ``storage_uri`` is the Triton model repository root holding ``<name>/``: on S3, GCS
+    or Azure Blob Storage (KServe's storage initializer reads ``s3://``, ``gs://`` and
+    ``https://ACCOUNT.blob.core.windows.net/...``), with the credentials of the service
+    account the predictor runs as: ``service_account`` '' = the one manifests/ sets up
+    for the storage (``kfp-interop-s3``, ``kfp-interop-gcs``, ``kfp-interop-azure``),
+    ``none`` = none (public storage, or credentials the namespace's default account has).
     """
 
-    service_account: str = "kfp-interop-s3"
+    service_account: str = ""
     runtime: str = "triton"
 
     resource: ClassVar[Resource] = Resource("serving.kserve.io", "v1beta1",
                                             "inferenceservices", "InferenceService")
     target: ClassVar[str] = "kserve"
+    storage_schemes: ClassVar[tuple[str, ...]] = ("s3", "gs", "az")
 
     def __post_init__(self):
         super().__post_init__()
-        if self.service_account:
+        if self.service_account not in ("", "none"):
             check_name(self.service_account, "service account")
         check_name(RUNTIMES.get(self.runtime, self.runtime), "runtime")
+
+    @property
+    def service_account_name(self) -> str | None:
+        """The predictor's service account (see the class docstring)."""
+        if self.service_account == "none":
+            return None
+        return self.service_account or STORAGE_SERVICE_ACCOUNTS[self.scheme]
 
     @property
     def runtime_name(self) -> str:
@@ -113,8 +132,8 @@ class KServeSpec(KubernetesSpec):
                 "resources": resources(self.cpu, self.memory, self.gpus),
             },
         }
-        if self.service_account:
-            predictor["serviceAccountName"] = self.service_account
+        if self.service_account_name:
+            predictor["serviceAccountName"] = self.service_account_name
         if self.canary_percent:
             predictor["canaryTrafficPercent"] = self.canary_percent
         return {**self.base(), "spec": {"predictor": predictor}}

@@ -14,7 +14,7 @@ import re
 from typing import Any, ClassVar
 
 from kfp_interop.deploy.kube_api import Resource
-from kfp_interop.errors import ManifestValidationError
+from kfp_interop.errors import InvalidInputError, ManifestValidationError
 from kfp_interop.files import atomic_writer
 from kfp_interop.naming import check_name
 
@@ -107,6 +107,9 @@ class KubernetesSpec:
 
     resource: ClassVar[Resource]
     target: ClassVar[str]
+    #: the storage schemes (kfp_interop.storage) this resource's storage initializer reads
+    #: with what kfp-interop renders (docs/storage.md)
+    storage_schemes: ClassVar[tuple[str, ...]] = ("s3",)
 
     def __post_init__(self):
         check_name(self.name, "model name")
@@ -116,8 +119,26 @@ class KubernetesSpec:
             raise ManifestValidationError(
                 f"{self.target} needs a storage URI (s3://bucket/prefix, where the model was "
                 "uploaded with kfp-interop upload); got none.")
+        scheme = self.scheme
+        if scheme not in self.storage_schemes:
+            shown = "a local path" if scheme == "file" else f"{scheme} storage"
+            raise ManifestValidationError(
+                f"{self.target} does not read {shown} ({self.storage_uri!r}) as kfp-interop "
+                f"renders it; it reads {', '.join(f'{s}://' for s in self.storage_schemes)}"
+                " URIs. Upload the model there (kfp-interop upload --to), or deploy to a "
+                "target that reads this storage (docs/storage.md).")
         check_compute({"cpu": self.cpu, "memory": self.memory, "gpus": self.gpus,
                        "replicas": self.replicas})
+
+    @property
+    def scheme(self) -> str:
+        """The storage scheme of :attr:`storage_uri` (``file`` for a path)."""
+        from kfp_interop.storage import parse_uri
+
+        try:
+            return parse_uri(self.storage_uri)[0]
+        except InvalidInputError as e:
+            raise ManifestValidationError(str(e)) from None
 
     def metadata(self) -> dict:
         meta: dict[str, Any] = {"name": self.name, "namespace": self.namespace,
