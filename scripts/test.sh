@@ -22,7 +22,8 @@ trap '.venv/bin/python tests/services.py down "$state" || true' EXIT
 source "$state.env"
 export KFP_INTEROP_TEST_S3 KFP_INTEROP_TEST_GCS KFP_INTEROP_TEST_AZURE KFP_INTEROP_TEST_MLFLOW
 if [ $# -gt 0 ]; then
-  exec .venv/bin/python -m pytest "$@"
+  .venv/bin/python -m pytest "$@"  # not exec: the EXIT trap stops the servers
+  exit $?
 fi
 .venv/bin/python -m pytest -m "not containers"
 echo "== container stage"
