@@ -114,6 +114,9 @@ def test_kserve_reads_each_cloud_storage_with_that_storages_service_account(
     assert m["spec"]["predictor"]["serviceAccountName"] == "mine"
     _, m = render_manifest("kserve", iris_onnx, storage_uri=uri, service_account="none")
     assert "serviceAccountName" not in m["spec"]["predictor"]
+    if "blob.core.windows.net" in uri:  # the short form is written as KServe reads it
+        _, m = render_manifest("kserve", iris_onnx, storage_uri="az://acct01/models/repo")
+        assert m["spec"]["predictor"]["model"]["storageUri"] == uri
 
 
 @pytest.mark.parametrize("target,uri,message", [
@@ -121,7 +124,7 @@ def test_kserve_reads_each_cloud_storage_with_that_storages_service_account(
     ("seldon-v2", "https://acct01.blob.core.windows.net/models/repo",
      r"seldon-v2 does not read az storage .* it reads s3://"),
     ("kserve", "/srv/models/repo", r"kserve does not read a local path .* it reads s3://, "
-                                   r"gs://, az://"),
+                                   r"gs://, https://ACCOUNT.blob.core.windows.net/\.\.\. "),
     ("kserve", "ftp://host/repo", r"the storage schemes are"),
 ])
 def test_a_storage_a_target_cannot_read_is_refused_by_name(iris_onnx, target, uri, message):

@@ -109,6 +109,15 @@ class KServeSpec(KubernetesSpec):
             check_name(self.service_account, "service account")
         check_name(RUNTIMES.get(self.runtime, self.runtime), "runtime")
 
+    @classmethod
+    def storage_for(cls, storage_uri: str, name: str, options: dict) -> str:
+        """KServe reads Azure Blob Storage in its https form: ``az://ACCOUNT/container/p``
+        is written as ``https://ACCOUNT.blob.core.windows.net/container/p``."""
+        if storage_uri.startswith("az://"):
+            account, _, rest = storage_uri[len("az://"):].partition("/")
+            return f"https://{account}.blob.core.windows.net/{rest}"
+        return storage_uri
+
     @property
     def service_account_name(self) -> str | None:
         """The predictor's service account (see the class docstring)."""

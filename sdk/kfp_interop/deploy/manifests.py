@@ -122,11 +122,13 @@ class KubernetesSpec:
         scheme = self.scheme
         if scheme not in self.storage_schemes:
             shown = "a local path" if scheme == "file" else f"{scheme} storage"
+            forms = {"az": "https://ACCOUNT.blob.core.windows.net/..."}
             raise ManifestValidationError(
                 f"{self.target} does not read {shown} ({self.storage_uri!r}) as kfp-interop "
-                f"renders it; it reads {', '.join(f'{s}://' for s in self.storage_schemes)}"
-                " URIs. Upload the model there (kfp-interop upload --to), or deploy to a "
-                "target that reads this storage (docs/storage.md).")
+                f"renders it; it reads "
+                f"{', '.join(forms.get(s, f'{s}://') for s in self.storage_schemes)} URIs. "
+                "Upload the model there (kfp-interop upload --to), or deploy to a target "
+                "that reads this storage (docs/storage.md).")
         check_compute({"cpu": self.cpu, "memory": self.memory, "gpus": self.gpus,
                        "replicas": self.replicas})
 
