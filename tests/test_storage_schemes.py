@@ -54,7 +54,8 @@ def test_uris_of_each_scheme_parse_and_bad_ones_are_named():
                          ("https://acct01.blob.core.windows.net/Bad_Name/x", "valid container"),
                          ("https://acct01.blob.core.windows.net/models/x?sv=2024&sig=abc",
                           "AZURE_STORAGE_SAS_TOKEN"),
-                         ("ftp://host/x", "the storage schemes are az://, gs://, s3://")):
+                         ("ftp://host/x",
+                          "the storage schemes are az://, gs://, http://, https://, s3://")):
         with pytest.raises(InvalidInputError, match=message) as info:
             parse_uri(bad)
         assert "sig=abc" not in str(info.value)
@@ -252,3 +253,70 @@ def test_a_data_set_at_a_gcs_or_azure_uri_is_read_fingerprinted_and_named(backen
     with pytest.raises(StorageError, match="data/missing.csv") as info:
         fingerprint_data_step(dataset=backend.uri(bucket, "data/missing.csv"))
     assert "NoSuchKey" in str(info.value)
+
+
+@pytest.fixture
+def web(tmp_path):
+    """A plain web server on 127.0.0.1 serving a folder (what an http:// data set or model
+    file is)."""
+    import functools
+    import http.server
+
+    folder = tmp_path / "www"
+    folder.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_data_set_at_a_web_address_is_read_and_can_be_pinned_by_sha256(web, tmp_path):
+    import pandas as pd
+
+    from kfp_interop.data import source_fingerprint
+    from kfp_interop.files import sha256_file
+    from kfp_interop.steps import fingerprint_data_step, load_data_step
+
+    folder, base = web
+    pd.DataFrame({"a": [float(i) for i in range(40)], "y": ["no", "yes"] * 20}).to_csv(
+        folder / "rows.csv", index=False)
+    digest = sha256_file(folder / "rows.csv")
+    uri = f"{base}/rows.csv"
+    assert fingerprint_data_step(dataset=uri) == source_fingerprint(str(folder / "rows.csv"))
+    pinned = f"{uri}#sha256={digest}"
+    meta = load_data_step(dataset=pinned, target_column="y", train_path=str(tmp_path / "tr"),
+                          test_path=str(tmp_path / "te"))
+    assert meta["source"] == pinned
+    # the content is not what the URI pins: refused, nothing written
+    with pytest.raises(StorageIntegrityError, match=f"not the {'0' * 64} its URI pins"):
+        load_data_step(dataset=f"{uri}#sha256={'0' * 64}", target_column="y",
+                       train_path=str(tmp_path / "t2"), test_path=str(tmp_path / "s2"))
+    assert not (tmp_path / "t2").exists()
+    with pytest.raises(StorageError, match="404, NoSuchKey"):
+        fingerprint_data_step(dataset=f"{base}/missing.csv")
+
+
+def test_web_addresses_are_read_only_and_checked(iris_onnx, web):
+    from services import free_port_block
+
+    from kfp_interop.errors import UnsupportedOperationError
+    from kfp_interop.storage import validate_repository
+
+    _, base = web
+    with pytest.raises(UnsupportedOperationError, match="read-only"):
+        upload(iris_onnx, f"{base}/repo")
+    with pytest.raises(UnsupportedOperationError, match="read-only"):
+        validate_repository(f"{base}/repo")
+    for bad in (f"{base}/x.csv?token=abc", "https://user:pw@host/x.csv"):
+        with pytest.raises(InvalidInputError) as info:
+            parse_uri(bad)
+        assert "abc" not in str(info.value) and "pw" not in str(info.value)  # not echoed
+    with pytest.raises(InvalidInputError, match="only fragment taken is #sha256="):
+        parse_uri(f"{base}/x.csv#md5=abc")
+    from kfp_interop.steps import fingerprint_data_step
+
+    with pytest.raises(StorageUnavailableError, match="Cannot reach"):
+        fingerprint_data_step(dataset=f"http://127.0.0.1:{free_port_block(1)}/x.csv")
