@@ -124,7 +124,8 @@ def test_kserve_reads_each_cloud_storage_with_that_storages_service_account(
     ("seldon-v2", "https://acct01.blob.core.windows.net/models/repo",
      r"seldon-v2 does not read az storage .* it reads s3://"),
     ("kserve", "/srv/models/repo", r"kserve does not read a local path .* it reads s3://, "
-                                   r"gs://, https://ACCOUNT.blob.core.windows.net/\.\.\. "),
+                                   r"gs://, https://ACCOUNT.blob.core.windows.net/\.\.\., "
+                                   r"pvc:// URIs"),
     ("kserve", "ftp://host/repo", r"the storage schemes are"),
 ])
 def test_a_storage_a_target_cannot_read_is_refused_by_name(iris_onnx, target, uri, message):

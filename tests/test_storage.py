@@ -38,8 +38,8 @@ def test_parse_uri():
     assert parse_uri("s3://b") == ("s3", "b", "")
     with pytest.raises(InvalidInputError, match="names no bucket"):
         parse_uri("s3:///x")
-    with pytest.raises(InvalidInputError,
-                       match="the storage schemes are az://, gs://, http://, https://, s3://"):
+    with pytest.raises(InvalidInputError, match="the storage schemes are az://, gs://, "
+                                                "http://, https://, pvc://, s3://"):
         parse_uri("ftp://b/p")
 
 

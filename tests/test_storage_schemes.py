@@ -55,7 +55,8 @@ def test_uris_of_each_scheme_parse_and_bad_ones_are_named():
                          ("https://acct01.blob.core.windows.net/models/x?sv=2024&sig=abc",
                           "AZURE_STORAGE_SAS_TOKEN"),
                          ("ftp://host/x",
-                          "the storage schemes are az://, gs://, http://, https://, s3://")):
+                          "the storage schemes are az://, gs://, http://, https://, "
+                          "pvc://, s3://")):
         with pytest.raises(InvalidInputError, match=message) as info:
             parse_uri(bad)
         assert "sig=abc" not in str(info.value)
@@ -320,3 +321,32 @@ def test_web_addresses_are_read_only_and_checked(iris_onnx, web):
 
     with pytest.raises(StorageUnavailableError, match="Cannot reach"):
         fingerprint_data_step(dataset=f"http://127.0.0.1:{free_port_block(1)}/x.csv")
+
+
+def test_a_persistent_volume_claim_is_a_mounted_folder(iris_onnx, tmp_path, monkeypatch):
+    """pvc://claim/path reads and writes the claim where it is mounted
+    (KFP_INTEROP_PVC_ROOT/<claim>: a folder here, the claim on a cluster); an unmounted
+    claim is refused rather than written into the container; KServe takes the URI as it
+    is (it mounts claims itself), without a storage service account."""
+    from kfp_interop.deploy import render_manifest, validate_manifest
+    from kfp_interop.storage import validate_repository
+    from test_deploy import strict_schema
+
+    monkeypatch.setenv("KFP_INTEROP_PVC_ROOT", str(tmp_path / "claims"))
+    (tmp_path / "claims" / "models-pvc").mkdir(parents=True)
+    result = upload(iris_onnx, "pvc://models-pvc/repo", layout="triton")
+    assert (tmp_path / "claims" / "models-pvc" / "repo" / "iris" / "1" / "model.onnx").is_file()
+    assert result["model_uri"] == "pvc://models-pvc/repo/iris"
+    assert validate_repository("pvc://models-pvc/repo")["problems"] == []
+    download(result["model_uri"], str(tmp_path / "dl"))
+    assert load_metadata(str(tmp_path / "dl" / "1" / "model.onnx")) == load_metadata(iris_onnx)
+    with pytest.raises(StorageError, match="Claim 'other' is not mounted here"):
+        upload(iris_onnx, "pvc://other/repo")
+    assert not (tmp_path / "claims" / "other").exists()
+    for bad in ("pvc://Bad_Claim/x", "pvc:///x", "pvc://models-pvc/../x"):
+        with pytest.raises(InvalidInputError):
+            parse_uri(bad)
+    _, m = render_manifest("kserve", iris_onnx, storage_uri="pvc://models-pvc/repo")
+    validate_manifest(m, strict_schema("kserve"))
+    assert m["spec"]["predictor"]["model"]["storageUri"] == "pvc://models-pvc/repo"
+    assert "serviceAccountName" not in m["spec"]["predictor"]

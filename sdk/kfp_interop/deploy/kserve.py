@@ -87,9 +87,10 @@ STORAGE_SERVICE_ACCOUNTS = {"s3": "kfp-interop-s3", "gs": "kfp-interop-gcs",
 class KServeSpec(KubernetesSpec):
     """KServe ``InferenceService`` (v1beta1) serving ONNX on the Triton runtime, V2 protocol.
 
-    ``storage_uri`` is the Triton model repository root holding ``<name>/``: on S3, GCS
-    or Azure Blob Storage (KServe's storage initializer reads ``s3://``, ``gs://`` and
-    ``https://ACCOUNT.blob.core.windows.net/...``), with the credentials of the service
+    ``storage_uri`` is the Triton model repository root holding ``<name>/``: on S3, GCS,
+    Azure Blob Storage or a PersistentVolumeClaim (KServe's storage initializer reads
+    ``s3://``, ``gs://``, ``https://ACCOUNT.blob.core.windows.net/...`` and mounts
+    ``pvc://claim/path``), for the clouds with the credentials of the service
     account the predictor runs as: ``service_account`` '' = the one manifests/ sets up
     for the storage (``kfp-interop-s3``, ``kfp-interop-gcs``, ``kfp-interop-azure``),
     ``none`` = none (public storage, or credentials the namespace's default account has).
@@ -101,7 +102,7 @@ class KServeSpec(KubernetesSpec):
     resource: ClassVar[Resource] = Resource("serving.kserve.io", "v1beta1",
                                             "inferenceservices", "InferenceService")
     target: ClassVar[str] = "kserve"
-    storage_schemes: ClassVar[tuple[str, ...]] = ("s3", "gs", "az")
+    storage_schemes: ClassVar[tuple[str, ...]] = ("s3", "gs", "az", "pvc")
 
     def __post_init__(self):
         super().__post_init__()
@@ -123,7 +124,8 @@ class KServeSpec(KubernetesSpec):
         """The predictor's service account (see the class docstring)."""
         if self.service_account == "none":
             return None
-        return self.service_account or STORAGE_SERVICE_ACCOUNTS[self.scheme]
+        # a claim needs no credentials: KServe mounts it into the predictor
+        return self.service_account or STORAGE_SERVICE_ACCOUNTS.get(self.scheme)
 
     @property
     def runtime_name(self) -> str:
