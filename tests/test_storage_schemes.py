@@ -350,3 +350,25 @@ def test_a_persistent_volume_claim_is_a_mounted_folder(iris_onnx, tmp_path, monk
     validate_manifest(m, strict_schema("kserve"))
     assert m["spec"]["predictor"]["model"]["storageUri"] == "pvc://models-pvc/repo"
     assert "serviceAccountName" not in m["spec"]["predictor"]
+
+
+@pytest.mark.parametrize("scheme", ["gs", "az"])
+def test_the_tabular_pipeline_stores_its_model_on_gcs_and_azure(scheme, tmp_path,
+                                                                monkeypatch, request):
+    """A local run end to end with storage_uri on the scheme (credentials from the
+    environment, as the Secrets give them on a cluster): the upload task writes the Triton
+    repository there, and it validates as Triton will read it."""
+    from kfp_interop.runs import run
+    from kfp_interop.storage import validate_repository
+
+    env = request.getfixturevalue({"gs": "gcs_env", "az": "azure_env"}[scheme])
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    backend = Backend(scheme, env)
+    uri = backend.uri(backend.new_bucket(), "repo")
+    summary = run("tabular", {"storage_uri": uri, "register": False},
+                  output_dir=str(tmp_path / "out"))
+    assert summary["status"] == "succeeded", summary.get("error")
+    assert summary["upload"]["model_uri"] == f"{uri}/iris-sklearn"
+    checked = validate_repository(uri)
+    assert checked["problems"] == [] and list(checked["models"]) == ["iris-sklearn"]
