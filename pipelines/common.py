@@ -115,17 +115,21 @@ PROFILES: dict[str, dict[str, Any]] = {"cluster": {"register": False}, "local": 
 
 @dataclasses.dataclass(frozen=True)
 class Compute:
-    """Compile-time resources of the tasks that train and export (``kfp-interop compile
-    --cpu 4 --memory 8Gi --accelerator nvidia.com/gpu:1``), set through KFP's task
-    settings: requests equal to limits; an accelerator type and count."""
+    """Compile-time task settings: resources of the tasks that train and export
+    (``kfp-interop compile --cpu 4 --memory 8Gi --accelerator nvidia.com/gpu:1``), set
+    through KFP's task settings: requests equal to limits; an accelerator type and count;
+    and the PersistentVolumeClaims mounted into the tasks that read or write storage
+    (``--storage-pvc CLAIM``), where ``pvc://CLAIM/...`` reads them."""
 
     cpu: str = ""
     memory: str = ""
     accelerator: str = ""
     accelerators: int = 0
+    claims: tuple[str, ...] = ()
 
     @classmethod
-    def parse(cls, *, cpu: str = "", memory: str = "", accelerator: str = "") -> "Compute":
+    def parse(cls, *, cpu: str = "", memory: str = "", accelerator: str = "",
+              claims: tuple[str, ...] | list[str] = ()) -> "Compute":
         """From the command line's strings; ``accelerator`` is ``TYPE[:COUNT]``.
 
         Raises:
@@ -142,7 +146,12 @@ class Compute:
         if accelerator and (not kind or (count and not count.isdigit()) or count == "0"):
             raise InvalidInputError(f"accelerator={accelerator!r}: use TYPE[:COUNT], e.g. "
                                     "nvidia.com/gpu:1.")
-        return cls(cpu, memory, kind, int(count or 1) if kind else 0)
+        from kfp_interop.storage import parse_uri
+
+        for claim in claims:  # a claim name as pvc:// takes it, named when it is not
+            parse_uri(f"pvc://{claim}")
+        return cls(cpu, memory, kind, int(count or 1) if kind else 0,
+                   tuple(sorted(set(claims))))
 
     def apply(self, task):
         if self.cpu:
@@ -259,6 +268,10 @@ def storage_credentials(task):
     kubernetes.use_secret_as_env(task, AZURE_SECRET, AZURE_ENV, optional=True)
     kubernetes.use_secret_as_volume(task, GCS_SECRET, mount_path=GCS_KEY_DIR, optional=True)
     task.set_env_variable("KFP_INTEROP_GCS_CREDENTIALS", f"{GCS_KEY_DIR}/{GCS_KEY_FILE}")
+    from kfp_interop.storage.pvc import PVC_ROOT
+
+    for claim in _COMPUTE.get().claims:  # compile --storage-pvc: where pvc:// reads it
+        kubernetes.mount_pvc(task, pvc_name=claim, mount_path=f"{PVC_ROOT}/{claim}")
     return task
 
 

@@ -203,3 +203,24 @@ def test_every_storage_task_gets_each_schemes_credentials_from_optional_secrets(
         params = spec["root"]["inputDefinitions"]["parameters"]
         assert not [p for p in params if any(w in p.lower() for w in (
             "secret", "key", "token", "connection", "credential", "password"))]
+
+
+def test_compile_mounts_a_claim_into_the_storage_tasks_for_pvc_uris(tmp_path, capsys):
+    """compile --storage-pvc CLAIM mounts the PersistentVolumeClaim into every task that
+    reads or writes storage, where pvc://CLAIM/... reads it (kfp_interop.storage.pvc);
+    the other tasks do not get it; a name that is not a claim's is refused."""
+    from kfp_interop.storage.pvc import PVC_ROOT
+
+    out = tmp_path / "t.yaml"
+    assert main(["compile", "tabular", "-o", str(out), "--storage-pvc", "models-pvc"]) == 0
+    spec, platform = yaml.safe_load_all(out.read_text())
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    mounted = {name for name, e in executors.items() if e.get("pvcMount")}
+    assert mounted == {"exec-upload-model", "exec-load-data", "exec-fingerprint-data"}
+    for name in mounted:
+        [mount] = executors[name]["pvcMount"]
+        assert mount["constant"] == "models-pvc"
+        assert mount["mountPath"] == f"{PVC_ROOT}/models-pvc"
+    capsys.readouterr()
+    assert main(["compile", "tabular", "-o", str(out), "--storage-pvc", "Bad_Claim"]) == 2
+    assert "names no claim" in capsys.readouterr().err

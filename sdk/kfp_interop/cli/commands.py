@@ -61,7 +61,8 @@ def cmd_targets(args) -> int:
 def _compute(args):
     from kfp_interop.pipelines.common import Compute
 
-    return Compute.parse(cpu=args.cpu, memory=args.memory, accelerator=args.accelerator)
+    return Compute.parse(cpu=args.cpu, memory=args.memory, accelerator=args.accelerator,
+                         claims=getattr(args, "storage_pvc", None) or ())
 
 
 def cmd_compile(args) -> int:

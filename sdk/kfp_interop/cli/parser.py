@@ -277,6 +277,10 @@ def _compute_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--memory", default="", help="memory request and limit, e.g. 8Gi")
     g.add_argument("--accelerator", default="", metavar="TYPE[:COUNT]",
                    help="e.g. nvidia.com/gpu:1")
+    g.add_argument("--storage-pvc", action="append", default=[], metavar="CLAIM",
+                   help="mount this PersistentVolumeClaim into the tasks that read or write "
+                        "storage, for storage_uri / data sets at pvc://CLAIM/... "
+                        "(repeatable)")
 
 
 class _Parser(argparse.ArgumentParser):
