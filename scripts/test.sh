@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh serve,dev,torch,tensorflow,federated
 bash tests/triton_server/setup.sh || echo "Triton environment not installed: its tests will skip" >&2
-bash tests/azurite/setup.sh
+bash tests/azurite/setup.sh || echo "Azurite not installed: the Azure tests will skip (fail under CI)" >&2
 state="$(pwd)/.ci-state"
 rm -rf "$state"
 .venv/bin/python tests/services.py up "$state" > "$state.env"

@@ -121,7 +121,12 @@ def azure_env(tmp_path_factory):
     endpoint = os.environ.get("KFP_INTEROP_TEST_AZURE")
     azurite = None
     if not endpoint:
-        azurite = Azurite(str(tmp_path_factory.mktemp("azurite"))).start()
+        try:
+            azurite = Azurite(str(tmp_path_factory.mktemp("azurite"))).start()
+        except RuntimeError as e:  # not installed (needs node): tests/azurite/setup.sh
+            if os.environ.get("CI"):
+                pytest.fail(str(e))
+            pytest.skip(str(e))
         endpoint = azurite.endpoint
     yield {"AZURE_STORAGE_CONNECTION_STRING":
            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};"

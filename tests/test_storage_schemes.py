@@ -188,47 +188,45 @@ def test_keys_that_leave_their_folder_are_refused_on_every_scheme(backend):
             store.put_bytes(key, b"x", sha256="0" * 64)
 
 
-def test_the_server_dying_mid_upload_is_typed_on_gcs_and_azure(iris_onnx, tmp_path):
+@pytest.mark.parametrize("scheme", ["gs", "az"])
+def test_the_server_dying_mid_upload_is_typed_on_gcs_and_azure(scheme, iris_onnx, tmp_path,
+                                                               monkeypatch):
     """Kill the emulator while the upload runs: a typed error that says the upload is
     incomplete, not a library's traceback."""
     from services import Azurite, GCSEmulator
 
-    for server, scheme in ((GCSEmulator(str(tmp_path / "gcs")), "gs"),
-                           (Azurite(str(tmp_path / "az")), "az")):
+    server = (GCSEmulator if scheme == "gs" else Azurite)(str(tmp_path / scheme))
+    try:
         server.start()
-        try:
-            env = server.env()
-            saved = {k: os.environ.get(k) for k in env}
-            os.environ.update(env)
-            try:
-                backend = Backend(scheme, env)
-                uri = backend.uri(backend.new_bucket(), "repo")
-                big = tmp_path / f"{scheme}.onnx"
-                big.write_bytes(os.urandom(4 * 1024 * 1024))
-                small = tmp_path / f"{scheme}.pbtxt"
-                small.write_text('name: "m"')
+    except RuntimeError as e:  # Azurite not installed (needs node)
+        if os.environ.get("CI"):
+            pytest.fail(str(e))
+        pytest.skip(str(e))
+    try:
+        for key, value in server.env().items():
+            monkeypatch.setenv(key, value)
+        backend = Backend(scheme, server.env())
+        uri = backend.uri(backend.new_bucket(), "repo")
+        big = tmp_path / f"{scheme}.onnx"
+        big.write_bytes(os.urandom(4 * 1024 * 1024))
+        small = tmp_path / f"{scheme}.pbtxt"
+        small.write_text('name: "m"')
 
-                class KillAfterFirst:
-                    def set_meta(self, object_name, total_length):
-                        pass
+        class KillAfterFirst:
+            def set_meta(self, object_name, total_length):
+                pass
 
-                    def update(self, size):
-                        threading.Thread(target=server.kill).start()
-                        server.proc.wait(10)
+            def update(self, size):
+                threading.Thread(target=server.kill).start()
+                server.proc.wait(10)
 
-                with pytest.raises(StorageError) as info:
-                    upload_tree({"m/1/model.onnx": str(big), "m/config.pbtxt": str(small)},
-                                uri, manifest_dir="m", progress=KillAfterFirst())
-                assert isinstance(info.value, StorageUnavailableError), info.value
-                assert "incomplete" in str(info.value)
-            finally:
-                for k, v in saved.items():
-                    if v is None:
-                        os.environ.pop(k, None)
-                    else:
-                        os.environ[k] = v
-        finally:
-            server.stop()
+        with pytest.raises(StorageError) as info:
+            upload_tree({"m/1/model.onnx": str(big), "m/config.pbtxt": str(small)},
+                        uri, manifest_dir="m", progress=KillAfterFirst())
+        assert isinstance(info.value, StorageUnavailableError), info.value
+        assert "incomplete" in str(info.value)
+    finally:
+        server.stop()
 
 
 def test_a_data_set_at_a_gcs_or_azure_uri_is_read_fingerprinted_and_named(backend, tmp_path):
