@@ -23,7 +23,8 @@ from typing import Any, ClassVar, Mapping
 
 from kfp_interop.errors import (InvalidInputError, StorageAuthError, StorageError,
                                 StorageUnavailableError)
-from kfp_interop.storage.base import Store, check_key, register_scheme
+from kfp_interop.storage.base import (INCOMPLETE_UPLOAD, Store, missing_container,
+                                      register_scheme)
 
 __all__ = ["AzureSettings", "AzureBlobStore"]
 
@@ -141,10 +142,6 @@ class AzureBlobStore(Store):
                 self.container)
         return self._client
 
-    def _key(self, key: str) -> str:
-        check_key(key)
-        return f"{self.root}/{key}" if self.root else key
-
     def guard(self, what: str):
         return _azure_errors(self, what)
 
@@ -152,10 +149,8 @@ class AzureBlobStore(Store):
         with self.guard("checking the container"):
             if not self.client.exists():
                 if not create_bucket:
-                    raise StorageError(
-                        f"Container {self.container!r} does not exist in account "
-                        f"{self.account!r}: create it first, or pass create_bucket=True "
-                        "(--create-bucket).")
+                    raise missing_container(f"Container {self.container!r}",
+                                            f"in account {self.account!r}")
                 self.client.create_container()
 
     def stored_sha256(self, key: str) -> str | None:
@@ -216,8 +211,7 @@ class AzureBlobStore(Store):
                                "(NoSuchKey).") from None
 
     def list_keys(self, prefix: str = "") -> list[str]:
-        base = f"{self.root}/" if self.root else ""
-        full = base + (check_key(prefix.rstrip("/")) + "/" if prefix else "")
+        base, full = self._listing(prefix)
         return sorted(b.name[len(base):] for b in self.client.list_blobs(
             name_starts_with=full or None))
 
@@ -240,17 +234,14 @@ def _azure_errors(store: AzureBlobStore, what: str):
             "AZURE_STORAGE_SAS_TOKEN.") from None
     except aexc.ResourceNotFoundError as e:
         if getattr(e, "error_code", "") == "ContainerNotFound":
-            raise StorageError(
-                f"Container {store.container!r} does not exist in account {store.account!r} "
-                f"at {where}: create it first, or pass create_bucket=True "
-                "(--create-bucket).") from None
+            raise missing_container(f"Container {store.container!r}",
+                                    f"in account {store.account!r} at {where}") from None
         raise StorageError(f"Azure Blob Storage: not found while {what} "
                            f"({getattr(e, 'error_code', '')}).") from None
     except (aexc.ServiceRequestError, aexc.ServiceResponseError) as e:
         raise StorageUnavailableError(
             f"Cannot reach Azure Blob Storage at {where} while {what} "
-            f"({type(e).__name__}). The upload is incomplete (no manifest was written); run "
-            "it again when the endpoint is back.") from None
+            f"({type(e).__name__}). " + INCOMPLETE_UPLOAD) from None
     except aexc.HttpResponseError as e:
         if e.status_code in (401, 403):
             raise StorageAuthError(

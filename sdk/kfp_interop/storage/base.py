@@ -7,10 +7,22 @@ from __future__ import annotations
 import contextlib
 from typing import Any, ClassVar, ContextManager
 
-from kfp_interop.errors import InvalidInputError
+from kfp_interop.errors import InvalidInputError, StorageError
 from kfp_interop.registry import Registry
 
-__all__ = ["Store", "SCHEMES", "register_scheme", "check_key"]
+__all__ = ["Store", "SCHEMES", "register_scheme", "check_key", "missing_container",
+           "INCOMPLETE_UPLOAD"]
+
+#: what an unreachable endpoint means for an upload in progress (every scheme says it)
+INCOMPLETE_UPLOAD = ("The upload is incomplete (no manifest was written); run it again "
+                     "when the endpoint is back.")
+
+
+def missing_container(what: str, where: str) -> StorageError:
+    """The error for a bucket or container that does not exist (``what``, e.g.
+    ``Bucket 'x'``; ``where``, e.g. ``at host:9000``), saying how to create it."""
+    return StorageError(f"{what} does not exist {where}: create it first, or pass "
+                        "create_bucket=True (--create-bucket).")
 
 
 def check_key(key: str) -> str:
@@ -58,6 +70,17 @@ class Store:
     def describe(self) -> str:
         """Where this store is, for messages (never credentials)."""
         raise NotImplementedError
+
+    def _key(self, key: str) -> str:
+        """The object's full key under the root (``key`` checked by :func:`check_key`)."""
+        check_key(key)
+        return f"{self.root}/{key}" if self.root else key
+
+    def _listing(self, prefix: str = "") -> tuple[str, str]:
+        """``(the root's own prefix, stripped from listed names; the full prefix to
+        list)`` for :meth:`list_keys` of object stores."""
+        base = f"{self.root}/" if self.root else ""
+        return base, base + (check_key(prefix.rstrip("/")) + "/" if prefix else "")
 
     def guard(self, what: str) -> ContextManager:
         """A context turning the scheme's own failures into typed storage errors."""

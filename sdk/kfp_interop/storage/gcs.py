@@ -22,7 +22,8 @@ from typing import Any, ClassVar, Mapping
 
 from kfp_interop.errors import (InvalidInputError, StorageAuthError, StorageError,
                                 StorageUnavailableError)
-from kfp_interop.storage.base import Store, check_key, register_scheme
+from kfp_interop.storage.base import (INCOMPLETE_UPLOAD, Store, missing_container,
+                                      register_scheme)
 
 __all__ = ["GCSSettings", "GCSStore"]
 
@@ -119,10 +120,6 @@ class GCSStore(Store):
     def describe(self) -> str:
         return f"gs://{self.bucket}/{self.root}".rstrip("/") + f" at {self.settings.where()}"
 
-    def _key(self, key: str) -> str:
-        check_key(key)
-        return f"{self.root}/{key}" if self.root else key
-
     def _blob(self, key: str):
         return self.client.bucket(self.bucket).blob(self._key(key))
 
@@ -133,9 +130,8 @@ class GCSStore(Store):
         with self.guard("checking the bucket"):
             if self.client.lookup_bucket(self.bucket, **self._call) is None:
                 if not create_bucket:
-                    raise StorageError(f"Bucket {self.bucket!r} does not exist at "
-                                       f"{self.settings.where()}: create it first, or pass "
-                                       "create_bucket=True (--create-bucket).")
+                    raise missing_container(f"Bucket {self.bucket!r}",
+                                            f"at {self.settings.where()}")
                 self.client.create_bucket(self.bucket, **self._call)
 
     def stored_sha256(self, key: str) -> str | None:
@@ -186,8 +182,7 @@ class GCSStore(Store):
                                f"{self.settings.where()} (NoSuchKey).") from None
 
     def list_keys(self, prefix: str = "") -> list[str]:
-        base = f"{self.root}/" if self.root else ""
-        full = base + (check_key(prefix.rstrip("/")) + "/" if prefix else "")
+        base, full = self._listing(prefix)
         return sorted(b.name[len(base):] for b in self.client.list_blobs(
             self.bucket, prefix=full, **self._call)
             if not b.name.endswith("/"))
@@ -208,18 +203,16 @@ def _gcs_errors(store: GCSStore, what: str):
             f"GCS at {where} refused the credentials ({e.code}) while {what}: check the "
             "service account (GOOGLE_APPLICATION_CREDENTIALS) and its roles on bucket "
             f"{store.bucket!r}.") from None
-    except gexc.NotFound as e:
-        raise StorageError(f"Bucket {store.bucket!r} does not exist at {where} (while "
-                           f"{what}): create it first, or pass create_bucket=True "
-                           f"(--create-bucket). ({str(e)[:120]})") from None
+    except gexc.NotFound:
+        raise missing_container(f"Bucket {store.bucket!r}",
+                                f"at {where} (while {what})") from None
     except gexc.GoogleAPICallError as e:
         raise StorageError(f"GCS error {e.code} while {what}: {str(e)[:200]}") from None
     except Exception as e:  # requests / google.auth transport errors, retries exhausted
         if _unreachable(e):
             raise StorageUnavailableError(
-                f"Cannot reach GCS at {where} while {what} ({type(e).__name__}). The upload "
-                "is incomplete (no manifest was written); run it again when the endpoint "
-                "is back.") from None
+                f"Cannot reach GCS at {where} while {what} ({type(e).__name__}). "
+                + INCOMPLETE_UPLOAD) from None
         raise
 
 

@@ -19,7 +19,8 @@ from typing import Any, ClassVar, Mapping
 
 from kfp_interop.errors import (InvalidInputError, StorageAuthError, StorageError,
                                 StorageUnavailableError)
-from kfp_interop.storage.base import Store, check_key, register_scheme
+from kfp_interop.storage.base import (INCOMPLETE_UPLOAD, Store, missing_container,
+                                      register_scheme)
 
 __all__ = ["S3Settings", "S3Store"]
 
@@ -86,19 +87,14 @@ class S3Store(Store):
     def describe(self) -> str:
         return f"s3://{self.bucket}/{self.root}".rstrip("/") + f" at {self.settings.endpoint}"
 
-    def _key(self, key: str) -> str:
-        check_key(key)
-        return f"{self.root}/{key}" if self.root else key
-
     def guard(self, what: str):
         return _s3_errors(self.settings, what)
 
     def prepare(self, *, create_bucket: bool = False) -> None:
         if not self._client.bucket_exists(self.bucket):
             if not create_bucket:
-                raise StorageError(f"Bucket {self.bucket!r} does not exist at "
-                                   f"{self.settings.endpoint}: create it first, or pass "
-                                   "create_bucket=True (--create-bucket).")
+                raise missing_container(f"Bucket {self.bucket!r}",
+                                        f"at {self.settings.endpoint}")
             self._client.make_bucket(self.bucket)
 
     @staticmethod
@@ -149,8 +145,7 @@ class S3Store(Store):
             self._client.fget_object(self.bucket, self._key(key), tmp)
 
     def list_keys(self, prefix: str = "") -> list[str]:
-        base = f"{self.root}/" if self.root else ""
-        full = base + (check_key(prefix.rstrip("/")) + "/" if prefix else "")
+        base, full = self._listing(prefix)
         return sorted(o.object_name[len(base):] for o in self._client.list_objects(
             self.bucket, prefix=full, recursive=True) if not o.is_dir)
 
@@ -172,17 +167,15 @@ def _s3_errors(settings: S3Settings, what: str):
                     f"S3 at {settings.endpoint} refused the credentials ({e.code}) while "
                     f"{what}: check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.") from e
             if e.code == "NoSuchBucket":
-                raise StorageError(f"Bucket {e.bucket_name!r} does not exist at "
-                                   f"{settings.endpoint}: create it first, or pass "
-                                   "create_bucket=True (--create-bucket).") from e
+                raise missing_container(f"Bucket {e.bucket_name!r}",
+                                        f"at {settings.endpoint}") from e
             raise StorageError(f"S3 error {e.code} while {what}: {e.message}") from e
         except (urllib3.exceptions.HTTPError, OSError) as e:
             if isinstance(e, StorageError):
                 raise
             raise StorageUnavailableError(
                 f"Cannot reach S3 at {settings.endpoint} while {what} "
-                f"({type(e).__name__}: {str(e)[:200]}). The upload is incomplete (no "
-                "manifest was written); run it again when the endpoint is back.") from e
+                f"({type(e).__name__}: {str(e)[:200]}). " + INCOMPLETE_UPLOAD) from e
 
     return guard()
 
