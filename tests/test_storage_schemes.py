@@ -5,6 +5,7 @@ https://devstoreaccount1.blob.core.windows.net/... by its connection string). Th
 S3-only details (multipart, SeaweedFS identities) stay in tests/test_storage.py."""
 
 import dataclasses
+import json
 import os
 import threading
 import uuid
@@ -104,41 +105,104 @@ def test_download_refuses_an_incomplete_upload(backend, tmp_path):
         download(backend.uri(bucket, "repo/m"), str(tmp_path / "dl"))
 
 
-def test_an_interrupted_upload_never_looks_complete(backend, tmp_path):
-    """The upload dies after its first object (the process is gone, or the network): a
-    reader finds no manifest and refuses the model as incomplete; the same upload run
-    again completes, and every object it then reads is whole."""
-    bucket = backend.new_bucket()
-    uri = backend.uri(bucket, "repo")
-    files = {}
-    for key, size in (("m/1/model.onnx", 3 * 1024 * 1024), ("m/config.pbtxt", 20)):
-        path = tmp_path / key.replace("/", "_")
-        path.write_bytes(os.urandom(size))
-        files[key] = str(path)
-    upload_tree(files, uri, manifest_dir="m")  # a first, complete version
+def _interrupted_reupload_keeps_the_previous_version(uri, tmp_path, monkeypatch):
+    """Version 1 is uploaded whole; the upload of version 2 dies after its first object
+    (the process is gone, or the network). A reader still gets version 1, every object
+    of it; validate-repo names the unfinished upload; the same upload run again
+    completes, the reader then gets version 2 and nothing kept is left behind."""
+    from kfp_interop.storage import validate_repository
 
-    class DiesAfterFirstObject:
-        def __init__(self):
-            self.objects = 0
+    def version(tag):
+        files = {}
+        for key, size in (("m/1/model.onnx", 3 * 1024 * 1024), ("m/config.pbtxt", 20)):
+            path = tmp_path / f"{tag}_{key.replace('/', '_')}"
+            path.write_bytes(os.urandom(size))
+            files[key] = str(path)
+        return files
 
-        def set_meta(self, object_name, total_length):
-            pass
+    def contents(folder):
+        return {rel: (folder / rel).read_bytes() for rel in ("1/model.onnx", "config.pbtxt")}
 
-        def update(self, size):
-            self.objects += 1
-            raise ConnectionError("the task was killed")
+    old, new = version("v1"), version("v2")
+    upload_tree(old, uri, manifest_dir="m")
+    download(f"{uri}/m", str(tmp_path / "v1"))
+    v1 = contents(tmp_path / "v1")
+    store_class = type(open_store(uri))
+    put_file = store_class.put_file
+    calls = []
 
-    changed = tmp_path / "changed.onnx"
-    changed.write_bytes(os.urandom(3 * 1024 * 1024))
+    def dies_after_first_object(self, key, path, **kw):
+        if ".kfp-interop/" not in key:  # a kept copy may go through put_file too
+            if calls:
+                raise ConnectionError("the task was killed")
+            calls.append(key)
+        return put_file(self, key, path, **kw)
+
+    monkeypatch.setattr(store_class, "put_file", dies_after_first_object)
     with pytest.raises((ConnectionError, StorageError)):
-        upload_tree({**files, "m/1/model.onnx": str(changed)}, uri, manifest_dir="m",
-                    progress=DiesAfterFirstObject())
+        upload_tree(new, uri, manifest_dir="m")
+    monkeypatch.setattr(store_class, "put_file", put_file)
+    store = open_store(uri)
+    assert calls == ["m/1/model.onnx"]
+    assert store.read_bytes("m/1/model.onnx") == open(new["m/1/model.onnx"], "rb").read()
+    download(f"{uri}/m", str(tmp_path / "during"))
+    assert contents(tmp_path / "during") == v1
+    assert any("did not finish" in p.message
+               for p in validate_repository(uri)["problems"])
+    done = upload_tree(new, uri, manifest_dir="m")
+    assert done["uploaded"] == ["m/config.pbtxt"] and done["skipped"] == ["m/1/model.onnx"]
+    download(f"{uri}/m", str(tmp_path / "v2"))
+    assert contents(tmp_path / "v2") == {rel: open(path, "rb").read() for rel, path in
+                                         (("1/model.onnx", new["m/1/model.onnx"]),
+                                          ("config.pbtxt", new["m/config.pbtxt"]))}
+    assert not [k for k in store.list_keys("m") if ".kfp-interop" in k]
+
+
+def test_an_interrupted_upload_leaves_the_previous_version_readable(backend, tmp_path,
+                                                                    monkeypatch):
+    bucket = backend.new_bucket()
+    _interrupted_reupload_keeps_the_previous_version(backend.uri(bucket, "repo"), tmp_path,
+                                                     monkeypatch)
+
+
+@pytest.mark.parametrize("where", ["folder", "pvc"])
+def test_an_interrupted_upload_into_a_folder_or_claim_leaves_the_previous_version(
+        where, tmp_path, monkeypatch):
+    monkeypatch.setenv("KFP_INTEROP_PVC_ROOT", str(tmp_path / "claims"))
+    (tmp_path / "claims" / "models-pvc").mkdir(parents=True)
+    uri = "pvc://models-pvc/repo" if where == "pvc" else str(tmp_path / "repo")
+    _interrupted_reupload_keeps_the_previous_version(uri, tmp_path, monkeypatch)
+
+
+def test_a_first_upload_interrupted_is_refused_as_incomplete(backend, tmp_path, monkeypatch):
+    """With no previous version there is nothing to fall back to: no manifest, refused."""
+    uri = backend.uri(backend.new_bucket(), "repo")
+    model = tmp_path / "model.onnx"
+    model.write_bytes(os.urandom(1024))
+    store_class = type(open_store(uri))
+    put_bytes = store_class.put_bytes
+
+    def manifest_never_written(self, key, data, **kw):
+        raise ConnectionError("the task was killed")
+
+    monkeypatch.setattr(store_class, "put_bytes", manifest_never_written)
+    with pytest.raises((ConnectionError, StorageError)):
+        upload_tree({"m/1/model.onnx": str(model)}, uri, manifest_dir="m")
+    monkeypatch.setattr(store_class, "put_bytes", put_bytes)
     with pytest.raises(StorageIntegrityError, match="incomplete"):
         download(f"{uri}/m", str(tmp_path / "dl"))
-    done = upload_tree({**files, "m/1/model.onnx": str(changed)}, uri, manifest_dir="m")
-    assert set(done["objects"]) == set(files)
-    download(f"{uri}/m", str(tmp_path / "dl"))
-    assert (tmp_path / "dl" / "1" / "model.onnx").read_bytes() == changed.read_bytes()
+
+
+def test_a_manifest_from_storage_cannot_steer_reads_outside_the_model(backend, tmp_path):
+    """The manifest is data: a 'sha256' that is a path is refused before any read."""
+    uri = backend.uri(backend.new_bucket(), "repo")
+    store = open_store(uri)
+    store.put_bytes("m/1/model.onnx", b"x", sha256="0" * 64)
+    body = json.dumps({"format": "kfp-interop-manifest/1", "objects": {
+        "m/1/model.onnx": {"sha256": "../../../other/secret"}}}).encode()
+    store.put_bytes("m/kfp-interop-manifest.json", body, sha256="0" * 64)
+    with pytest.raises(StorageIntegrityError, match="not a kfp-interop manifest"):
+        download(f"{uri}/m", str(tmp_path / "dl"))
 
 
 def test_wrong_credentials_are_refused_without_leaking(iris_onnx, backend, tmp_path,
@@ -319,6 +383,58 @@ def test_web_addresses_are_read_only_and_checked(iris_onnx, web):
 
     with pytest.raises(StorageUnavailableError, match="Cannot reach"):
         fingerprint_data_step(dataset=f"http://127.0.0.1:{free_port_block(1)}/x.csv")
+
+
+def test_a_model_and_its_metadata_are_adopted_and_imported_from_a_web_address(
+        iris_onnx, web, tmp_path, capsys):
+    """adopt and metadata import read their files from a URI like data sets do: the
+    pin is checked (a differing object is refused and nothing is written) and the
+    record's origin names the address."""
+    import shutil
+
+    from kfp_interop.cli import main
+    from kfp_interop.files import sha256_file
+    from kfp_interop.metadata import verify_onnx_sha256
+    from kfp_interop.metadata.render import render
+
+    folder, base = web
+    shutil.copyfile(iris_onnx, folder / "model.onnx")
+    digest = sha256_file(folder / "model.onnx")
+    uri = f"{base}/model.onnx#sha256={digest}"
+    assert main(["adopt", uri, "--name", "iris-web", "--output-dir",
+                 str(tmp_path / "adopted")]) == 0
+    record = verify_onnx_sha256(str(tmp_path / "adopted" / "model.onnx"))
+    assert record.origin["source"] == uri and record.name == "iris-web"
+    capsys.readouterr()
+    assert main(["adopt", f"{base}/model.onnx#sha256={'0' * 64}", "--output-dir",
+                 str(tmp_path / "refused")]) != 0
+    assert f"not the {'0' * 64} its URI pins" in capsys.readouterr().err
+    assert not (tmp_path / "refused").exists()
+    assert main(["adopt", f"{base}/model.bin", "--output-dir",
+                 str(tmp_path / "refused")]) == 2
+    assert "give the URI of one .onnx object" in capsys.readouterr().err
+
+    (folder / "config.pbtxt").write_text(render(load_metadata(iris_onnx), "triton"))
+    capsys.readouterr()
+    assert main(["metadata", "import", "--from", "triton", f"{base}/config.pbtxt",
+                 "--onnx", uri, "--output-dir", str(tmp_path / "imported")]) == 0
+    imported = verify_onnx_sha256(str(tmp_path / "imported" / "model.onnx"))
+    assert imported.origin == {"kind": "imported", "source": f"{base}/config.pbtxt",
+                               "format": "triton"}
+    assert imported.inputs == load_metadata(iris_onnx).inputs
+
+
+def test_the_cli_downloads_a_model_folder_checked(iris_onnx, backend, tmp_path, capsys):
+    from kfp_interop.cli import main
+
+    uri = backend.uri(backend.new_bucket(), "repo")
+    assert main(["upload", iris_onnx, "--to", uri]) == 0
+    capsys.readouterr()
+    assert main(["download", f"{uri}/iris", "--to", str(tmp_path / "iris")]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert "iris/1/model.onnx" in printed["objects"]
+    assert load_metadata(str(tmp_path / "iris" / "1" / "model.onnx")) == load_metadata(
+        iris_onnx)
 
 
 def test_a_persistent_volume_claim_is_a_mounted_folder(iris_onnx, tmp_path, monkeypatch):

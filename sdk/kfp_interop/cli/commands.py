@@ -13,7 +13,8 @@ from kfp_interop.errors import InvalidInputError
 
 __all__ = ["cmd_submit", "cmd_pipelines", "cmd_frameworks", "cmd_targets", "cmd_compile", "cmd_run",
            "cmd_adopt", "cmd_export", "cmd_validate_repo",
-           "cmd_serve", "cmd_metadata", "cmd_upload", "cmd_register", "cmd_deploy",
+           "cmd_serve", "cmd_metadata", "cmd_upload", "cmd_download", "cmd_register",
+           "cmd_deploy",
            "cmd_delete"]
 
 
@@ -252,6 +253,15 @@ def cmd_upload(args) -> int:
                     create_bucket=args.create_bucket)
     print(json.dumps({k: result[k] for k in ("model_uri", "layout", "uploaded", "skipped")},
                      indent=2))
+    return 0
+
+
+def cmd_download(args) -> int:
+    from kfp_interop.storage import download
+
+    result = download(args.uri, args.to)
+    print(json.dumps({"uri": result["uri"], "dest": result["dest"],
+                      "objects": sorted(result["objects"])}, indent=2))
     return 0
 
 

@@ -24,7 +24,8 @@ USAGE = """\
         [--expected E.npz] [--output-dir DIR]
     kfp-interop serve MODEL.onnx [--name N] [--host 127.0.0.1] [--port 8080]
     kfp-interop upload MODEL.onnx --to URI [--layout LAYOUT] [--name N]
-    kfp-interop validate-repo ROOT   (a folder or s3://bucket/prefix; Triton layout)
+    kfp-interop download MODEL_URI --to DIR   (a model folder uploaded by upload)
+    kfp-interop validate-repo ROOT   (a folder or a storage URI; Triton layout)
     kfp-interop register MODEL.onnx --tracking-uri URI --name N [--alias A]
     kfp-interop deploy MODEL.onnx --target TARGET [--name N] [--namespace NS]
         [--storage-uri URI] [--canary N] [--dry-run] [--output-dir DIR]
@@ -186,9 +187,18 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--create-bucket", action="store_true")
     u.set_defaults(fn=commands.cmd_upload)
 
+    d = sub.add_parser("download", help="fetch a model folder written by upload, every "
+                                        "object checked against its manifest")
+    d.add_argument("uri", help="the model's URI: <upload URI>/<name>, e.g. "
+                               "gs://bucket/models/iris")
+    d.add_argument("--to", required=True, metavar="DIR",
+                   help="the folder to fill (left as it was when anything fails)")
+    d.set_defaults(fn=commands.cmd_download)
+
     v = sub.add_parser("validate-repo", help="check a Triton-layout model repository as "
                                              "Triton and KServe will read it")
-    v.add_argument("root", help="a folder or s3://bucket/prefix holding model folders")
+    v.add_argument("root", help="a folder or a storage URI (s3://, gs://, Azure, pvc://) "
+                                "holding model folders")
     v.add_argument("--json", action="store_true", help="print the report as JSON")
     v.set_defaults(fn=commands.cmd_validate_repo)
 

@@ -17,8 +17,10 @@ __all__ = ["adopt_onnx_step", "import_metadata_step"]
 def adopt_onnx_step(*, model_path: str, name: str = "", version: str = "1", task: str = "auto",
                labels: str = "", sample_path: str = "", expected_path: str = "",
                tolerance: float = DEFAULT_TOLERANCE, out_dir: str):
-    """Adopt ``model_path`` (an ONNX file, or a folder holding ``model.onnx``) into
-    ``out_dir``. See :func:`kfp_interop.export.adopt_onnx`.
+    """Adopt ``model_path`` (an ONNX file, a folder holding ``model.onnx``, or the URI
+    of an ONNX object: ``https://host/model.onnx#sha256=...``, ``s3://``, ``gs://``, ...)
+    into ``out_dir``; the sample and expected outputs may be URIs too. See
+    :func:`kfp_interop.export.adopt_onnx`.
 
     Returns:
         The record.
@@ -26,14 +28,30 @@ def adopt_onnx_step(*, model_path: str, name: str = "", version: str = "1", task
     from kfp_interop.export.adopt import SAMPLE_FILE, adopt_onnx, save_tensors
     from kfp_interop.metadata import save_metadata
     from kfp_interop.onnx_model import find_onnx
+    from kfp_interop.steps.dataset_source import local_files
 
-    result = adopt_onnx(find_onnx(model_path), name=name, version=version, task=task,
-                        labels=labels or None, sample=sample_path or None,
-                        expected=expected_path or None, tolerance=tolerance)
+    rows = (".npz", ".npy", ".csv", ".parquet")
+    with local_files(model=(model_path, "model", (".onnx",)),
+                     sample=(sample_path, "sample", rows),
+                     expected=(expected_path, "expected outputs", rows)) as local:
+        result = adopt_onnx(find_onnx(local["model"]), name=name, version=version,
+                            task=task, labels=labels or None,
+                            sample=local["sample"] or None,
+                            expected=local["expected"] or None, tolerance=tolerance)
+    record = _from_uri(result.record, model_path)
     os.makedirs(out_dir, exist_ok=True)
     save_tensors(os.path.join(out_dir, SAMPLE_FILE), result.sample)
-    save_metadata(result.record, result.model, os.path.join(out_dir, ONNX_FILENAME))
-    return result.record
+    save_metadata(record, result.model, os.path.join(out_dir, ONNX_FILENAME))
+    return record
+
+
+def _from_uri(record, source: str):
+    """The record with ``origin.source`` naming the URI it was read from (URIs never
+    carry credentials: queries and user info are refused when parsed)."""
+    from kfp_interop.steps.dataset_source import is_uri
+
+    return record.replace(origin={**record.origin, "source": source}) if is_uri(source) \
+        else record
 
 
 @stage("out_dir")
@@ -42,6 +60,7 @@ def import_metadata_step(*, path: str, dialect: str, onnx_path: str = "", name: 
     """Read another system's metadata (``dialect``: oip, seldon, mlflow, triton) into a
     record, written to ``out_dir/model.metadata.json``; with ``onnx_path`` (the model
     it describes, checked against it), also ``out_dir/model.onnx`` with it embedded.
+    Either may be the URI of an object (``https://``, ``s3://``, ``gs://``, ...).
 
     Returns:
         The record.
@@ -50,11 +69,16 @@ def import_metadata_step(*, path: str, dialect: str, onnx_path: str = "", name: 
     from kfp_interop.metadata import save_metadata, sidecar_path
     from kfp_interop.metadata.importers import import_metadata
     from kfp_interop.onnx_model import find_onnx, read_onnx
+    from kfp_interop.steps.dataset_source import local_files
 
-    model = read_onnx(find_onnx(onnx_path)) if onnx_path else None
-    record = import_metadata(path, dialect, onnx_model=model, name=name, version=version,
-                             task=task, labels=[s.strip() for s in labels.split(",")
-                                                if s.strip()] or None)
+    with local_files(path=(path, f"{dialect} metadata", ()),
+                     onnx=(onnx_path, "model", (".onnx",))) as local:
+        model = read_onnx(find_onnx(local["onnx"])) if onnx_path else None
+        record = import_metadata(local["path"], dialect, onnx_model=model, name=name,
+                                 version=version, task=task,
+                                 labels=[s.strip() for s in labels.split(",")
+                                         if s.strip()] or None)
+    record = _from_uri(record, path)
     os.makedirs(out_dir, exist_ok=True)
     target = os.path.join(out_dir, ONNX_FILENAME)
     if model is not None:

@@ -1,6 +1,7 @@
-"""Data sets at a storage URI: ``s3://bucket/path/rows.csv`` (or any registered scheme)
-fetched into a private temporary folder for the length of a step, so the data layer
-reads a local file (it stays below storage in the layer contract)."""
+"""Files at a storage URI: a data set ``s3://bucket/path/rows.csv``, a model or a sample
+``https://host/m/model.onnx#sha256=...`` (any registered scheme), fetched into a private
+temporary folder for the length of a step, so the layers below read a local file (they
+stay below storage in the layer contract)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any, Iterator
 
 from kfp_interop.errors import InvalidInputError
 
-__all__ = ["dataset_file", "is_uri", "load_source"]
+__all__ = ["dataset_file", "is_uri", "load_source", "object_file", "local_files"]
 
 _SUFFIXES = (".csv", ".parquet")
 
@@ -21,33 +22,51 @@ def is_uri(dataset: str) -> bool:
 
 
 @contextlib.contextmanager
-def dataset_file(dataset: str) -> Iterator[str]:
-    """``dataset`` itself for a bundled name or a path; for a URI, a local copy of the
-    object (credentials from the scheme's environment, e.g. the S3 Secret's), removed
-    when the block ends.
+def object_file(uri: str, *, what: str, suffixes: tuple[str, ...] = (),
+                example: str = "") -> Iterator[str]:
+    """``uri`` itself when it is a path (or a bundled data set's name); for a URI of any
+    registered scheme, a local copy of the object under its own file name (credentials
+    from the scheme's environment, e.g. the S3 Secret's; a ``#sha256=`` pin checked),
+    removed when the block ends.
 
     Raises:
-        InvalidInputError: a URI without an object key, or not ending in .csv/.parquet.
+        InvalidInputError: a URI without an object key, or not ending in ``suffixes``.
         StorageError (and subclasses): the object does not exist, the credentials are
-            refused, or the endpoint cannot be reached.
+            refused, the endpoint cannot be reached, or the pinned sha256 differs.
     """
-    if not is_uri(dataset):
-        yield dataset
+    if not is_uri(uri):
+        yield uri
         return
     from kfp_interop.storage import open_store, parse_uri
     from kfp_interop.storage.base import check_key
 
-    scheme, bucket, key = parse_uri(dataset.strip())
-    if not bucket or not key.lower().endswith(_SUFFIXES):
-        raise InvalidInputError(f"Data set {dataset!r}: give the URI of one .csv or .parquet "
-                                "object, e.g. s3://bucket/data/rows.csv.")
+    scheme, bucket, key = parse_uri(uri.strip())
+    if not bucket or not key or suffixes and not key.lower().endswith(suffixes):
+        kinds = " or ".join(suffixes) or "one"
+        raise InvalidInputError(f"{what.capitalize()} {uri!r}: give the URI of one {kinds} "
+                                f"object" + (f", e.g. {example}." if example else "."))
     check_key(key)  # every segment: no '..', '.', empty, absolute or backslash
     store = open_store(f"{scheme}://{bucket}")
-    with tempfile.TemporaryDirectory(prefix="kfp-interop-data-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="kfp-interop-object-") as tmp:
         local = os.path.join(tmp, os.path.basename(key))
-        with store.guard(f"reading the data set {dataset}"):  # a missing object: NoSuchKey
+        with store.guard(f"reading the {what} {uri}"):  # a missing object: NoSuchKey
             store.fetch(key, local)
         yield local
+
+
+@contextlib.contextmanager
+def local_files(**uris: tuple[str, str, tuple[str, ...]]) -> Iterator[dict[str, str]]:
+    """``{name: local path}`` for ``name=(uri or path or "", what, suffixes)``; empty
+    values stay empty. The copies live until the block ends."""
+    with contextlib.ExitStack() as own:
+        yield {name: own.enter_context(object_file(value, what=what, suffixes=suffixes))
+               if value else value for name, (value, what, suffixes) in uris.items()}
+
+
+def dataset_file(dataset: str):
+    """:func:`object_file` for a data set (one .csv or .parquet object)."""
+    return object_file(dataset, what="data set", suffixes=_SUFFIXES,
+                       example="s3://bucket/data/rows.csv")
 
 
 def load_source(dataset: str, *, source_fingerprint: str = "", **options: Any):

@@ -215,6 +215,10 @@ class AzureBlobStore(Store):
         return sorted(b.name[len(base):] for b in self.client.list_blobs(
             name_starts_with=full or None))
 
+    # copy: Store's, through a local file. Azure's server-side Copy Blob authorizes its
+    # source separately (a SAS-only credential would have to be put into the source
+    # URL) and may finish asynchronously; a kept copy happens once per replaced object.
+
 
 @contextlib.contextmanager
 def _azure_errors(store: AzureBlobStore, what: str):

@@ -5,6 +5,7 @@ written once against this interface."""
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Any, ClassVar, ContextManager
 
 from kfp_interop.errors import InvalidInputError, StorageError
@@ -116,6 +117,16 @@ class Store:
     def list_keys(self, prefix: str = "") -> list[str]:
         """Every object key under the root (and under ``prefix``), sorted."""
         raise NotImplementedError
+
+    def copy(self, src: str, dst: str, *, sha256: str) -> None:
+        """Copy the object ``src`` to ``dst`` in this store. This default goes through a
+        local file; stores with a server-side copy override it."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="kfp-interop-copy-") as tmp:
+            path = os.path.join(tmp, "object")
+            self.fetch(src, path)
+            self.put_file(dst, path, sha256=sha256)
 
 
 SCHEMES: Registry[type[Store]] = Registry(

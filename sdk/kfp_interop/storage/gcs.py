@@ -181,6 +181,11 @@ class GCSStore(Store):
             raise StorageError(f"No object {self._key(key)!r} in gs://{self.bucket} at "
                                f"{self.settings.where()} (NoSuchKey).") from None
 
+    def copy(self, src: str, dst: str, *, sha256: str) -> None:
+        """Server-side, within the bucket (the metadata, sha256 included, goes along)."""
+        bucket = self.client.bucket(self.bucket)
+        bucket.copy_blob(self._blob(src), bucket, self._key(dst), **self._call)
+
     def list_keys(self, prefix: str = "") -> list[str]:
         base, full = self._listing(prefix)
         return sorted(b.name[len(base):] for b in self.client.list_blobs(

@@ -149,6 +149,17 @@ class S3Store(Store):
         return sorted(o.object_name[len(base):] for o in self._client.list_objects(
             self.bucket, prefix=full, recursive=True) if not o.is_dir)
 
+    def copy(self, src: str, dst: str, *, sha256: str) -> None:
+        """Server-side (CopyObject keeps the sha256 metadata); objects over S3's 5 GiB
+        single-copy limit go through a local file."""
+        from minio.commonconfig import CopySource
+
+        stat = self._client.stat_object(self.bucket, self._key(src))
+        if stat.size and stat.size > 5 * 1024 ** 3:
+            return super().copy(src, dst, sha256=sha256)
+        self._client.copy_object(self.bucket, self._key(dst),
+                                 CopySource(self.bucket, self._key(src)))
+
 
 def _s3_errors(settings: S3Settings, what: str):
     """Context manager turning minio/urllib3 failures into typed storage errors."""

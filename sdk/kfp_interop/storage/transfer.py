@@ -3,9 +3,18 @@
 Integrity: every object carries its sha256, and a manifest
 ``<root>/<name>/kfp-interop-manifest.json`` listing every object with its sha256 is
 written **last**: a model without its manifest is an incomplete upload, and
-:func:`download` refuses it. A re-upload first removes the old manifest, so a model being
-replaced never looks complete halfway. Uploads are idempotent: objects whose stored
-sha256 already matches are skipped. A missing bucket is refused (a typo should not
+:func:`download` refuses it. The manifest is the commit point of a re-upload: before an
+object of the previous version is overwritten, it is copied (server-side where the store
+can) to ``<name>/.kfp-interop/previous/<sha256>``; the previous manifest stays until the
+new one replaces it, and :func:`download` takes a listed object from there when the
+object at its key has already changed. So an upload that dies halfway leaves the
+previous version readable, whole, by :func:`download` (and by our serving runtime, which
+downloads through it); the kept copies are removed once the new manifest is written.
+Servers that read the folder's objects directly (KServe's storage initializer, Triton)
+see each object whole but, during the upload, a mix of versions: ``validate-repo``
+names an interrupted upload, and a new Triton version folder is the way to switch those
+servers atomically. Uploads are idempotent: objects whose stored sha256 already matches
+are skipped. A missing bucket is refused (a typo should not
 create buckets) unless ``create_bucket=True``.
 """
 
@@ -28,6 +37,29 @@ __all__ = ["MANIFEST_NAME", "RECORD_FILE", "parse_uri", "open_store", "layout_fi
 MANIFEST_NAME = "kfp-interop-manifest.json"
 MANIFEST_FORMAT = "kfp-interop-manifest/1"
 RECORD_FILE = "model.metadata.json"
+#: where a re-upload keeps the previous version's objects until its manifest is written
+PREVIOUS_DIR = ".kfp-interop/previous"
+
+
+def _in_folder(folder: str, rel: str) -> str:
+    return f"{folder.strip('/')}/{rel}".lstrip("/")
+
+
+def _is_sha256(value: Any) -> bool:
+    return (isinstance(value, str) and len(value) == 64
+            and all(c in "0123456789abcdef" for c in value))
+
+
+def _previous_objects(store: Store, manifest_key: str) -> dict[str, str]:
+    """``{key: sha256}`` of the manifest already in the store; empty when there is none
+    or it is not one of ours (nothing of it is then kept)."""
+    raw = store.read_bytes(manifest_key)
+    try:
+        objects = json.loads(raw)["objects"] if raw else {}
+        return {key: meta["sha256"] for key, meta in objects.items()
+                if _is_sha256(meta.get("sha256"))}
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return {}
 
 
 def parse_uri(uri: str) -> tuple[str, str, str]:
@@ -91,21 +123,28 @@ def upload_tree(files: Mapping[str, str], uri: str, *, settings: Any = None,
     objects = {key: {"sha256": sha256_file(path), "size": os.path.getsize(path)}
                for key, path in sorted(files.items())}
     manifest = {"format": MANIFEST_FORMAT, "objects": objects, **(extra or {})}
-    manifest_key = f"{manifest_dir.strip('/')}/{MANIFEST_NAME}".lstrip("/")
+    manifest_key = _in_folder(manifest_dir, MANIFEST_NAME)
     uploaded, skipped = [], []
     with store.guard(f"uploading to {uri}"):
         store.prepare(create_bucket=create_bucket)
+        previous = _previous_objects(store, manifest_key)
         for key, path in sorted(files.items()):
-            if store.stored_sha256(key) == objects[key]["sha256"]:
+            stored = store.stored_sha256(key)
+            if stored == objects[key]["sha256"]:
                 skipped.append(key)
                 continue
-            if not uploaded:  # replacing content: the old model stops looking whole
-                store.remove(manifest_key)
+            if stored is not None and previous.get(key) == stored:
+                # the previous version's object: kept until the new manifest is written
+                kept = _in_folder(manifest_dir, f"{PREVIOUS_DIR}/{stored}")
+                if store.stored_sha256(kept) != stored:
+                    store.copy(key, kept, sha256=stored)
             store.put_file(key, path, sha256=objects[key]["sha256"], progress=progress)
             uploaded.append(key)
         body = json.dumps(manifest, indent=2, sort_keys=True).encode()
         store.put_bytes(manifest_key, body, sha256=sha256_bytes(body),
                         content_type="application/json")
+        for kept in store.list_keys(_in_folder(manifest_dir, PREVIOUS_DIR)):
+            store.remove(kept)
     return {"uri": uri, "objects": {k: v["sha256"] for k, v in objects.items()},
             "uploaded": uploaded, "skipped": skipped, "manifest": manifest_key}
 
@@ -139,7 +178,7 @@ def _manifest(raw: bytes, uri: str, name: str) -> dict[str, Any]:
         objects = manifest["objects"]
         for key, meta in objects.items():
             check_key(key)
-            if not key.startswith(f"{name}/") or not isinstance(meta.get("sha256"), str):
+            if not key.startswith(f"{name}/") or not _is_sha256(meta.get("sha256")):
                 raise InvalidInputError(f"{key!r} is not a file of {name!r} with a sha256")
     except (ValueError, TypeError, KeyError, AttributeError) as e:  # incl. InvalidInputError
         raise StorageIntegrityError(f"The manifest of {uri} is not a kfp-interop manifest "
@@ -180,7 +219,13 @@ def download(uri: str, dest: str, *, settings: Any = None) -> dict[str, Any]:
             os.makedirs(os.path.dirname(out), exist_ok=True)
             with store.guard(f"downloading {key}"):
                 store.fetch(key, out)
-            actual = sha256_file(out)
+                actual = sha256_file(out)
+                kept = f"{name}/{PREVIOUS_DIR}/{meta['sha256']}"
+                if actual != meta["sha256"] and store.stored_sha256(kept) is not None:
+                    # a re-upload is under way or was interrupted: the listed version
+                    # of this object is the one it kept
+                    store.fetch(kept, out)
+                    actual = sha256_file(out)
             if actual != meta["sha256"]:
                 raise StorageIntegrityError(
                     f"{key} at {uri}: sha256 {actual} differs from the manifest's "

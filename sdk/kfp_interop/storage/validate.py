@@ -18,7 +18,7 @@ import dataclasses
 import json
 from typing import Any
 
-from kfp_interop.storage.transfer import MANIFEST_NAME, RECORD_FILE, open_store
+from kfp_interop.storage.transfer import MANIFEST_NAME, PREVIOUS_DIR, RECORD_FILE, open_store
 
 __all__ = ["Problem", "validate_repository"]
 
@@ -100,6 +100,13 @@ def _check_model(store, name: str, keys: list[str]) -> tuple[list[Problem], dict
     problems: list[Problem] = []
     info: dict[str, Any] = {"versions": []}
     inside = [k[len(name) + 1:] for k in keys]
+    if any(p.startswith(PREVIOUS_DIR + "/") for p in inside):
+        problems.append(Problem(name, f"{name}/{PREVIOUS_DIR}/", "an upload into this folder "
+                                "did not finish: the objects below may mix two versions "
+                                "(kfp-interop's download still reads the previous one whole, "
+                                "servers reading the folder directly do not). Run the upload "
+                                "again."))
+        inside = [p for p in inside if not p.startswith(PREVIOUS_DIR + "/")]
     config_key = f"{name}/{CONFIG_FILE}"
     config = None
     if CONFIG_FILE not in inside:
