@@ -119,10 +119,58 @@ def test_kserve_reads_each_cloud_storage_with_that_storages_service_account(
         assert m["spec"]["predictor"]["model"]["storageUri"] == uri
 
 
+@pytest.mark.parametrize("target", ["seldon", "seldon-v2"])
+@pytest.mark.parametrize("uri,remote_uri,scheme", [
+    ("s3://models/repo", "s3://models/repo", "s3"),
+    ("gs://models/repo", "gs://models/repo", "gs"),
+    ("https://acct01.blob.core.windows.net/models/repo", "azureblob://models/repo", "az"),
+    ("az://acct01/models/repo", "azureblob://models/repo", "az")])
+def test_seldon_reads_each_cloud_storage_through_that_storages_rclone_secret(
+        iris_onnx, target, uri, remote_uri, scheme):
+    """Seldon Core reads S3, GCS and Azure Blob with rclone: the URI is written with the
+    remote its Secret configures (Azure's account lives in the remote) and the Secret
+    is the one manifests/ sets up for that storage and Seldon version."""
+    from kfp_interop.deploy.seldon import SELDON_SECRETS
+    from kfp_interop.deploy.seldon_v2 import SELDON_V2_SECRETS
+
+    def written(m):
+        if target == "seldon":
+            graph = m["spec"]["predictors"][0]["graph"]
+            return graph["modelUri"], graph.get("envSecretRefName")
+        return m["spec"]["storageUri"], m["spec"].get("secretName")
+
+    folder = "" if target == "seldon" else "/iris"
+    _, m = render_manifest(target, iris_onnx, storage_uri=uri, namespace="models")
+    validate_manifest(m, strict_schema(target))
+    secrets = SELDON_SECRETS if target == "seldon" else SELDON_V2_SECRETS
+    assert written(m) == (remote_uri + folder, secrets[scheme])
+    _, m = render_manifest(target, iris_onnx, storage_uri=uri, secret_name="mine")
+    assert written(m)[1] == "mine"
+    _, m = render_manifest(target, iris_onnx, storage_uri=uri, secret_name="none")
+    assert written(m)[1] is None
+    with pytest.raises(ManifestValidationError, match="secret name"):
+        render_manifest(target, iris_onnx, storage_uri=uri, secret_name="Not_A_Name")
+
+
+def test_seldon_v1_mounts_a_claim_and_a_canary_keeps_the_live_uri(iris_onnx):
+    _, m = render_manifest("seldon", iris_onnx, storage_uri="pvc://models-pvc/repo")
+    validate_manifest(m, strict_schema("seldon"))
+    graph = m["spec"]["predictors"][0]["graph"]
+    assert graph["modelUri"] == "pvc://models-pvc/repo" and "envSecretRefName" not in graph
+    # the stable model's URI read back from the cluster is already in rclone's form
+    _, m = render_manifest("seldon", iris_onnx, canary_percent=10,
+                           storage_uri="https://acct01.blob.core.windows.net/models/v2",
+                           stable_storage_uri="azureblob://models/v1")
+    assert [p["graph"]["modelUri"] for p in m["spec"]["predictors"]] == [
+        "azureblob://models/v1", "azureblob://models/v2"]
+
+
 @pytest.mark.parametrize("target,uri,message", [
-    ("seldon", "gs://models/repo", r"seldon does not read gs storage .* it reads s3://"),
-    ("seldon-v2", "https://acct01.blob.core.windows.net/models/repo",
-     r"seldon-v2 does not read az storage .* it reads s3://"),
+    ("seldon-v2", "pvc://models-pvc/repo",
+     r"seldon-v2 does not read pvc storage .* it reads s3://, gs://, "
+     r"https://ACCOUNT.blob.core.windows.net/\.\.\. URIs"),
+    ("seldon", "/srv/models/repo", r"seldon does not read a local path"),
+    ("seldon-v2", "https://host/models/repo", r"seldon-v2 does not read https storage"),
     ("kserve", "/srv/models/repo", r"kserve does not read a local path .* it reads s3://, "
                                    r"gs://, https://ACCOUNT.blob.core.windows.net/\.\.\., "
                                    r"pvc:// URIs"),

@@ -10,7 +10,6 @@ import yaml
 from kfp_interop.deploy import DEPLOY_TARGETS
 from kfp_interop.deploy.kserve import KServeSpec
 from kfp_interop.deploy.kube_api import VERBS
-from kfp_interop.deploy.seldon import SeldonSpec
 
 # the custom resources the deployer touches: every target that renders manifests
 TARGET_SPECS = {name: t.spec for name, t in DEPLOY_TARGETS.items() if t.renders_manifests}
@@ -59,7 +58,7 @@ def test_every_object_passes_strict_kubernetes_validation(objects):
             validate_schema(obj, schema)
         else:
             kubernetes_validate.validate(obj, version, strict=True)
-    assert len(objects) == 12
+    assert len(objects) == 17
     assert objects[("ServingRuntime", "kfp-interop-onnx")]
 
 
@@ -100,17 +99,39 @@ def test_s3_secret_and_service_account_line_up_with_the_deploy_specs(objects):
     sa = objects[("ServiceAccount", "kfp-interop-s3")]
     assert {"name": "kfp-interop-s3"} in sa["secrets"]
     assert KServeSpec(name="m", storage_uri="s3://b/p").service_account_name == "kfp-interop-s3"
-    seldon = objects[("Secret", "kfp-interop-seldon-s3")]
-    assert "RCLONE_CONFIG_S3_ACCESS_KEY_ID" in seldon["stringData"]
-    assert SeldonSpec.__dataclass_fields__["secret_name"].default in {
-        name for kind, name in objects if kind == "Secret"}
     # nothing real committed: every credential is a placeholder
     for kind, name in objects:
         if kind == "Secret":
             for key, value in objects[(kind, name)]["stringData"].items():
                 if any(w in key for w in ("SECRET", "ACCESS_KEY", "PASSWORD", "TOKEN",
-                                          "USERNAME")):
-                    assert value == "CHANGE-ME"
+                                          "USERNAME", "_KEY", "CREDENTIALS")):
+                    assert value == "CHANGE-ME", (name, key)
+
+
+@pytest.mark.parametrize("uri", ["s3://models/repo", "gs://models/repo",
+                                 "https://acct01.blob.core.windows.net/models/repo"])
+def test_seldon_secrets_configure_the_remote_each_rendered_uri_names(objects, uri):
+    """For each storage, the Secret the seldon (v1: environment variables) and seldon-v2
+    (v2: a remote as YAML) targets name exists in manifests/ and configures the rclone
+    remote their URI names, with placeholders only."""
+    import yaml
+
+    from kfp_interop.deploy.seldon import SELDON_SECRETS, rclone_uri
+    from kfp_interop.deploy.seldon_v2 import SELDON_V2_SECRETS
+    from kfp_interop.storage import parse_uri
+
+    scheme = parse_uri(uri)[0]
+    remote = rclone_uri(uri).split("://", 1)[0]
+    v1 = objects[("Secret", SELDON_SECRETS[scheme])]["stringData"]
+    assert v1[f"RCLONE_CONFIG_{remote.upper()}_TYPE"] in ("s3", "google cloud storage",
+                                                          "azureblob")
+    v2 = objects[("Secret", SELDON_V2_SECRETS[scheme])]["stringData"]
+    config = yaml.safe_load(v2[remote])
+    assert config["name"] == remote and config["type"] == v1[
+        f"RCLONE_CONFIG_{remote.upper()}_TYPE"]
+    for key, value in config["parameters"].items():
+        if any(w in key for w in ("key", "secret", "credentials", "account")):
+            assert value == "CHANGE-ME", (SELDON_V2_SECRETS[scheme], key)
 
 
 def test_the_mlflow_secret_carries_what_the_pipelines_mount(objects):

@@ -435,6 +435,18 @@ def test_the_cli_downloads_a_model_folder_checked(iris_onnx, backend, tmp_path, 
     assert "iris/1/model.onnx" in printed["objects"]
     assert load_metadata(str(tmp_path / "iris" / "1" / "model.onnx")) == load_metadata(
         iris_onnx)
+    # a new version folder beside the first, for servers that switch on it
+    assert main(["upload", iris_onnx, "--to", uri, "--version", "2"]) == 0
+    assert {"iris/1/model.onnx", "iris/2/model.onnx"} <= set(open_store(uri).list_keys("iris"))
+    from kfp_interop.storage import validate_repository
+
+    report = validate_repository(uri)  # version 1 stays listed in the manifest
+    assert report["problems"] == [] and report["models"]["iris"]["versions"] == ["1", "2"]
+    download(f"{uri}/iris", str(tmp_path / "both"))
+    assert (tmp_path / "both" / "1" / "model.onnx").is_file()
+    assert (tmp_path / "both" / "2" / "model.onnx").is_file()
+    assert main(["upload", iris_onnx, "--to", uri, "--version", "../2"]) == 2
+    assert "a positive integer" in capsys.readouterr().err
 
 
 def test_a_persistent_volume_claim_is_a_mounted_folder(iris_onnx, tmp_path, monkeypatch):

@@ -250,7 +250,7 @@ def cmd_upload(args) -> int:
     from kfp_interop.storage import upload
 
     result = upload(args.model, args.to, layout=args.layout, name=args.name or "",
-                    create_bucket=args.create_bucket)
+                    version=args.version, create_bucket=args.create_bucket)
     print(json.dumps({k: result[k] for k in ("model_uri", "layout", "uploaded", "skipped")},
                      indent=2))
     return 0

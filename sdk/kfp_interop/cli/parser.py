@@ -23,7 +23,7 @@ USAGE = """\
     kfp-interop adopt MODEL.onnx [--name N] [--task T] [--labels a,b] [--sample S.npz]
         [--expected E.npz] [--output-dir DIR]
     kfp-interop serve MODEL.onnx [--name N] [--host 127.0.0.1] [--port 8080]
-    kfp-interop upload MODEL.onnx --to URI [--layout LAYOUT] [--name N]
+    kfp-interop upload MODEL.onnx --to URI [--layout LAYOUT] [--name N] [--version V]
     kfp-interop download MODEL_URI --to DIR   (a model folder uploaded by upload)
     kfp-interop validate-repo ROOT   (a folder or a storage URI; Triton layout)
     kfp-interop register MODEL.onnx --tracking-uri URI --name N [--alias A]
@@ -184,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "https://ACCOUNT.blob.core.windows.net/container/prefix or a folder")
     u.add_argument("--layout", choices=LAYOUTS.names(), default="triton")
     u.add_argument("--name")
+    u.add_argument("--version", default="", help="the Triton version folder (default: the "
+                   "record's version); a new one switches Triton to it at once")
     u.add_argument("--create-bucket", action="store_true")
     u.set_defaults(fn=commands.cmd_upload)
 

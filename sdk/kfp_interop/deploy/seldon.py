@@ -15,8 +15,44 @@ from kfp_interop.deploy.kube_api import Resource
 from kfp_interop.deploy.kubernetes import KubernetesTarget
 from kfp_interop.deploy.manifests import KubernetesSpec, check_canary, model_folder, resources
 from kfp_interop.errors import ManifestValidationError
+from kfp_interop.naming import check_name
 
-__all__ = ["SeldonSpec", "SELDON_IMPLEMENTATIONS"]
+__all__ = ["SeldonSpec", "SELDON_IMPLEMENTATIONS", "SELDON_SECRETS", "rclone_uri",
+           "seldon_secret"]
+
+#: the rclone Secret (manifests/) Seldon Core v1's storage initializer reads, by storage
+#: scheme: RCLONE_CONFIG_<REMOTE>_* variables (envSecretRefName)
+SELDON_SECRETS = {"s3": "kfp-interop-seldon-s3", "gs": "kfp-interop-seldon-gcs",
+                  "az": "kfp-interop-seldon-azure"}
+#: Azure's rclone remote: a name of its own, so ``azureblob://container/path`` (the
+#: account is in the remote's Secret) is never mistaken for ``az://ACCOUNT/container``
+AZURE_REMOTE = "azureblob"
+
+
+def rclone_uri(storage_uri: str) -> str:
+    """A storage URI as Seldon's rclone reads it (``<remote>://<bucket>/<path>``, the
+    remote named like the scheme, as Seldon's own examples write ``s3://`` and ``gs://``):
+    S3 and GCS URIs as they are; Azure's ``https://ACCOUNT.blob.core.windows.net/c/p``
+    (or ``az://ACCOUNT/c/p``) as ``azureblob://c/p``, the account being the remote's
+    (its Secret's). A URI already in that form (a live object's) is kept."""
+    from kfp_interop.storage import parse_uri
+
+    if storage_uri.startswith(f"{AZURE_REMOTE}://"):
+        return storage_uri
+    scheme, bucket, root = parse_uri(storage_uri)
+    if scheme != "az":
+        return storage_uri
+    container = bucket.split("/", 1)[1]
+    return f"{AZURE_REMOTE}://{container}/{root}".rstrip("/")
+
+
+def seldon_secret(given: str, scheme: str, by_scheme: dict[str, str]) -> str | None:
+    """The Secret a Seldon object names: ``given``, or '' = the one manifests/ sets up
+    for the storage scheme, ``none`` = none (public storage, or a Secret the Seldon
+    installation configures for every model)."""
+    if given == "none":
+        return None
+    return given or by_scheme.get(scheme)
 
 # Seldon Core v1 graph implementations (prepackaged servers and built-in units).
 SELDON_IMPLEMENTATIONS = ("TRITON_SERVER", "MLFLOW_SERVER", "SKLEARN_SERVER", "XGBOOST_SERVER",
@@ -32,18 +68,26 @@ class SeldonSpec(KubernetesSpec):
     ``implementation`` TRITON_SERVER takes the Triton repository root (layout ``triton``);
     MLFLOW_SERVER (which Seldon runs on MLServer under protocol v2) takes the MLflow model
     folder (layout ``mlserver``). A canary is a second predictor with ``traffic: N``.
+    Storage: S3, GCS and Azure Blob through Seldon's rclone storage initializer and the
+    rclone Secret of the storage (:data:`SELDON_SECRETS`, :func:`rclone_uri`), or a
+    claim (``pvc://claim/path``, mounted by the operator; no Secret).
     """
 
     implementation: str = "TRITON_SERVER"
-    secret_name: str = "kfp-interop-seldon-s3"  # rclone variables, see manifests/
+    #: the rclone Secret: '' = the storage's (SELDON_SECRETS, manifests/), 'none' = none
+    secret_name: str = ""
     stable_storage_uri: str = ""  # the current model, kept at 100-N % during a canary
 
     resource: ClassVar[Resource] = Resource("machinelearning.seldon.io", "v1",
                                             "seldondeployments", "SeldonDeployment")
     target: ClassVar[str] = "seldon"
+    # the operator mounts pvc://claim/path into the storage initializer (as KServe's does)
+    storage_schemes: ClassVar[tuple[str, ...]] = ("s3", "gs", "az", "pvc")
 
     def __post_init__(self):
         super().__post_init__()
+        if self.secret_name not in ("", "none"):
+            check_name(self.secret_name, "secret name")
         if self.implementation not in SELDON_IMPLEMENTATIONS:
             raise ManifestValidationError(
                 f"Unknown Seldon implementation {self.implementation!r}; known: "
@@ -55,10 +99,11 @@ class SeldonSpec(KubernetesSpec):
                 "100-N % (none was found: deploy without a canary first).")
 
     def _predictor(self, name: str, uri: str, traffic: int) -> dict:
-        graph = {"name": self.name, "implementation": self.implementation, "modelUri": uri,
-                 "type": "MODEL"}
-        if self.secret_name:
-            graph["envSecretRefName"] = self.secret_name
+        graph = {"name": self.name, "implementation": self.implementation,
+                 "modelUri": rclone_uri(uri), "type": "MODEL"}
+        secret = seldon_secret(self.secret_name, self.scheme, SELDON_SECRETS)
+        if secret:
+            graph["envSecretRefName"] = secret
         return {"name": name, "replicas": self.replicas, "traffic": traffic, "graph": graph,
                 "componentSpecs": [{"spec": {"containers": [
                     {"name": self.name, "resources": resources(self.cpu, self.memory, self.gpus)}]}}]}

@@ -13,9 +13,17 @@ from kfp_interop.deploy.base import register_target
 from kfp_interop.deploy.kube_api import Resource
 from kfp_interop.deploy.kubernetes import KubernetesTarget
 from kfp_interop.deploy.manifests import KubernetesSpec, conditions, model_folder
+from kfp_interop.deploy.seldon import rclone_uri, seldon_secret
 from kfp_interop.errors import ManifestValidationError
+from kfp_interop.naming import check_name
 
-__all__ = ["SeldonV2Spec"]
+__all__ = ["SeldonV2Spec", "SELDON_V2_SECRETS"]
+
+#: the Secret (manifests/) a Seldon Core v2 Model names, by storage scheme: one key whose
+#: value is an rclone remote (type, name, parameters), the remote named like the URI's
+#: scheme (Seldon v2's format differs from v1's environment variables)
+SELDON_V2_SECRETS = {"s3": "kfp-interop-seldon-v2-s3", "gs": "kfp-interop-seldon-v2-gcs",
+                     "az": "kfp-interop-seldon-v2-azure"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,13 +34,17 @@ class SeldonV2Spec(KubernetesSpec):
     Seldon ``Experiment`` objects, not part of a Model: refused here.
     """
 
+    #: the rclone Secret: '' = the storage's (SELDON_V2_SECRETS, manifests/), 'none' = none
     secret_name: str = ""
 
     resource: ClassVar[Resource] = Resource("mlops.seldon.io", "v1alpha1", "models", "Model")
     target: ClassVar[str] = "seldon-v2"
+    storage_schemes: ClassVar[tuple[str, ...]] = ("s3", "gs", "az")
 
     def __post_init__(self):
         super().__post_init__()
+        if self.secret_name not in ("", "none"):
+            check_name(self.secret_name, "secret name")
         if self.canary_percent:
             raise ManifestValidationError(
                 "seldon-v2 has no per-Model canary: split traffic with a Seldon Experiment, "
@@ -41,10 +53,12 @@ class SeldonV2Spec(KubernetesSpec):
     def to_manifest(self) -> dict:
         # a GPU is a capability a Seldon Server declares (e.g. capabilities: [onnx, gpu])
         requirements = ["onnx"] + (["gpu"] if self.gpus else [])
-        spec: dict[str, Any] = {"storageUri": self.storage_uri, "requirements": requirements,
+        spec: dict[str, Any] = {"storageUri": rclone_uri(self.storage_uri),
+                                "requirements": requirements,
                                 "replicas": self.replicas, "memory": self.memory}
-        if self.secret_name:
-            spec["secretName"] = self.secret_name
+        secret = seldon_secret(self.secret_name, self.scheme, SELDON_V2_SECRETS)
+        if secret:
+            spec["secretName"] = secret
         return {**self.base(), "spec": spec}
 
     @staticmethod

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from kfp_interop.errors import InvalidInputError, StorageIntegrityError
 from kfp_interop.files import atomic_write, move, sha256_bytes, sha256_file
@@ -50,14 +51,14 @@ def _is_sha256(value: Any) -> bool:
             and all(c in "0123456789abcdef" for c in value))
 
 
-def _previous_objects(store: Store, manifest_key: str) -> dict[str, str]:
-    """``{key: sha256}`` of the manifest already in the store; empty when there is none
-    or it is not one of ours (nothing of it is then kept)."""
+def _previous_objects(store: Store, manifest_key: str) -> dict[str, dict[str, Any]]:
+    """``{key: {"sha256", "size"}}`` of the manifest already in the store; empty when
+    there is none or it is not one of ours (nothing of it is then kept)."""
     raw = store.read_bytes(manifest_key)
     try:
         objects = json.loads(raw)["objects"] if raw else {}
-        return {key: meta["sha256"] for key, meta in objects.items()
-                if _is_sha256(meta.get("sha256"))}
+        return {key: meta for key, meta in objects.items()
+                if isinstance(key, str) and _is_sha256(meta.get("sha256"))}
     except (ValueError, TypeError, KeyError, AttributeError):
         return {}
 
@@ -98,7 +99,10 @@ def layout_files(model: str, layout: str, workdir: str, *, name: str = "",
     onnx_path = find_onnx(model)
     record = load_metadata(onnx_path)
     name = check_name(name or record.name, "model name")
-    version = version or record.version
+    if version and not re.fullmatch(r"[1-9][0-9]*", str(version)):
+        raise InvalidInputError(f"Model version {version!r}: a positive integer (Triton's "
+                                "version folders are numbers), e.g. --version 2.")
+    version = str(version or record.version)
     side = sidecar_path(onnx_path)
     record_file = os.path.join(workdir, RECORD_FILE)
     if os.path.isfile(side):
@@ -111,9 +115,12 @@ def layout_files(model: str, layout: str, workdir: str, *, name: str = "",
 
 def upload_tree(files: Mapping[str, str], uri: str, *, settings: Any = None,
                 create_bucket: bool = False, manifest_dir: str = "",
-                extra: Mapping[str, Any] | None = None, progress=None) -> dict[str, Any]:
+                extra: Mapping[str, Any] | None = None, progress=None,
+                carry: Callable[[str], bool] | None = None) -> dict[str, Any]:
     """Upload ``{key: local path}`` under ``uri`` with per-object sha256 and, last, the
-    manifest ``<manifest_dir>/kfp-interop-manifest.json``.
+    manifest ``<manifest_dir>/kfp-interop-manifest.json``. Objects the previous
+    manifest lists for which ``carry(key)`` is true (e.g. the other version folders of
+    a Triton model) stay listed in the new one while they are stored unchanged.
 
     Returns:
         ``{"uri", "objects": {key: sha256}, "uploaded": [...], "skipped": [...],
@@ -128,12 +135,18 @@ def upload_tree(files: Mapping[str, str], uri: str, *, settings: Any = None,
     with store.guard(f"uploading to {uri}"):
         store.prepare(create_bucket=create_bucket)
         previous = _previous_objects(store, manifest_key)
+        folder = _in_folder(manifest_dir, "")
+        carried = {key: {"sha256": meta["sha256"], "size": meta.get("size")}
+                   for key, meta in previous.items()
+                   if carry is not None and key not in files and key.startswith(folder)
+                   and carry(key) and store.stored_sha256(check_key(key)) == meta["sha256"]}
+        manifest["objects"] = {**carried, **objects}
         for key, path in sorted(files.items()):
             stored = store.stored_sha256(key)
             if stored == objects[key]["sha256"]:
                 skipped.append(key)
                 continue
-            if stored is not None and previous.get(key) == stored:
+            if stored is not None and previous.get(key, {}).get("sha256") == stored:
                 # the previous version's object: kept until the new manifest is written
                 kept = _in_folder(manifest_dir, f"{PREVIOUS_DIR}/{stored}")
                 if store.stored_sha256(kept) != stored:
@@ -146,7 +159,8 @@ def upload_tree(files: Mapping[str, str], uri: str, *, settings: Any = None,
         for kept in store.list_keys(_in_folder(manifest_dir, PREVIOUS_DIR)):
             store.remove(kept)
     return {"uri": uri, "objects": {k: v["sha256"] for k, v in objects.items()},
-            "uploaded": uploaded, "skipped": skipped, "manifest": manifest_key}
+            "carried": sorted(carried), "uploaded": uploaded, "skipped": skipped,
+            "manifest": manifest_key}
 
 
 def upload(model: str, uri: str, *, layout: str = "triton", name: str = "",
@@ -162,8 +176,14 @@ def upload(model: str, uri: str, *, layout: str = "triton", name: str = "",
     """
     with tempfile.TemporaryDirectory(prefix="kfp-interop-upload-") as work:
         name, files, record = layout_files(model, layout, work, name=name, version=version)
+        writing = {key.split("/")[1] for key in files if key.count("/") >= 2}
+
+        def other_version(key: str) -> bool:  # <name>/<n>/..., n not written now
+            folder = key.split("/")[1] if key.count("/") >= 2 else ""
+            return folder.isdigit() and folder not in writing
+
         result = upload_tree(files, uri, settings=settings, create_bucket=create_bucket,
-                             manifest_dir=name, extra={
+                             manifest_dir=name, carry=other_version, extra={
                                  "layout": layout, "name": name,
                                  "onnx_sha256": record.model["onnx_sha256"]})
     result.update(model_uri=f"{uri.rstrip('/')}/{name}", name=name, layout=layout)
