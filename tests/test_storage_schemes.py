@@ -478,20 +478,27 @@ def test_a_persistent_volume_claim_is_a_mounted_folder(iris_onnx, tmp_path, monk
     assert "serviceAccountName" not in m["spec"]["predictor"]
 
 
-@pytest.mark.parametrize("scheme", ["gs", "az"])
-def test_the_tabular_pipeline_stores_its_model_on_gcs_and_azure(scheme, tmp_path,
-                                                                monkeypatch, request):
+@pytest.mark.parametrize("scheme", ["gs", "az", "pvc"])
+def test_the_tabular_pipeline_stores_its_model_on_each_scheme(scheme, tmp_path,
+                                                              monkeypatch, request):
     """A local run end to end with storage_uri on the scheme (credentials from the
-    environment, as the Secrets give them on a cluster): the upload task writes the Triton
-    repository there, and it validates as Triton will read it."""
+    environment, as the Secrets give them on a cluster; a claim as the folder
+    KFP_INTEROP_PVC_ROOT maps it to, the local rehearsal of compile --storage-pvc): the
+    upload task writes the Triton repository there, and it validates as Triton will
+    read it. S3's run is in tests/test_pipeline.py."""
     from kfp_interop.runs import run
     from kfp_interop.storage import validate_repository
 
-    env = request.getfixturevalue({"gs": "gcs_env", "az": "azure_env"}[scheme])
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    backend = Backend(scheme, env)
-    uri = backend.uri(backend.new_bucket(), "repo")
+    if scheme == "pvc":
+        monkeypatch.setenv("KFP_INTEROP_PVC_ROOT", str(tmp_path / "claims"))
+        (tmp_path / "claims" / "models-pvc").mkdir(parents=True)
+        uri = "pvc://models-pvc/repo"
+    else:
+        env = request.getfixturevalue({"gs": "gcs_env", "az": "azure_env"}[scheme])
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        backend = Backend(scheme, env)
+        uri = backend.uri(backend.new_bucket(), "repo")
     summary = run("tabular", {"storage_uri": uri, "register": False},
                   output_dir=str(tmp_path / "out"))
     assert summary["status"] == "succeeded", summary.get("error")
