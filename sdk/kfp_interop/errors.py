@@ -54,7 +54,7 @@ __all__ = [
     "RouteNotFoundError",
     "MethodNotAllowedError",
     "PayloadTooLargeError",
-    "ModelNotReadyError",
+    "ModelNotReadyError", "ModelLoadError",
     "HTTP_STATUS",
     "http_status",
     "ERROR_FILE",
@@ -233,6 +233,12 @@ class ModelNotReadyError(InteropError, RuntimeError):
     """The model is loading or failed to load (HTTP 503)."""
 
 
+class ModelLoadError(InteropError, RuntimeError):
+    """A model of the repository could not be loaded (broken file, batching that
+    contradicts it), or the server's model control mode does not allow loading and
+    unloading (HTTP 400, as Triton answers)."""
+
+
 class PipelinesAPIError(InteropError, RuntimeError):
     """The Kubeflow Pipelines API refused or failed a request (status in ``.status``)."""
 
@@ -271,6 +277,7 @@ HTTP_STATUS: dict[type, int] = {
     RouteNotFoundError: 404,
     MethodNotAllowedError: 405,
     ModelNotReadyError: 503,
+    ModelLoadError: 400,
 }
 
 

@@ -179,11 +179,12 @@ def cmd_export(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from kfp_interop.serving import serve_forever
+    from kfp_interop.serving.__main__ import serve_from_args
 
-    print(f"Serving {args.model} on http://{args.host}:{args.port} (Ctrl-C to stop)")
-    serve_forever(args.model, name=args.name, host=args.host, port=args.port,
-                  max_body_mb=args.max_body_mb, max_elements=args.max_elements)
+    print(f"Serving {args.model} on http://{args.host}:{args.port}"
+          + (f" and gRPC {args.host}:{args.grpc_port}" if args.grpc_port else "")
+          + " (Ctrl-C to stop)")
+    serve_from_args(args)
     return 0
 
 

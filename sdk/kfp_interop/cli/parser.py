@@ -22,7 +22,9 @@ USAGE = """\
         [--architecture module:Class --init-args JSON] [--labels a,b] [--output-dir DIR]
     kfp-interop adopt MODEL.onnx [--name N] [--task T] [--labels a,b] [--sample S.npz]
         [--expected E.npz] [--output-dir DIR]
-    kfp-interop serve MODEL.onnx [--name N] [--host 127.0.0.1] [--port 8080]
+    kfp-interop serve MODEL.onnx|REPOSITORY [--name N] [--host 127.0.0.1] [--port 8080]
+        [--grpc-port P] [--max-batch-size B [--max-queue-delay-us D]]
+        [--model-control-mode none|explicit [--load-model NAME ...]]
     kfp-interop upload MODEL.onnx --to URI [--layout LAYOUT] [--name N] [--version V]
     kfp-interop download MODEL_URI --to DIR   (a model folder uploaded by upload)
     kfp-interop validate-repo ROOT   (a folder or a storage URI; Triton layout)
@@ -165,16 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--output-dir", default="adopted")
     a.set_defaults(fn=commands.cmd_adopt)
 
-    s = sub.add_parser("serve", help="serve an ONNX model on a local OIP endpoint "
-                                     "(foreground)")
-    s.add_argument("model")
-    s.add_argument("--name")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8080)
-    s.add_argument("--max-body-mb", type=float, metavar="MB",
-                   help="largest request body accepted (default 32; above: 413)")
-    s.add_argument("--max-elements", type=int, metavar="N",
-                   help="most tensor elements per input (default 16777216; above: 413)")
+    s = sub.add_parser("serve", help="serve an ONNX model, or a model repository, on a "
+                                     "local OIP endpoint (foreground)")
+    from kfp_interop.serving.__main__ import add_serve_flags
+
+    add_serve_flags(s)
     s.set_defaults(fn=commands.cmd_serve)
 
     u = sub.add_parser("upload", help="store a model in a serving runtime's layout")

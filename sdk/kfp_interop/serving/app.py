@@ -16,8 +16,11 @@ Why not MLServer, and why not FastAPI:
   the result.
 
 Routes: ``GET /v2/health/live``, ``/v2/health/ready``, ``/v2``,
-``/v2/models/{name}[/versions/{v}]``, ``.../ready``, ``POST .../infer``. Errors are
-``{"error": "..."}`` with the status from :func:`kfp_interop.errors.http_status`.
+``/v2/models/{name}[/versions/{v}]``, ``.../ready``, ``POST .../infer``; the repository
+extension ``POST /v2/repository/index``, ``/v2/repository/models/{name}/load`` and
+``.../unload`` (:mod:`.repository`); ``GET /metrics`` (Prometheus, :mod:`.metrics`).
+Errors are ``{"error": "..."}`` with the status from
+:func:`kfp_interop.errors.http_status`.
 """
 
 from __future__ import annotations
@@ -25,14 +28,18 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import time
 
 import orjson
 
 from kfp_interop._version import __version__
-from kfp_interop.errors import (MethodNotAllowedError, PayloadTooLargeError,
-                                RouteNotFoundError, http_status)
+from kfp_interop.errors import (InferenceRequestError, MethodNotAllowedError,
+                                PayloadTooLargeError, RouteNotFoundError, http_status)
+from kfp_interop.serving.batching import Batcher
 from kfp_interop.serving.codec import Limits, decode_request, encode_response
-from kfp_interop.serving.runtime import ModelRepository, ServedModel
+from kfp_interop.serving.metrics import ServerMetrics
+from kfp_interop.serving.repository import ModelRepository
+from kfp_interop.serving.runtime import ServedModel
 from kfp_interop.serving.workers import WorkerPool
 
 __all__ = ["OIPApp", "create_app", "SMALL_BATCH_ROWS", "SMALL_BODY_BYTES"]
@@ -49,22 +56,67 @@ SMALL_BATCH_ROWS = 64
 SMALL_BODY_BYTES = 1024 * 1024
 
 _JSON = [(b"content-type", b"application/json")]
+_METRICS = [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")]
+#: failure reasons as Triton labels them: the request's fault, or anything else
+_REJECTED = (400, 404, 413)
 
 
 class OIPApp:
-    """ASGI application serving a list of :class:`ServedModel`."""
+    """ASGI application serving a :class:`ModelRepository` (or a list of
+    :class:`ServedModel`)."""
 
-    def __init__(self, models: list[ServedModel], *, load_in_background: bool = True,
-                 limits: Limits = Limits(), large_requests: int = 2):
-        self.models = models
-        self.repository = ModelRepository(models)
+    def __init__(self, models: "list[ServedModel] | ModelRepository", *,
+                 load_in_background: bool = True, limits: Limits = Limits(),
+                 large_requests: int = 2):
+        self.repository = (models if isinstance(models, ModelRepository)
+                           else ModelRepository(models))
+        self.repository.on_retired = self._retire
         self.load_in_background = load_in_background
         self.limits = limits
-        self._large = asyncio.Semaphore(max(1, large_requests))
+        self.metrics = ServerMetrics()
+        self._large_requests = max(1, large_requests)
+        self._large = asyncio.Semaphore(self._large_requests)
         self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=max(1, large_requests), thread_name_prefix="oip")
-        # started on the first large request: most servers never see one
-        self._workers = {id(m): WorkerPool(m, large_requests) for m in models}
+            max_workers=self._large_requests + 1, thread_name_prefix="oip")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # both by id(model), made on first use: most servers never see a large request
+        self._workers: dict[int, WorkerPool] = {}
+        self._batchers: dict[int, Batcher] = {}
+
+    @property
+    def models(self) -> list[ServedModel]:
+        return self.repository.models()
+
+    def _retire(self, models: list[ServedModel]) -> None:
+        """Models a load or unload took out of service: their batches drain, their
+        worker processes stop (called from the thread that loaded)."""
+        for m in models:
+            pool = self._workers.pop(id(m), None)
+            if pool is not None:
+                pool.close()
+            batcher = self._batchers.pop(id(m), None)
+            if batcher is not None and self._loop is not None:
+                self._loop.call_soon_threadsafe(
+                    lambda b=batcher: self._loop.create_task(b.close()))
+
+    def _batcher(self, model: ServedModel) -> Batcher:
+        batcher = self._batchers.get(id(model))
+        if batcher is None:
+            loop = asyncio.get_running_loop()
+
+            async def in_thread(fn, *args):
+                return await loop.run_in_executor(self._executor, fn, *args)
+
+            batcher = self._batchers[id(model)] = Batcher(
+                model, in_thread,
+                on_execution=lambda: self.metrics.executed(model.name, model.version))
+        return batcher
+
+    def _pool(self, model: ServedModel) -> WorkerPool:
+        pool = self._workers.get(id(model))
+        if pool is None:
+            pool = self._workers[id(model)] = WorkerPool(model, self._large_requests)
+        return pool
 
     # -- ASGI -------------------------------------------------------------------------
     async def __call__(self, scope, receive, send) -> None:
@@ -89,15 +141,19 @@ class OIPApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                self._loop = asyncio.get_running_loop()
                 if self.load_in_background:
                     for m in self.models:
                         if not m.ready and not m.error:
                             m.load_in_background()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                for pool in self._workers.values():
+                for pool in list(self._workers.values()):
                     pool.close()
+                for batcher in list(self._batchers.values()):
+                    await batcher.close()
                 self._executor.shutdown(wait=False, cancel_futures=True)
+                self.repository.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -125,6 +181,11 @@ class OIPApp:
     async def _handle(self, scope, receive):
         method = scope["method"]
         parts = scope["path"].strip("/").split("/")
+        if parts == ["metrics"]:
+            self._method(method, "GET", scope)
+            return 200, self.metrics.render(), _METRICS
+        if parts[:2] == ["v2", "repository"]:
+            return await self._repository(method, parts[2:], scope, receive)
         if not parts or parts[0] != "v2":
             raise RouteNotFoundError(f"No route {scope['path']!r}: this server speaks the "
                                      "Open Inference Protocol under /v2.")
@@ -136,11 +197,12 @@ class OIPApp:
             if rest == ["health", "ready"]:
                 if self.repository.ready:
                     return 200, orjson.dumps({"ready": True}), _JSON
-                waiting = ", ".join(m.name for m in self.models if not m.ready)
+                waiting = "; ".join(self.repository.not_ready())
                 return 503, orjson.dumps({"ready": False,
-                                          "error": f"models not ready: {waiting}"}), _JSON
+                                          "error": f"not ready: {waiting}"}), _JSON
             return 200, orjson.dumps({"name": "kfp-interop", "version": __version__,
-                                      "extensions": ["binary_tensor_data"]}), _JSON
+                                      "extensions": ["binary_tensor_data",
+                                                     "model_repository"]}), _JSON
         if len(rest) < 2 or rest[0] != "models":
             raise RouteNotFoundError(f"No route {scope['path']!r}.")
         name, tail = rest[1], rest[2:]
@@ -160,12 +222,51 @@ class OIPApp:
             return 200, orjson.dumps({"name": model.name, "ready": True}), _JSON
         return 200, orjson.dumps(model.metadata), _JSON
 
+    async def _repository(self, method: str, rest: list[str], scope, receive):
+        """The repository extension: index, load, unload."""
+        if rest == ["index"]:
+            self._method(method, "POST", scope)
+            body = await self._body(receive, None)
+            try:
+                ready_only = bool(orjson.loads(body).get("ready")) if body.strip() else False
+            except (orjson.JSONDecodeError, AttributeError) as e:
+                raise InferenceRequestError("The index request body is a JSON object, e.g. "
+                                            '{"ready": true}.') from e
+            return 200, orjson.dumps(self.repository.index(ready_only)), _JSON
+        if len(rest) == 3 and rest[0] == "models" and rest[2] in ("load", "unload"):
+            self._method(method, "POST", scope)
+            await self._body(receive, None)  # parameters (config overrides) are not taken
+            name = rest[1]
+            if rest[2] == "load":
+                await asyncio.get_running_loop().run_in_executor(
+                    self._executor, self.repository.load, name)
+            else:
+                self.repository.unload(name)
+            return 200, b"{}", _JSON
+        raise RouteNotFoundError(f"No route {scope['path']!r}: the repository extension has "
+                                 "POST /v2/repository/index and "
+                                 "/v2/repository/models/{name}/load|unload.")
+
     @staticmethod
     def _method(got: str, want: str, scope) -> None:
         if got != want:
             raise MethodNotAllowedError(f"{got} is not allowed on {scope['path']!r}; use {want}.")
 
     async def _infer(self, model: ServedModel, scope, receive):
+        pending = self.metrics.pending.labels(model.name, model.version)
+        pending.inc()
+        try:
+            return await self._infer_counted(model, scope, receive)
+        except Exception as e:
+            status = http_status(e)
+            self.metrics.failed(model.name, model.version,
+                                "REJECTED" if status in _REJECTED else "OTHER")
+            raise
+        finally:
+            pending.dec()
+
+    async def _infer_counted(self, model: ServedModel, scope, receive):
+        start = time.perf_counter()
         headers = dict(scope["headers"])
         header_length = headers.get(b"inference-header-content-length")
         header_length = header_length.decode("latin-1") if header_length is not None else None
@@ -177,18 +278,40 @@ class OIPApp:
             body = await self._body(receive, declared)
             request, inputs, requested, binary = decode_request(body, header_length,
                                                                 self.limits)
-            rows = max((arr.shape[0] if arr.ndim else 1) for _, arr in inputs.values())
-            if rows <= SMALL_BATCH_ROWS:
-                results = model.infer(inputs, requested)
+            feeds, names = model.validate(inputs, requested)
+            decoded = time.perf_counter()
+            rows = max((arr.shape[0] if arr.ndim else 1) for arr in feeds.values())
+            queue_s = 0.0
+            if model.batching is not None:
+                results, stats = await self._batcher(model).infer(feeds, names)
+                queue_s, infer_s = stats.queue_s, stats.compute_s
             else:
-                results = await asyncio.get_running_loop().run_in_executor(
-                    self._executor, model.infer, inputs, requested)
-            return self._response(encode_response(model, request, results, requested, binary))
+                if rows <= SMALL_BATCH_ROWS:
+                    results = model.run(feeds, names)
+                else:
+                    results = await asyncio.get_running_loop().run_in_executor(
+                        self._executor, model.run, feeds, names)
+                self.metrics.executed(model.name, model.version)
+                infer_s = time.perf_counter() - decoded
+            encode_start = time.perf_counter()
+            response = self._response(encode_response(model, request, results, requested,
+                                                      binary))
+            end = time.perf_counter()
+            self.metrics.observe(model.name, model.version, rows=rows,
+                                 request_s=end - start, queue_s=queue_s,
+                                 input_s=decoded - start, infer_s=infer_s,
+                                 output_s=end - encode_start)
+            return response
         async with self._large:
             body = await self._body(receive, declared)
-            return self._response(await asyncio.get_running_loop().run_in_executor(
-                self._executor, self._workers[id(model)].serve, body, header_length,
-                self.limits))
+            payload, json_size, rows, infer_s = await asyncio.get_running_loop(
+                ).run_in_executor(self._executor, self._pool(model).serve, body,
+                                  header_length, self.limits)
+        self.metrics.executed(model.name, model.version)
+        end = time.perf_counter()
+        self.metrics.observe(model.name, model.version, rows=rows, request_s=end - start,
+                             queue_s=0.0, input_s=0.0, infer_s=infer_s, output_s=0.0)
+        return self._response((payload, json_size))
 
     @staticmethod
     def _response(encoded: tuple[bytes, int | None]):
@@ -199,8 +322,9 @@ class OIPApp:
                               (b"inference-header-content-length", str(json_size).encode())]
 
 
-def create_app(models: list[ServedModel], *, load_in_background: bool = True,
-               limits: Limits = Limits(), large_requests: int = 2) -> OIPApp:
+def create_app(models: "list[ServedModel] | ModelRepository", *,
+               load_in_background: bool = True, limits: Limits = Limits(),
+               large_requests: int = 2) -> OIPApp:
     """The ASGI application serving ``models`` (loaded in the background by default)."""
     return OIPApp(models, load_in_background=load_in_background, limits=limits,
                   large_requests=large_requests)

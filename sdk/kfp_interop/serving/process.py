@@ -16,7 +16,7 @@ from kfp_interop.errors import InteropError, InvalidInputError, ServingError
 from kfp_interop.serving.codec import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ELEMENTS, Limits
 
 __all__ = ["ServerHandle", "start_server", "stop_server", "serve_forever", "free_port",
-           "wait_ready", "limits", "locate_model"]
+           "wait_ready", "limits", "locate_model", "batching_options", "build_repository"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,25 +88,86 @@ def limits(max_body_mb: float | None = None, max_elements: int | None = None) ->
     return Limits(max_body_bytes=body, max_elements=elements)
 
 
+def batching_options(max_batch_size: int | None = None, max_queue_delay_us: int | None = None,
+                     preferred_batch_sizes: str | list | None = None):
+    """Batching from the command-line flags: ``None`` (the models' own) when none is
+    given, ``False`` for ``--max-batch-size 0``, else a :class:`Batching`.
+
+    Raises:
+        InvalidInputError: a delay or preferred sizes without a size, or bad numbers.
+    """
+    from kfp_interop.serving.runtime import Batching
+
+    if isinstance(preferred_batch_sizes, str):
+        try:
+            preferred_batch_sizes = [int(p) for p in preferred_batch_sizes.split(",") if p.strip()]
+        except ValueError:
+            raise InvalidInputError(f"--preferred-batch-sizes {preferred_batch_sizes!r}: "
+                                    "comma-separated row counts, e.g. 8,16.") from None
+    if max_batch_size is None:
+        if max_queue_delay_us is not None or preferred_batch_sizes:
+            raise InvalidInputError("--max-queue-delay-us and --preferred-batch-sizes need "
+                                    "--max-batch-size (the rows one batch may hold).")
+        return None
+    if max_batch_size == 0:
+        return False
+    return Batching(int(max_batch_size), int(max_queue_delay_us or 0),
+                    tuple(preferred_batch_sizes or ()))
+
+
+def build_repository(model_path: str, *, name: str | None = None,
+                     control: str = "none", load_models: list[str] | None = None,
+                     batching=None, strict_readiness: bool = True):
+    """The models to serve: a repository (folder or storage URI) when ``model_path`` is
+    one and no ``name`` picks a single model out of it, else one ONNX file (loaded here,
+    so a corrupt file fails with a clear error rather than as a server that never gets
+    ready). A repository's models are loaded here too, by the control mode; one that
+    fails is reported and the others are served."""
+    from kfp_interop.serving.repository import ModelRepository, is_repository
+    from kfp_interop.serving.runtime import ServedModel
+
+    if is_repository(model_path) and not name:
+        repository = ModelRepository(source=model_path, control=control, batching=batching,
+                                     strict_readiness=strict_readiness)
+        repository.start(load_models)
+        return repository
+    if control != "none" or load_models:
+        raise InvalidInputError(f"{model_path!r} is one model: --model-control-mode explicit "
+                                "and --load-model take a model repository (a folder of "
+                                "<name>/config.pbtxt + <name>/<version>/model.onnx, or a "
+                                "storage URI).")
+    model = ServedModel(locate_model(model_path, name), name, batching=batching).load()
+    return ModelRepository([model], strict_readiness=strict_readiness)
+
+
 def serve_forever(model_path: str, *, name: str | None = None, host: str = "127.0.0.1",
                   port: int = 8080, log_level: str = "warning",
-                  max_body_mb: float | None = None, max_elements: int | None = None) -> None:
-    """Validate the model, then run the server in this process until interrupted.
+                  max_body_mb: float | None = None, max_elements: int | None = None,
+                  grpc_port: int = 0, metrics_port: int = 0, batching=None,
+                  control: str = "none", load_models: list[str] | None = None,
+                  strict_readiness: bool = True) -> None:
+    """Load the model(s), then run the server in this process until interrupted.
 
-    The model is loaded once in the foreground first, so a corrupt or non-ONNX file
-    fails here with a clear error rather than as a server that never gets ready.
     Requests above ``max_body_mb`` (default 32) or with more than ``max_elements``
-    tensor elements (default 16 Mi) are answered 413.
+    tensor elements (default 16 Mi) are answered 413 (RESOURCE_EXHAUSTED on gRPC).
+    ``grpc_port`` (0: off) serves the OIP gRPC service beside REST; ``metrics_port``
+    (0: only on the HTTP port) serves ``/metrics`` on a port of its own too.
     """
     import uvicorn
 
     from kfp_interop.serving.app import create_app
-    from kfp_interop.serving.runtime import ServedModel
 
     _check_host(host)
     request_limits = limits(max_body_mb, max_elements)
-    model = ServedModel(locate_model(model_path, name), name).load()
-    app = create_app([model], load_in_background=False, limits=request_limits)
+    repository = build_repository(model_path, name=name, control=control,
+                                  load_models=load_models, batching=batching,
+                                  strict_readiness=strict_readiness)
+    app = create_app(repository, load_in_background=False, limits=request_limits)
+    app.grpc_address = f"{host}:{grpc_port}" if grpc_port else ""
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr=host, registry=app.metrics.registry)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
                 timeout_graceful_shutdown=5, lifespan="on")
 
@@ -139,12 +200,15 @@ def wait_ready(endpoint: str, *, timeout: float = 30.0, proc: subprocess.Popen |
 def start_server(model_path: str, *, name: str | None = None, host: str = "127.0.0.1",
                  port: int = 0, log_path: str | None = None, timeout: float = 60.0,
                  max_body_mb: float | None = None,
-                 max_elements: int | None = None) -> ServerHandle:
+                 max_elements: int | None = None, extra_args: list[str] = ()
+                 ) -> ServerHandle:
     """Start a detached server process for ``model_path`` and wait until it is ready.
 
     Args:
         port: 0 picks a free port.
         log_path: where the server's output goes (default: discarded).
+        extra_args: more ``serve`` flags (``--grpc-port``, ``--max-batch-size``, ...); a
+            model repository (folder or URI) is served whole.
 
     Raises:
         ModelFileError / MetadataError: the model cannot be served (checked before start).
@@ -153,10 +217,14 @@ def start_server(model_path: str, *, name: str | None = None, host: str = "127.0
     """
     from kfp_interop.onnx_model import read_onnx
 
+    from kfp_interop.serving.repository import is_repository
+
     _check_host(host)
     limits(max_body_mb, max_elements)  # refuse bad limits here, not in the child
-    model_path = locate_model(model_path, name)
-    read_onnx(model_path)  # fail fast, with a clear error, on a missing or corrupt file
+    repository = is_repository(model_path) and not name
+    if not repository:
+        model_path = locate_model(model_path, name)
+        read_onnx(model_path)  # fail fast, with a clear error, on a missing or corrupt file
     port = port or free_port(host)
     cmd = [sys.executable, "-m", "kfp_interop.serving", model_path, "--host", host,
            "--port", str(port)]
@@ -166,6 +234,7 @@ def start_server(model_path: str, *, name: str | None = None, host: str = "127.0
         cmd += ["--max-body-mb", str(max_body_mb)]
     if max_elements is not None:
         cmd += ["--max-elements", str(max_elements)]
+    cmd += list(extra_args)
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL
     try:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
@@ -181,7 +250,7 @@ def start_server(model_path: str, *, name: str | None = None, host: str = "127.0
         raise
     from kfp_interop.metadata import load_metadata
     try:
-        served = name or load_metadata(model_path).name
+        served = name or ("" if repository else load_metadata(model_path).name)
     except InteropError:  # an ONNX file without a record serves as "model"
         served = name or "model"
     return ServerHandle(pid=proc.pid, endpoint=endpoint, model_name=served, log_path=log_path)

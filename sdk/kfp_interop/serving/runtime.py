@@ -8,23 +8,77 @@ one place there (400 bad request, 404 unknown model or version, 503 model not re
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from typing import Any
 
 from kfp_interop.constants import PLATFORM
 from kfp_interop.errors import (InferenceRequestError, MetadataValidationError,
-                                ModelNotFoundError, ModelNotReadyError)
+                                ModelLoadError, ModelNotReadyError)
 
-__all__ = ["ServedModel", "ModelRepository"]
+__all__ = ["ServedModel", "Batching"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Batching:
+    """Dynamic batching as Triton's ``dynamic_batching`` means it: concurrent requests
+    for one model are merged, up to ``max_batch_size`` rows, waiting at most
+    ``max_queue_delay_us`` for others to join; a batch that reaches one of the
+    ``preferred_batch_sizes`` goes at once when no more requests are waiting."""
+
+    max_batch_size: int
+    max_queue_delay_us: int = 0
+    preferred_batch_sizes: tuple[int, ...] = ()
+
+    def __post_init__(self):
+        from kfp_interop.errors import InvalidInputError
+
+        if (not isinstance(self.max_batch_size, int) or self.max_batch_size < 1
+                or not isinstance(self.max_queue_delay_us, int) or self.max_queue_delay_us < 0
+                or any(not isinstance(p, int) or not 1 <= p <= self.max_batch_size
+                       for p in self.preferred_batch_sizes)):
+            raise InvalidInputError(
+                f"Batching max_batch_size={self.max_batch_size!r}, max_queue_delay_us="
+                f"{self.max_queue_delay_us!r}, preferred_batch_sizes="
+                f"{list(self.preferred_batch_sizes)!r}: the size must be a positive "
+                "integer, the delay a non-negative number of microseconds, and each "
+                "preferred size between 1 and the maximum.")
+
+    @classmethod
+    def from_record(cls, block: dict | None) -> "Batching | None":
+        """From a record's ``serving.dynamic_batching`` block (None: not batched)."""
+        if not block:
+            return None
+        return cls(int(block["max_batch_size"]), int(block.get("max_queue_delay_us", 0)),
+                   tuple(int(p) for p in block.get("preferred_batch_sizes", ())))
+
+    def to_record(self) -> dict:
+        return {"max_batch_size": self.max_batch_size,
+                "max_queue_delay_us": self.max_queue_delay_us,
+                **({"preferred_batch_sizes": list(self.preferred_batch_sizes)}
+                   if self.preferred_batch_sizes else {})}
 
 
 class ServedModel:
-    """One ONNX model with its record; loads in the background (ready when loaded)."""
+    """One ONNX model (one version) with its record; loads in the background (ready
+    when loaded).
 
-    def __init__(self, path: str, name: str | None = None, *, threads: int = 1):
+    Args:
+        name: the served name (default: the record's, else ``model``).
+        version: the served version (default: the record's; a repository's version
+            folder gives it).
+        batching: dynamic batching (default: the record's ``serving.dynamic_batching``,
+            if any); ``False`` turns it off whatever the record says.
+    """
+
+    def __init__(self, path: str, name: str | None = None, *, threads: int = 1,
+                 version: str | None = None, batching: "Batching | None | bool" = None):
         self.path = path
         self.threads = threads
         self.requested_name = name
+        self.requested_version = version
+        self.requested_batching = batching
+        self.batching: Batching | None = None
         self.record = None
         self.metadata: dict[str, Any] | None = None
         self.error: str | None = None
@@ -33,7 +87,7 @@ class ServedModel:
         self._output_names: list[str] = []
         self._ready = threading.Event()
         self.name = name or "model"
-        self.version = "1"
+        self.version = version or "1"
 
     # -- loading -------------------------------------------------------------
     def load(self) -> "ServedModel":
@@ -61,13 +115,26 @@ class ServedModel:
                     f"differ from the graph's {inputs}/{outputs}; re-attach the metadata.")
             self.record = record
             self.name = self.requested_name or record.name
-            self.version = record.version
+            self.version = self.requested_version or record.version
             self.metadata = to_oip(record)
             self.metadata["name"] = self.name
+            self.metadata["versions"] = [self.version]
         else:  # an ONNX file made elsewhere: describe it from its graph
             self.metadata = {"name": self.name, "versions": [self.version],
                              "platform": PLATFORM, "inputs": inputs,
                              "outputs": outputs, "properties": {}}
+        batching = self.requested_batching
+        if batching is None and record is not None:
+            batching = Batching.from_record((record.serving or {}).get("dynamic_batching"))
+        if batching:
+            unbatched = [t["name"] for t in inputs + outputs
+                         if not t["shape"] or t["shape"][0] != -1]
+            if unbatched:
+                raise ModelLoadError(
+                    f"Model {self.name!r} cannot be batched: tensor(s) {unbatched} have no "
+                    "batch dimension (a first dimension of any size, -1). Serve it without "
+                    "--max-batch-size, or export it with a batch dimension.")
+            self.batching = batching
         self._session = ort_session(model, threads=self.threads)
         self._inputs = {t["name"]: t for t in inputs}
         self._output_names = [t["name"] for t in outputs]
@@ -96,8 +163,16 @@ class ServedModel:
     # -- inference -----------------------------------------------------------
     def infer(self, inputs: dict[str, Any], requested: list[dict] | None):
         """Validate decoded inputs against the model, run it, return [(spec, array)]."""
-        import numpy as np
+        feeds, names = self.validate(inputs, requested)
+        return self.run(feeds, names)
 
+    def validate(self, inputs: dict[str, Any], requested: list[dict] | None
+                 ) -> tuple[dict[str, Any], list[str]]:
+        """Decoded inputs checked against the model: ``(feeds by name, output names)``.
+
+        Raises:
+            ModelNotReadyError, InferenceRequestError: named.
+        """
         self.check_ready()
         missing = sorted(set(self._inputs) - set(inputs))
         if missing:
@@ -127,32 +202,14 @@ class ServedModel:
                 raise InferenceRequestError(f"Unknown output(s) {unknown} for model "
                                             f"{self.name!r}; it returns {names}.")
             names = [o["name"] for o in requested]
+        return feeds, names
+
+    def run(self, feeds: dict[str, Any], names: list[str]):
+        """Run validated ``feeds`` (see :meth:`validate`): ``[(output spec, array)]``."""
+        import numpy as np
+
         try:
             results = self._session.run(names, feeds)
         except Exception as e:  # onnxruntime raises its own Fail/InvalidArgument types
             raise InferenceRequestError(f"Model {self.name!r} rejected the input: {e}") from e
         return [(self._outputs[n], np.asarray(r)) for n, r in zip(names, results)]
-
-
-class ModelRepository:
-    """The models a server holds, by name."""
-
-    def __init__(self, models: list[ServedModel]):
-        self._models = models
-
-    def names(self) -> list[str]:
-        return [m.name for m in self._models]
-
-    def get(self, name: str, version: str | None = None) -> ServedModel:
-        for m in self._models:
-            if m.name == name:
-                if version is not None and m.ready and version != m.version:
-                    raise ModelNotFoundError(f"Model {name!r} has no version {version!r}; "
-                                             f"it serves version {m.version!r}.")
-                return m
-        raise ModelNotFoundError(f"Unknown model {name!r}; this server serves "
-                                 f"{self.names()}.")
-
-    @property
-    def ready(self) -> bool:
-        return all(m.ready for m in self._models)

@@ -46,6 +46,7 @@ class Described:
     feature_names: list[str] | None = None
     class_labels: list[str] | None = None
     platform: str = ""
+    serving: dict | None = None
 
 
 #: reads a document's text (``path`` names it in errors)
@@ -157,7 +158,7 @@ def to_record(described: Described, *, dialect: str, path: str, onnx_model: Any 
     version = str(version or described.version or "1")
     kept = {k: v for k, v in props.items() if k not in MAPPED_FACTS}
     optional = {"feature_names": feature_names, "class_labels": class_labels,
-                "properties": kept or None}
+                "properties": kept or None, "serving": described.serving}
     if onnx_model is not None:
         from kfp_interop.onnx_model import tensor_specs
 

@@ -79,13 +79,21 @@ def from_triton(text: str, path: str) -> Described:
         return out
 
     versions = list(config.version_policy.specific.versions)
+    serving = None
+    if config.max_batch_size > 0 and config.HasField("dynamic_batching"):
+        dyn = config.dynamic_batching
+        block = {"max_batch_size": int(config.max_batch_size),
+                 "max_queue_delay_us": int(dyn.max_queue_delay_microseconds)}
+        if dyn.preferred_batch_size:
+            block["preferred_batch_sizes"] = [int(p) for p in dyn.preferred_batch_size]
+        serving = {"dynamic_batching": block}
     platform = config.platform or ("onnxruntime_onnx" if config.backend == "onnxruntime"
                                    else config.backend)
     return Described(inputs=tensors(config.input, "input"),
                      outputs=tensors(config.output, "output"), name=config.name or None,
                      version=str(versions[0]) if versions else None,
                      properties={k: v.string_value for k, v in config.parameters.items()},
-                     platform=platform)
+                     platform=platform, serving=serving)
 
 
 IMPORTERS.register("triton", from_triton)

@@ -12,9 +12,14 @@ from kfp_interop.metadata.render.base import RENDERERS, properties
 __all__ = ["to_triton_config"]
 
 
-def to_triton_config(record: InferenceMetadata, *, max_batch_size: int = 0,
+def to_triton_config(record: InferenceMetadata, *, max_batch_size: int | None = None,
                      instance_count: int = 1) -> str:
-    """``config.pbtxt`` text. With ``max_batch_size: 0`` the dims keep the batch (-1)."""
+    """``config.pbtxt`` text. With ``max_batch_size: 0`` the dims keep the batch (-1);
+    a record with ``serving.dynamic_batching`` gives its maximum (unless one is passed)
+    and a ``dynamic_batching`` block with its delay and preferred sizes."""
+    batching = (record.serving or {}).get("dynamic_batching")
+    if max_batch_size is None:
+        max_batch_size = batching["max_batch_size"] if batching else 0
 
     def tensors(kind: str, items: list[dict]) -> str:
         parts = []
@@ -27,7 +32,17 @@ def to_triton_config(record: InferenceMetadata, *, max_batch_size: int = 0,
 
     head = (f'name: "{record.name}"\nplatform: "{record.model["platform"]}"\n'
             f"max_batch_size: {max_batch_size}\n")
-    tail = (f"version_policy: {{ specific: {{ versions: [ {record.version} ] }} }}\n"
+    if batching and max_batch_size > 0:
+        preferred = batching.get("preferred_batch_sizes") or []
+        head_batching = ("dynamic_batching {\n"
+                         + (f"  preferred_batch_size: [ {', '.join(map(str, preferred))} ]\n"
+                            if preferred else "")
+                         + f"  max_queue_delay_microseconds: "
+                         f"{batching.get('max_queue_delay_us', 0)}\n}}\n")
+    else:
+        head_batching = ""
+    tail = (head_batching +
+            f"version_policy: {{ specific: {{ versions: [ {record.version} ] }} }}\n"
             f"instance_group [\n  {{\n    count: {instance_count}\n    kind: KIND_CPU\n  }}\n]\n")
     params = "".join(
         f'parameters {{\n  key: "{k}"\n  value: {{ string_value: {json.dumps(v)} }}\n}}\n'

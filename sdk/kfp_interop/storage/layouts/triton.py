@@ -20,8 +20,9 @@ def triton_files(record: "InferenceMetadata", onnx_path: str, workdir: str, name
                  version: str) -> dict[str, str]:
     from kfp_interop.metadata.render import to_triton_config
 
-    served = record if name == record.name else record.replace(
-        model={**record.model, "name": name})
+    # the config names the folder and serves the version folder being written
+    served = record if (name, version) == (record.name, record.version) else record.replace(
+        model={**record.model, "name": name, "version": str(version)})
     config = atomic_write(os.path.join(workdir, "config.pbtxt"), to_triton_config(served))
     return {"config.pbtxt": config, f"{version}/{ONNX_FILENAME}": onnx_path}
 

@@ -1,0 +1,94 @@
+"""Prometheus metrics of the OIP server, named and labelled as Triton names them.
+
+Why Triton's convention (and not KServe's Python server's ``request_*_seconds``
+histograms): a platform compares this runtime with Triton, KServe's default runtime for
+ONNX, and the dashboards and alerts people already run for it read these names; and
+Triton's set says what a batching server must show, inference count (rows) against
+execution count (batches), so the mean batch size is their ratio. Durations are
+cumulative microsecond counters as Triton's are (rate() of a duration counter over
+rate() of the success counter is the mean). Labels: ``model``, ``version``; failures
+add ``reason`` (``REJECTED`` for a bad request, ``OTHER`` otherwise), as Triton 2.4x does.
+
+Each server has its own registry (several servers in one test process do not mix).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["ServerMetrics"]
+
+
+class ServerMetrics:
+    """The counters and gauges of one server."""
+
+    def __init__(self):
+        from prometheus_client import CollectorRegistry, Counter, Gauge
+
+        self.registry = CollectorRegistry(auto_describe=True)
+        labels = ("model", "version")
+
+        def counter(name: str, doc: str, extra: tuple = ()) -> Any:
+            return Counter(name, doc, labels + extra, registry=self.registry)
+
+        # prometheus_client appends _total to counters; Triton's names have no suffix,
+        # so these are written out by _TritonNames below
+        self.success = counter("nv_inference_request_success",
+                               "Number of successful inference requests, all batch sizes")
+        self.failure = counter("nv_inference_request_failure",
+                               "Number of failed inference requests, all batch sizes",
+                               ("reason",))
+        self.count = counter("nv_inference_count",
+                             "Number of inferences performed (a request of N rows is N)")
+        self.exec_count = counter("nv_inference_exec_count",
+                                  "Number of model executions performed (batches)")
+        self.request_us = counter("nv_inference_request_duration_us",
+                                  "Cumulative inference request duration in microseconds "
+                                  "(includes queue and compute)")
+        self.queue_us = counter("nv_inference_queue_duration_us",
+                                "Cumulative inference queuing duration in microseconds")
+        self.input_us = counter("nv_inference_compute_input_duration_us",
+                                "Cumulative compute input duration in microseconds "
+                                "(decoding and checking the request)")
+        self.infer_us = counter("nv_inference_compute_infer_duration_us",
+                                "Cumulative compute inference duration in microseconds")
+        self.output_us = counter("nv_inference_compute_output_duration_us",
+                                 "Cumulative inference compute output duration in "
+                                 "microseconds (encoding the answer)")
+        self.pending = Gauge("nv_inference_pending_request_count",
+                             "Instantaneous number of pending requests awaiting execution "
+                             "per-model.", labels, registry=self.registry)
+
+    def executed(self, model: str, version: str) -> None:
+        """One model execution (a batch, or an unbatched request)."""
+        self.exec_count.labels(model, version).inc()
+
+    def observe(self, model: str, version: str, *, rows: int, request_s: float,
+                queue_s: float, input_s: float, infer_s: float, output_s: float) -> None:
+        """One successful request of ``rows`` inferences."""
+        us = 1e6
+        self.success.labels(model, version).inc()
+        self.count.labels(model, version).inc(rows)
+        self.request_us.labels(model, version).inc(request_s * us)
+        self.queue_us.labels(model, version).inc(queue_s * us)
+        self.input_us.labels(model, version).inc(input_s * us)
+        self.infer_us.labels(model, version).inc(infer_s * us)
+        self.output_us.labels(model, version).inc(output_s * us)
+
+    def failed(self, model: str, version: str, reason: str) -> None:
+        self.failure.labels(model, version, reason).inc()
+
+    def render(self) -> bytes:
+        """The text exposition, with Triton's counter names (no ``_total`` suffix, no
+        ``_created`` series)."""
+        from prometheus_client import generate_latest
+
+        lines = []
+        for line in generate_latest(self.registry).decode().splitlines():
+            sample = "" if line.startswith("#") else line.split("{", 1)[0].split(" ", 1)[0]
+            if sample.endswith("_created"):
+                continue
+            if sample.endswith("_total"):
+                line = sample[:-len("_total")] + line[len(sample):]
+            lines.append(line)
+        return ("\n".join(lines) + "\n").encode()
