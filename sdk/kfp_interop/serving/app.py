@@ -79,6 +79,9 @@ class OIPApp:
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=self._large_requests + 1, thread_name_prefix="oip")
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: ``host:port`` of the gRPC service started with the server ('' = none)
+        self.grpc_address = ""
+        self._grpc = None
         # both by id(model), made on first use: most servers never see a large request
         self._workers: dict[int, WorkerPool] = {}
         self._batchers: dict[int, Batcher] = {}
@@ -142,12 +145,22 @@ class OIPApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 self._loop = asyncio.get_running_loop()
+                if self.grpc_address:
+                    from kfp_interop.serving.grpc_server import start_grpc
+
+                    try:
+                        self._grpc = await start_grpc(self, self.grpc_address)
+                    except Exception as e:  # noqa: BLE001 - the server must not start
+                        await send({"type": "lifespan.startup.failed", "message": str(e)})
+                        return
                 if self.load_in_background:
                     for m in self.models:
                         if not m.ready and not m.error:
                             m.load_in_background()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self._grpc is not None:
+                    await self._grpc.stop(grace=2)
                 for pool in list(self._workers.values()):
                     pool.close()
                 for batcher in list(self._batchers.values()):
@@ -252,11 +265,13 @@ class OIPApp:
         if got != want:
             raise MethodNotAllowedError(f"{got} is not allowed on {scope['path']!r}; use {want}.")
 
-    async def _infer(self, model: ServedModel, scope, receive):
+    async def track(self, model: ServedModel, work):
+        """Await ``work`` (one inference request of ``model``), counted: in flight while
+        it runs, a failure by its reason (REST and gRPC alike)."""
         pending = self.metrics.pending.labels(model.name, model.version)
         pending.inc()
         try:
-            return await self._infer_counted(model, scope, receive)
+            return await work
         except Exception as e:
             status = http_status(e)
             self.metrics.failed(model.name, model.version,
@@ -265,7 +280,50 @@ class OIPApp:
         finally:
             pending.dec()
 
-    async def _infer_counted(self, model: ServedModel, scope, receive):
+    async def serve_decoded(self, model: ServedModel, inputs, requested, start: float,
+                            encode):
+        """Validate decoded ``inputs``, run them (batched when the model is), and
+        ``encode(results)``; the durations go to the metrics."""
+        feeds, names = model.validate(inputs, requested)
+        decoded = time.perf_counter()
+        rows = max((arr.shape[0] if arr.ndim else 1) for arr in feeds.values())
+        queue_s = 0.0
+        if model.batching is not None:
+            results, stats = await self._batcher(model).infer(feeds, names)
+            queue_s, infer_s = stats.queue_s, stats.compute_s
+        else:
+            if rows <= SMALL_BATCH_ROWS:
+                results = model.run(feeds, names)
+            else:
+                results = await asyncio.get_running_loop().run_in_executor(
+                    self._executor, model.run, feeds, names)
+            self.metrics.executed(model.name, model.version)
+            infer_s = time.perf_counter() - decoded
+        encode_start = time.perf_counter()
+        response = encode(results)
+        end = time.perf_counter()
+        self.metrics.observe(model.name, model.version, rows=rows, request_s=end - start,
+                             queue_s=queue_s, input_s=decoded - start, infer_s=infer_s,
+                             output_s=end - encode_start)
+        return response
+
+    async def serve_large(self, model: ServedModel, fn, *args):
+        """A large request in a worker process (``fn(*args)`` there returns
+        ``(answer, rows, seconds in ONNX Runtime)``); the caller holds ``_large`` (at
+        most ``large_requests`` at a time, bodies included)."""
+        start = time.perf_counter()
+        answer, rows, infer_s = await asyncio.get_running_loop().run_in_executor(
+            self._executor, self._pool(model).call, fn, *args)
+        self.metrics.executed(model.name, model.version)
+        self.metrics.observe(model.name, model.version, rows=rows,
+                             request_s=time.perf_counter() - start, queue_s=0.0,
+                             input_s=0.0, infer_s=infer_s, output_s=0.0)
+        return answer
+
+    async def _infer(self, model: ServedModel, scope, receive):
+        return await self.track(model, self._infer_rest(model, scope, receive))
+
+    async def _infer_rest(self, model: ServedModel, scope, receive):
         start = time.perf_counter()
         headers = dict(scope["headers"])
         header_length = headers.get(b"inference-header-content-length")
@@ -278,39 +336,16 @@ class OIPApp:
             body = await self._body(receive, declared)
             request, inputs, requested, binary = decode_request(body, header_length,
                                                                 self.limits)
-            feeds, names = model.validate(inputs, requested)
-            decoded = time.perf_counter()
-            rows = max((arr.shape[0] if arr.ndim else 1) for arr in feeds.values())
-            queue_s = 0.0
-            if model.batching is not None:
-                results, stats = await self._batcher(model).infer(feeds, names)
-                queue_s, infer_s = stats.queue_s, stats.compute_s
-            else:
-                if rows <= SMALL_BATCH_ROWS:
-                    results = model.run(feeds, names)
-                else:
-                    results = await asyncio.get_running_loop().run_in_executor(
-                        self._executor, model.run, feeds, names)
-                self.metrics.executed(model.name, model.version)
-                infer_s = time.perf_counter() - decoded
-            encode_start = time.perf_counter()
-            response = self._response(encode_response(model, request, results, requested,
-                                                      binary))
-            end = time.perf_counter()
-            self.metrics.observe(model.name, model.version, rows=rows,
-                                 request_s=end - start, queue_s=queue_s,
-                                 input_s=decoded - start, infer_s=infer_s,
-                                 output_s=end - encode_start)
-            return response
-        async with self._large:
+            return await self.serve_decoded(
+                model, inputs, requested, start,
+                lambda results: self._response(encode_response(model, request, results,
+                                                               requested, binary)))
+        from kfp_interop.serving.workers import serve_rest
+
+        async with self._large:  # the body is read only when a worker can take it
             body = await self._body(receive, declared)
-            payload, json_size, rows, infer_s = await asyncio.get_running_loop(
-                ).run_in_executor(self._executor, self._pool(model).serve, body,
-                                  header_length, self.limits)
-        self.metrics.executed(model.name, model.version)
-        end = time.perf_counter()
-        self.metrics.observe(model.name, model.version, rows=rows, request_s=end - start,
-                             queue_s=0.0, input_s=0.0, infer_s=infer_s, output_s=0.0)
+            payload, json_size = await self.serve_large(model, serve_rest, body,
+                                                        header_length, self.limits)
         return self._response((payload, json_size))
 
     @staticmethod

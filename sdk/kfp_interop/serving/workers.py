@@ -23,7 +23,7 @@ from kfp_interop.serving.codec import Limits, decode_request, encode_response
 if TYPE_CHECKING:  # pragma: no cover
     from kfp_interop.serving.runtime import ServedModel
 
-__all__ = ["WorkerPool"]
+__all__ = ["WorkerPool", "serve_rest"]
 
 _MODEL = None  # the model of this worker process
 
@@ -41,10 +41,10 @@ def _ping() -> bool:
     return _MODEL is not None
 
 
-def _serve(body: bytes, header_length: str | None, limits: Limits
-           ) -> tuple[bytes, int | None, int, float]:
-    """Decode, infer and encode one request in the worker (its errors travel back):
-    ``(payload, JSON size, rows, seconds in ONNX Runtime)``."""
+def serve_rest(body: bytes, header_length: str | None, limits: Limits
+               ) -> tuple[tuple[bytes, int | None], int, float]:
+    """Decode, infer and encode one REST request in the worker (its errors travel back):
+    ``((payload, JSON size), rows, seconds in ONNX Runtime)``."""
     import time
 
     request, inputs, requested, binary = decode_request(body, header_length, limits)
@@ -54,7 +54,7 @@ def _serve(body: bytes, header_length: str | None, limits: Limits
     results = _MODEL.run(feeds, names)
     infer_s = time.perf_counter() - start
     rows = max((a.shape[0] if a.ndim else 1) for a in feeds.values())
-    return (*encode_response(_MODEL, request, results, requested, binary), rows, infer_s)
+    return encode_response(_MODEL, request, results, requested, binary), rows, infer_s
 
 
 class WorkerPool:
@@ -82,12 +82,12 @@ class WorkerPool:
         for future in [pool.submit(_ping) for _ in range(self.size)]:
             future.result()
 
-    def serve(self, body: bytes, header_length: str | None, limits: Limits
-              ) -> tuple[bytes, int | None, int, float]:
-        """Serve one request in a worker; a worker that died is replaced (and this
-        request answered 503)."""
+    def call(self, fn, *args):
+        """``fn(*args)`` in a worker (a module-level function that reads the worker's
+        model, ``_MODEL``); a worker that died is replaced (and this request answered
+        503)."""
         try:
-            return self._executor().submit(_serve, body, header_length, limits).result()
+            return self._executor().submit(fn, *args).result()
         except concurrent.futures.process.BrokenProcessPool as e:
             with self._lock:
                 self._pool = None
