@@ -212,9 +212,15 @@ class _Service:
         """Takes the serialized request: a large one goes to a worker process as it is."""
         from kfp_interop.serving.app import SMALL_BODY_BYTES
 
+        from google.protobuf.message import DecodeError
+
         app = self.app
         start = time.perf_counter()
-        request = self.m["ModelInferRequest"].FromString(data)
+        try:
+            request = self.m["ModelInferRequest"].FromString(data)
+        except DecodeError as e:
+            raise InferenceRequestError(f"The message is not a ModelInferRequest ({e}).") \
+                from e
         model = app.repository.get(request.model_name, request.model_version or None)
         model.check_ready()
         if len(data) > SMALL_BODY_BYTES:
