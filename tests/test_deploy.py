@@ -414,3 +414,43 @@ def test_smoke_mismatch_after_deploy_rolls_back(kube, iris_onnx, iris_model, tmp
         assert kube.get(res, "models", "iris") is None
     finally:
         stop_server(impostor.pid)
+
+
+def test_kserve_over_grpc_is_rendered_and_confirmed_over_grpc(kube, iris_onnx, tmp_path):
+    """protocol=grpc-v2: the predictor speaks gRPC on the runtime's h2c port (strict
+    schema), and the deploy confirms the model over gRPC (a real server behind the
+    status URL); a server that is not there rolls the deployment back."""
+    from kfp_interop.deploy.kserve import GRPC_PORT
+    from kfp_interop.serving import start_server, stop_server
+    from kfp_interop.serving.process import free_port
+
+    _, m = render_manifest("kserve", iris_onnx, storage_uri=S3, protocol="grpc-v2",
+                           runtime="kfp-interop")
+    validate_manifest(m, strict_schema("kserve"))
+    model = m["spec"]["predictor"]["model"]
+    assert model["protocolVersion"] == "grpc-v2"
+    assert model["ports"] == [{"name": "h2c", "containerPort": GRPC_PORT, "protocol": "TCP"}]
+    with pytest.raises(ManifestValidationError, match="Protocol 'grpc'"):
+        render_manifest("kserve", iris_onnx, storage_uri=S3, protocol="grpc")
+
+    grpc_port = free_port()
+    server = start_server(iris_onnx, extra_args=["--grpc-port", str(grpc_port)])
+    try:
+        res = KServeSpec.resource
+        kube.controller(res, "models", "iris", {
+            "url": f"http://127.0.0.1:{grpc_port}",
+            "conditions": [{"type": "Ready", "status": "True"}]})
+        info = deploy("kserve", iris_onnx, namespace="models", storage_uri=S3,
+                      protocol="grpc-v2", client=kube.client, poll=0.1, timeout=10,
+                      log=quiet)
+        assert info["endpoint"] == f"http://127.0.0.1:{grpc_port}" and info["created"]
+    finally:
+        stop_server(server.pid)
+    kube.controller(res, "models", "iris-b", {"url": f"http://127.0.0.1:{free_port()}",
+                                              "conditions": [{"type": "Ready",
+                                                              "status": "True"}]})
+    with pytest.raises(DeployError, match="does not answer over gRPC.*deleted the new"):
+        deploy("kserve", iris_onnx, namespace="models", storage_uri=S3, name="iris-b",
+               protocol="grpc-v2", client=kube.client, poll=0.1, timeout=10,
+               answer_timeout=1, log=quiet)
+    assert kube.get(res, "models", "iris-b") is None

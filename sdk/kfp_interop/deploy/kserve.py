@@ -18,12 +18,17 @@ from kfp_interop.deploy.base import register_target
 from kfp_interop.deploy.kube_api import Resource
 from kfp_interop.deploy.kubernetes import KubernetesTarget
 from kfp_interop.deploy.manifests import KubernetesSpec, check_canary, conditions, resources
+from kfp_interop.errors import ManifestValidationError
 from kfp_interop.naming import check_name
 
 __all__ = ["KServeSpec", "RUNTIMES", "OWN_RUNTIME", "serving_runtime"]
 
 #: the ServingRuntime kfp-interop renders (and ships in ``manifests/``)
 OWN_RUNTIME = "kfp-interop-onnx"
+#: the gRPC port of kfp-interop's runtime and of KServe's Triton runtime
+GRPC_PORT = 9000
+#: what an InferenceService's predictor speaks: OIP over REST, or over gRPC
+PROTOCOLS = ("v2", "grpc-v2")
 #: runtime aliases -> ServingRuntime names; any other DNS-1123 name is taken as it is
 RUNTIMES = {"triton": "kserve-tritonserver", "kfp-interop": OWN_RUNTIME}
 
@@ -48,13 +53,14 @@ def serving_runtime(*, cluster: bool = False, image: str = "", providers: str = 
     from kfp_interop.onnx_model import PROVIDERS_ENV
 
     image = image or f"{SERVING_IMAGE_REPOSITORY}:{__version__}"
+    # No ports list, as KServe's own Triton runtime: an InferenceService picks one port
+    # (Knative takes one): HTTP on 8080 by default, h2c on GRPC_PORT for grpc-v2.
     container = {
         "name": "kserve-container",
         "image": image,
         "args": ["kfp-interop", "serve", "/mnt/models", "--name", "{{.Name}}",
-                 "--host", "0.0.0.0", "--port", "8080"],
+                 "--host", "0.0.0.0", "--port", "8080", "--grpc-port", str(GRPC_PORT)],
         "env": [{"name": PROVIDERS_ENV, "value": providers}],
-        "ports": [{"containerPort": 8080, "name": "http1", "protocol": "TCP"}],
         "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": 8080},
                            "periodSeconds": 5},
         "securityContext": {"runAsUser": 1000, "runAsNonRoot": True,
@@ -70,8 +76,12 @@ def serving_runtime(*, cluster: bool = False, image: str = "", providers: str = 
                      "annotations": {"serving.kserve.io/server-type": "kfp-interop",
                                      "kfp-interop.dev/version": __version__}},
         "spec": {
+            # the scrape annotations KServe documents (its Triton runtime has them too);
+            # /metrics is on the HTTP port
+            "annotations": {"prometheus.kserve.io/port": "8080",
+                            "prometheus.kserve.io/path": "/metrics"},
             "supportedModelFormats": [{"name": "onnx", "version": "1", "autoSelect": False}],
-            "protocolVersions": ["v2"],
+            "protocolVersions": ["v2", "grpc-v2"],
             "containers": [container],
         },
     }
@@ -98,6 +108,9 @@ class KServeSpec(KubernetesSpec):
 
     service_account: str = ""
     runtime: str = "triton"
+    #: v2 (REST) or grpc-v2: the predictor's protocolVersion; grpc-v2 also exposes the
+    #: runtime's gRPC port (h2c, GRPC_PORT) instead of HTTP
+    protocol: str = "v2"
 
     resource: ClassVar[Resource] = Resource("serving.kserve.io", "v1beta1",
                                             "inferenceservices", "InferenceService")
@@ -109,6 +122,9 @@ class KServeSpec(KubernetesSpec):
         if self.service_account not in ("", "none"):
             check_name(self.service_account, "service account")
         check_name(RUNTIMES.get(self.runtime, self.runtime), "runtime")
+        if self.protocol not in PROTOCOLS:
+            raise ManifestValidationError(f"Protocol {self.protocol!r}: use one of "
+                                          f"{', '.join(PROTOCOLS)} (KServe's names).")
 
     @classmethod
     def storage_for(cls, storage_uri: str, name: str, options: dict) -> str:
@@ -137,12 +153,15 @@ class KServeSpec(KubernetesSpec):
             "minReplicas": self.replicas,
             "model": {
                 "modelFormat": {"name": "onnx", "version": "1"},
-                "protocolVersion": "v2",
+                "protocolVersion": self.protocol,
                 "runtime": self.runtime_name,
                 "storageUri": self.storage_uri,
                 "resources": resources(self.cpu, self.memory, self.gpus),
             },
         }
+        if self.protocol == "grpc-v2":
+            predictor["model"]["ports"] = [{"name": "h2c", "containerPort": GRPC_PORT,
+                                            "protocol": "TCP"}]
         if self.service_account_name:
             predictor["serviceAccountName"] = self.service_account_name
         if self.canary_percent:

@@ -182,7 +182,8 @@ class KubernetesTarget(DeployTarget):
                 raise DeployError(f"{res.kind} {spec.name!r} is Ready but reports no URL; "
                                   "pass the inference endpoint explicitly.")
             self._confirm_answers(info["endpoint"], spec.name, record, answer_timeout,
-                                  spec.request_headers(spec.name))
+                                  spec.request_headers(spec.name),
+                                  grpc=getattr(spec, "protocol", "v2") == "grpc-v2")
         except DeployError as e:
             action = self.rollback(info, client=api)
             e.args = (f"{e} Rolled back: {action}.",)
@@ -210,10 +211,23 @@ class KubernetesTarget(DeployTarget):
 
     @staticmethod
     def _confirm_answers(endpoint: str, name: str, record, timeout: float,
-                         headers: dict | None) -> None:
-        """The endpoint serves *this* model: ready, and metadata equal to the record."""
-        from kfp_interop.serving.client import http_json, metadata_mismatches, wait_model_ready
+                         headers: dict | None, grpc: bool = False) -> None:
+        """The endpoint serves *this* model: ready, and metadata equal to the record
+        (over gRPC for a ``grpc-v2`` deployment)."""
+        from kfp_interop.serving.client import (grpc_wait_metadata, http_json,
+                                                metadata_mismatches, wait_model_ready)
 
+        if grpc:
+            meta, problem = grpc_wait_metadata(endpoint, name, timeout=timeout,
+                                               headers=headers)
+            if problem is not None:
+                raise DeployError(f"{endpoint} reports Ready but model {name!r} does not "
+                                  f"answer over gRPC ({problem}).")
+            diffs = metadata_mismatches(meta, record) if record is not None else []
+            if diffs:
+                raise DeployError(f"{endpoint} serves a model {name!r} whose {diffs} differ "
+                                  "from the record: another model is behind this name.")
+            return
         problem = wait_model_ready(endpoint, name, timeout=timeout, headers=headers)
         if problem is not None:
             raise DeployError(f"{endpoint} reports Ready but model {name!r} does not answer "

@@ -82,3 +82,60 @@ def metadata_mismatches(served: Any, record: "InferenceMetadata") -> list[str]:
     if served_sha is not None and served_sha != record.model["onnx_sha256"]:
         diffs.append("properties.onnx_sha256")
     return diffs
+
+
+def grpc_address(endpoint: str) -> tuple[str, bool]:
+    """``(host:port, TLS)`` of an endpoint URL for gRPC (``https://h`` -> ``h:443``)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
+    secure = parts.scheme == "https"
+    return f"{parts.hostname}:{parts.port or (443 if secure else 80)}", secure
+
+
+def grpc_wait_metadata(endpoint: str, name: str, *, timeout: float,
+                       headers: dict | None = None, poll: float = 1.0
+                       ) -> tuple[dict | None, str | None]:
+    """Over the OIP gRPC service: wait until ``name`` is ready, then its metadata as the
+    REST answer has it. ``(metadata, None)``, or ``(None, the last problem)`` once
+    ``timeout`` passed."""
+    import grpc
+
+    from kfp_interop.serving.grpc_server import SERVICE, messages
+
+    m = messages()
+    address, secure = grpc_address(endpoint)
+    channel = (grpc.secure_channel(address, grpc.ssl_channel_credentials()) if secure
+               else grpc.insecure_channel(address))
+    metadata = tuple((k.lower(), v) for k, v in (headers or {}).items())
+
+    def rpc(method, request, response):
+        call = channel.unary_unary(f"/{SERVICE}/{method}",
+                                   request_serializer=m[request].SerializeToString,
+                                   response_deserializer=m[response].FromString)
+        return call
+
+    ready = rpc("ModelReady", "ModelReadyRequest", "ModelReadyResponse")
+    meta = rpc("ModelMetadata", "ModelMetadataRequest", "ModelMetadataResponse")
+    end = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                if ready(m["ModelReadyRequest"](name=name), timeout=5,
+                         metadata=metadata).ready:
+                    answer = meta(m["ModelMetadataRequest"](name=name), timeout=5,
+                                  metadata=metadata)
+                    return {"name": answer.name, "versions": list(answer.versions),
+                            "platform": answer.platform,
+                            **{kind: [{"name": t.name, "datatype": t.datatype,
+                                       "shape": [int(d) for d in t.shape]}
+                                      for t in getattr(answer, kind)]
+                               for kind in ("inputs", "outputs")}}, None
+                last = "ModelReady answered not ready"
+            except grpc.RpcError as e:
+                last = f"{e.code().name}: {e.details()}"
+            if time.monotonic() > end:
+                return None, last
+            time.sleep(poll)
+    finally:
+        channel.close()
