@@ -156,10 +156,12 @@ def test_the_servingruntime_container_serves_a_triton_layout_repository(engine, 
     assert container["image"] == SERVING_IMAGE
     security = container["securityContext"]
     assert security["readOnlyRootFilesystem"] and security["runAsNonRoot"]
-    port = container["ports"][0]["containerPort"]
-    with socket.socket() as s:
-        if s.connect_ex(("127.0.0.1", port)) == 0:
-            pytest.fail(f"port {port} (the ServingRuntime's) is taken on this machine")
+    port = container["readinessProbe"]["httpGet"]["port"]
+    grpc_port = int(container["args"][container["args"].index("--grpc-port") + 1])
+    for taken in (port, grpc_port):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", taken)) == 0:
+                pytest.fail(f"port {taken} (the ServingRuntime's) is taken on this machine")
     args = [a.replace("{{.Name}}", "iris-runtime") for a in container["args"]]
     env = {e["name"]: e["value"] for e in container["env"]}
     box = engine.containers.create(
@@ -197,6 +199,12 @@ def test_the_servingruntime_container_serves_a_triton_layout_repository(engine, 
         report = endpoint_smoke_test(f"http://{url}", iris_model[0], sample=iris_model[2],
                                      name="iris-runtime")
         assert report["passed"]
+        import tritonclient.grpc as grpcclient  # and gRPC on the runtime's other port
+
+        assert grpcclient.InferenceServerClient(f"127.0.0.1:{grpc_port}").is_model_ready(
+            "iris-runtime")
+        with urllib.request.urlopen(f"http://{url}/metrics", timeout=5) as r:
+            assert b'nv_inference_request_success{model="iris-runtime",version="1"}' in r.read()
         box.reload()
         assert box.attrs["Config"]["User"] == "1000"
     finally:
