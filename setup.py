@@ -69,7 +69,8 @@ setup(
         "tritonclient>=2.40",
     ],
     extras_require={
-        "serve": ["uvicorn[standard]>=0.29", "orjson>=3.9"],
+        "serve": ["uvicorn[standard]>=0.29", "orjson>=3.9", "grpcio>=1.60",
+                  "prometheus-client>=0.20"],
         "mlflow": ["mlflow>=2.16"],
         # a plain "torch" requirement pulls a multi-GB CUDA build: pin the CPU one
         "torch": ["torch==2.13.0", "onnxscript>=0.5", "keras>=3.10"],
@@ -82,6 +83,7 @@ setup(
             "pytest-timeout>=2.3",
             "httpx>=0.27",
             "tritonclient[http,grpc]>=2.40",
+            "grpcio-tools>=1.60",  # scripts/gen_grpc_descriptor.py (checked by a test)
             "kserve>=0.13",
             "mlflow>=2.16",
             "minio>=7.2",

@@ -227,3 +227,15 @@ def test_health_answers_while_a_large_grpc_request_runs(casts, tmp_path):
                               expected_outputs(casts, X)["out_int32"])
     finally:
         stop_server(server.pid)
+
+
+def test_the_committed_descriptor_is_the_proto_compiled():
+    """grpc_descriptor.py is what scripts/gen_grpc_descriptor.py makes of the proto."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    out = subprocess.run([sys.executable, "scripts/gen_grpc_descriptor.py", "--check"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr

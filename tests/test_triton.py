@@ -194,3 +194,59 @@ def test_the_intact_copy_loads(models, tmp_path):
         start = time.monotonic()
         server.load("iris-triton")
         assert server.ready("iris-triton") and time.monotonic() - start < 60
+
+
+def test_a_record_with_dynamic_batching_loads_in_triton_and_round_trips(models, tmp_path):
+    """The record's serving.dynamic_batching becomes Triton's max_batch_size (dims
+    without the batch; a tensor with nothing but the batch as dims [1] reshaped to [])
+    and dynamic_batching block: Triton loads it, serves the record's tensors, batches
+    concurrent requests (the stand-in merges them as the C++ backend does); importing the
+    config gives the block back; validate-repo agrees."""
+    import concurrent.futures
+
+    from kfp_interop.metadata import load_metadata, save_metadata
+    from kfp_interop.metadata.importers import import_metadata
+    from kfp_interop.metadata.render import render
+    from kfp_interop.onnx_model import find_onnx, read_onnx
+    from kfp_interop.storage import validate_repository
+
+    model, _ = models[1]["iris-triton"]  # outputs label [-1] and probabilities [-1, 3]
+    path = find_onnx(model)
+    block = {"max_batch_size": 16, "max_queue_delay_us": 20000,
+             "preferred_batch_sizes": [4, 8]}
+    record = load_metadata(path).replace(serving={"dynamic_batching": block})
+    batched = tmp_path / "batched" / "model.onnx"
+    batched.parent.mkdir()
+    save_metadata(record, read_onnx(path), str(batched))
+    config = render(record, "triton")
+    assert "max_batch_size: 16" in config and "reshape: { shape: [ ] }" in config
+    assert "max_queue_delay_microseconds: 20000" in config
+    config_file = tmp_path / "config.pbtxt"
+    config_file.write_text(config)
+    assert import_metadata(str(config_file), "triton").serving == {"dynamic_batching": block}
+    repo = tmp_path / "repo"
+    upload(str(batched), str(repo), "iris-batched")
+    assert validate_repository(str(repo))["problems"] == []
+    X = np.array([[5.1, 3.5, 1.4, 0.2], [6.0, 2.9, 4.5, 1.5], [6.9, 3.1, 5.4, 2.1]],
+                 np.float32)
+    from kfp_interop.onnx_model import ort_session
+
+    want = ort_session(path).run(None, {"input": X})
+    with Triton(str(repo)) as server:
+        server.load("iris-batched")
+        served = server.metadata("iris-batched")
+        assert served["inputs"] == record.inputs
+        # Triton shows a reshaped tensor by its config dims: label [-1] as [-1, 1]
+        assert served["outputs"] == [{**t, "shape": t["shape"] if len(t["shape"]) > 1
+                                      else [-1, 1]} for t in record.outputs]
+        import tritonclient.http as httpclient
+
+        def infer(i):
+            client = httpclient.InferenceServerClient(server.url.split("//", 1)[1])
+            x = httpclient.InferInput("input", [1, 4], "FP32")
+            x.set_data_from_numpy(X[i:i + 1])
+            return client.infer("iris-batched", [x]).as_numpy("probabilities")
+
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+            got = list(pool.map(infer, range(3)))
+        np.testing.assert_allclose(np.concatenate(got), want[1], rtol=1e-6)

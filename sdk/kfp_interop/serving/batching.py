@@ -60,6 +60,10 @@ def _key(feeds: dict[str, Any], names: list[str]) -> tuple:
     return (tuple(names), tuple(sorted((n, a.shape[1:]) for n, a in feeds.items())))
 
 
+#: executions faster than this run on the event loop, slower ones in a thread
+INLINE_S = 0.0003
+
+
 class Batcher:
     """The dynamic batcher of one model; ``run_in_thread(fn, *args)`` runs a call off
     the event loop (the server's executor)."""
@@ -71,6 +75,9 @@ class Batcher:
         self._run_in_thread = run_in_thread
         self._on_execution = on_execution
         self._queue: list[_Pending] = []
+        #: a running mean of one execution's seconds: models faster than INLINE_S run on
+        #: the event loop (a thread hop would cost more than the model)
+        self._mean_s = 0.001
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._closing = False
@@ -142,6 +149,15 @@ class Batcher:
             self._queue = [p for p in self._queue if id(p) not in taken]
             await self._run(batch, rows)
 
+    async def _execute(self, feeds, names):
+        start = time.perf_counter()
+        if self._mean_s < INLINE_S:
+            results = self.model.run(feeds, names)
+        else:
+            results = await self._run_in_thread(self.model.run, feeds, names)
+        self._mean_s = 0.8 * self._mean_s + 0.2 * (time.perf_counter() - start)
+        return results
+
     async def _run(self, batch: list[_Pending], rows: int) -> None:
         import numpy as np
 
@@ -149,12 +165,12 @@ class Batcher:
         names = batch[0].names
         try:
             if len(batch) == 1:
-                results = await self._run_in_thread(self.model.run, batch[0].feeds, names)
+                results = await self._execute(batch[0].feeds, names)
                 parts = [results]
             else:
                 feeds = {n: np.concatenate([p.feeds[n] for p in batch])
                          for n in batch[0].feeds}
-                results = await self._run_in_thread(self.model.run, feeds, names)
+                results = await self._execute(feeds, names)
                 if any(arr.ndim == 0 or arr.shape[0] != rows for _, arr in results):
                     raise ValueError("an output's first dimension is not the batch")
                 parts, offset = [], 0

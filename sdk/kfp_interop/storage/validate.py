@@ -77,7 +77,8 @@ def _check_tensors(config, graph_model, model: str, key: str) -> list[Problem]:
             if datatype != found["datatype"]:
                 problems.append(Problem(model, key, f"config {kind} {t.name!r} is {type_name}, "
                                                      f"the graph's is {found['datatype']}."))
-            dims = batch + [int(d) for d in t.dims]
+            dims = batch + [int(d) for d in (t.reshape.shape if t.HasField("reshape")
+                                             else t.dims)]
             if not _dims_match(dims, found["shape"]):
                 problems.append(Problem(
                     model, key, f"config {kind} {t.name!r} has dims {dims} (with the batch "

@@ -47,7 +47,8 @@ def _check(kind, configured, graph, batch):
             raise pb_utils.TritonModelException(
                 f"unexpected datatype {tensor['data_type']} for {kind} '{name}', model "
                 f"provides {want}")
-        dims = ([-1] if batch else []) + [int(d) for d in tensor["dims"]]
+        shown = tensor["reshape"].get("shape", []) if "reshape" in tensor else tensor["dims"]
+        dims = ([-1] if batch else []) + [int(d) for d in shown]
         shape = [d if isinstance(d, int) else -1 for d in node.shape]
         if len(dims) != len(shape) or any(
                 a != b and -1 not in (a, b) for a, b in zip(dims, shape)):
@@ -67,8 +68,13 @@ class TritonPythonModel:
         _check("output", config.get("output", []), self.session.get_outputs(), batch)
         self.inputs = [t["name"] for t in config.get("input", [])]
         self.outputs = [t["name"] for t in config.get("output", [])]
+        self.batch = batch
 
     def execute(self, requests):
+        if self.batch and len(requests) > 1:
+            merged = self._merged(requests)
+            if merged is not None:
+                return merged
         responses = []
         for request in requests:
             feed = {}
@@ -91,4 +97,26 @@ class TritonPythonModel:
                                      dtype=np.object_).reshape(value.shape)
                 tensors.append(pb_utils.Tensor(name, value))
             responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
+        return responses
+
+    def _merged(self, requests):
+        """The requests Triton's dynamic batcher handed over, run as one ONNX Runtime
+        call and split back (what the C++ backend does); None when they cannot be
+        concatenated (then one by one)."""
+        feeds = {name: [pb_utils.get_input_tensor_by_name(r, name).as_numpy()
+                        for r in requests] for name in self.inputs}
+        if any(v.dtype == np.object_ for vs in feeds.values() for v in vs):
+            return None
+        sizes = [v.shape[0] for v in feeds[self.inputs[0]]]
+        try:
+            results = self.session.run(self.outputs, {n: np.concatenate(vs)
+                                                      for n, vs in feeds.items()})
+        except Exception:  # noqa: BLE001 - one by one, each its own error
+            return None
+        responses, offset = [], 0
+        for size in sizes:
+            tensors = [pb_utils.Tensor(name, np.ascontiguousarray(value[offset:offset + size]))
+                       for name, value in zip(self.outputs, results)]
+            responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
+            offset += size
         return responses

@@ -74,7 +74,8 @@ def from_triton(text: str, path: str) -> Described:
                 datatype = by_triton(type_name).oip
             except InvalidInputError as e:
                 raise MetadataError(f"{path!r}: {kind} {t.name!r}: {e}") from e
-            out.append(tensor(t.name, datatype, batch + [int(d) for d in t.dims], path=path,
+            dims = t.reshape.shape if t.HasField("reshape") else t.dims
+            out.append(tensor(t.name, datatype, batch + [int(d) for d in dims], path=path,
                               where=kind))
         return out
 

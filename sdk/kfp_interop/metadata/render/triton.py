@@ -25,9 +25,12 @@ def to_triton_config(record: InferenceMetadata, *, max_batch_size: int | None = 
         parts = []
         for t in items:
             dims = t["shape"][1:] if max_batch_size > 0 else t["shape"]
+            # a batched tensor with nothing but the batch dimension: Triton wants
+            # dims [ 1 ] reshaped to [ ] (its documented form)
+            reshape = "\n    reshape: { shape: [ ] }" if not dims else ""
             parts.append(f'  {{\n    name: "{t["name"]}"\n    data_type: '
                          f'{by_oip(t["datatype"]).triton}\n    dims: '
-                         f'[ {", ".join(str(d) for d in dims)} ]\n  }}')
+                         f'[ {", ".join(str(d) for d in dims or [1])} ]{reshape}\n  }}')
         return f"{kind} [\n" + ",\n".join(parts) + "\n]\n"
 
     head = (f'name: "{record.name}"\nplatform: "{record.model["platform"]}"\n'
