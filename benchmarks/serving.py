@@ -4,7 +4,9 @@ ONNX models, REST and gRPC, with and without dynamic batching.
 Models (ONNX, built here; weights random where only the cost matters):
 
 * ``mlp-big``: an MLP of three 4096-unit hidden layers on 64 inputs (~135 MB of FP32
-  weights, larger than the CPU's cache): the case batching is for;
+  weights, larger than the CPU's cache): the case batching is for; its config sets
+  Triton's ``intra_op_thread_count`` parameter to 0 (ONNX Runtime's threads, one per
+  core), which our server reads too (the other models: one thread);
 * ``iris-lr``: scikit-learn LogisticRegression on iris;
 * ``rf-100``: a 100-tree RandomForest on iris;
 * ``digits-cnn``: a small CNN on 8x8 digit images (1 -> 8 -> 16 channels, 3x3).
@@ -154,6 +156,10 @@ def repository(models: list[str], work: str, batched: bool) -> tuple[str, dict]:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             save_metadata(record, read_onnx(os.path.join(out, "model.onnx")), path)
         upload(path, repo)
+        if name == "mlp-big":  # a large model: ONNX Runtime's threads, one per core
+            with open(os.path.join(repo, name, "config.pbtxt"), "a") as f:
+                f.write('parameters {\n  key: "intra_op_thread_count"\n'
+                        '  value: { string_value: "0" }\n}\n')
         rows[name] = row
     return repo, rows
 
@@ -258,16 +264,16 @@ def ort_floor(path: str, row: np.ndarray) -> dict:
 class Ours:
     label = "kfp-interop"
 
-    def __init__(self, repo: str, batched: bool):
+    def __init__(self, repo: str, batched: bool, threads: int = 1):
         from kfp_interop.serving.process import free_port
 
-        self.repo, self.batched = repo, batched
+        self.repo, self.batched, self.threads = repo, batched, threads
         self.grpc_port = free_port()
 
     def __enter__(self):
         from kfp_interop.serving import start_server
 
-        extra = ["--grpc-port", str(self.grpc_port)]
+        extra = ["--grpc-port", str(self.grpc_port), "--intra-op-threads", str(self.threads)]
         if not self.batched:
             extra += ["--max-batch-size", "0"]
         self.handle = start_server(self.repo, extra_args=extra, timeout=180)
@@ -328,6 +334,9 @@ def main(argv=None) -> int:
     p.add_argument("--requests", type=int, default=1280,
                    help="requests per c=64 measurement (c=1: an eighth)")
     p.add_argument("--no-triton", action="store_true")
+    p.add_argument("--threads", type=int, default=1,
+                   help="our server's --intra-op-threads (Triton's stand-in: ONNX "
+                        "Runtime's default, one per core)")
     p.add_argument("--json")
     a = p.parse_args(argv)
     models = [m for m in a.models.split(",") if m]
@@ -337,8 +346,8 @@ def main(argv=None) -> int:
         batched, _ = repository(models, work, batched=True)
         floors = {m: ort_floor(os.path.join(work, f"adopted-{m}", "model.onnx"), rows[m])
                   for m in models}
-        runs = [("kfp-interop", "unbatched", lambda: Ours(plain, False)),
-                ("kfp-interop", "batched", lambda: Ours(batched, True))]
+        runs = [("kfp-interop", "unbatched", lambda: Ours(plain, False, a.threads)),
+                ("kfp-interop", "batched", lambda: Ours(batched, True, a.threads))]
         if not a.no_triton:
             from triton_server.server import available
 

@@ -117,7 +117,7 @@ def batching_options(max_batch_size: int | None = None, max_queue_delay_us: int 
 
 def build_repository(model_path: str, *, name: str | None = None,
                      control: str = "none", load_models: list[str] | None = None,
-                     batching=None, strict_readiness: bool = True):
+                     batching=None, strict_readiness: bool = True, threads: int = 1):
     """The models to serve: a repository (folder or storage URI) when ``model_path`` is
     one and no ``name`` picks a single model out of it, else one ONNX file (loaded here,
     so a corrupt file fails with a clear error rather than as a server that never gets
@@ -126,9 +126,11 @@ def build_repository(model_path: str, *, name: str | None = None,
     from kfp_interop.serving.repository import ModelRepository, is_repository
     from kfp_interop.serving.runtime import ServedModel
 
+    if threads < 0:
+        raise InvalidInputError(f"--intra-op-threads {threads}: 0 (one per core) or more.")
     if is_repository(model_path) and not name:
         repository = ModelRepository(source=model_path, control=control, batching=batching,
-                                     strict_readiness=strict_readiness)
+                                     strict_readiness=strict_readiness, threads=threads)
         repository.start(load_models)
         return repository
     if control != "none" or load_models:
@@ -136,7 +138,8 @@ def build_repository(model_path: str, *, name: str | None = None,
                                 "and --load-model take a model repository (a folder of "
                                 "<name>/config.pbtxt + <name>/<version>/model.onnx, or a "
                                 "storage URI).")
-    model = ServedModel(locate_model(model_path, name), name, batching=batching).load()
+    model = ServedModel(locate_model(model_path, name), name, batching=batching,
+                        threads=threads).load()
     return ModelRepository([model], strict_readiness=strict_readiness)
 
 
@@ -145,7 +148,7 @@ def serve_forever(model_path: str, *, name: str | None = None, host: str = "127.
                   max_body_mb: float | None = None, max_elements: int | None = None,
                   grpc_port: int = 0, metrics_port: int = 0, batching=None,
                   control: str = "none", load_models: list[str] | None = None,
-                  strict_readiness: bool = True) -> None:
+                  strict_readiness: bool = True, threads: int = 1) -> None:
     """Load the model(s), then run the server in this process until interrupted.
 
     Requests above ``max_body_mb`` (default 32) or with more than ``max_elements``
@@ -161,7 +164,7 @@ def serve_forever(model_path: str, *, name: str | None = None, host: str = "127.
     request_limits = limits(max_body_mb, max_elements)
     repository = build_repository(model_path, name=name, control=control,
                                   load_models=load_models, batching=batching,
-                                  strict_readiness=strict_readiness)
+                                  strict_readiness=strict_readiness, threads=threads)
     app = create_app(repository, load_in_background=False, limits=request_limits)
     app.grpc_address = f"{host}:{grpc_port}" if grpc_port else ""
     if metrics_port:

@@ -6,7 +6,8 @@ repository extension (index, load, unload).
 Each model folder ``<name>/`` holds ``config.pbtxt`` (parsed with Triton's own schema)
 and numeric version folders with ``model.onnx``; the config's ``version_policy`` says
 which versions are served (``latest`` N, default 1; ``all``; ``specific``), its
-``dynamic_batching`` (with ``max_batch_size``) turns batching on. A model that fails to
+``dynamic_batching`` (with ``max_batch_size``) turns batching on, its parameter
+``intra_op_thread_count`` (Triton's onnxruntime backend's) sets ONNX Runtime's threads. A model that fails to
 load is reported by name (index, ready, logs) and the others go on.
 
 Loading a model that is already loaded builds the new versions first and swaps them in
@@ -285,8 +286,15 @@ class ModelRepository:
                                        config.dynamic_batching.preferred_batch_size))
                         if config.max_batch_size > 0 and config.HasField("dynamic_batching")
                         else False)
+        threads = self.threads
+        if "intra_op_thread_count" in config.parameters:  # Triton's onnxruntime knob
+            value = config.parameters["intra_op_thread_count"].string_value
+            if not value.isdigit():
+                raise ModelLoadError(f"its parameter intra_op_thread_count is {value!r}; "
+                                     "a number of threads (0: one per core).")
+            threads = int(value)
         return [ServedModel(os.path.join(folder, v, model_file), name, version=v,
-                            threads=self.threads, batching=batching) for v in chosen]
+                            threads=threads, batching=batching) for v in chosen]
 
 
 def _version_key(version: str) -> tuple:
