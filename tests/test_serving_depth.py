@@ -315,3 +315,28 @@ def test_failures_are_counted_by_reason(server):
                                                            0) + 2
     with urllib.request.urlopen(base + "/metrics") as r:
         assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
+
+
+def test_the_configs_thread_count_is_read_and_a_bad_one_keeps_what_was_served(casts,
+                                                                              tmp_path):
+    from kfp_interop.errors import ModelLoadError
+    from kfp_interop.serving.repository import ModelRepository
+
+    repo = tmp_path / "repo"
+    upload(casts, str(repo))
+    config = repo / "casts" / "config.pbtxt"
+    base = config.read_text()
+
+    def threads(value):
+        config.write_text(base + 'parameters {\n  key: "intra_op_thread_count"\n'
+                                 f'  value: {{ string_value: "{value}" }}\n}}\n')
+
+    threads(2)
+    repository = ModelRepository(source=str(repo), control="explicit")
+    [model] = repository.load("casts")
+    assert model.ready and model.threads == 2
+    threads("many")
+    with pytest.raises(ModelLoadError, match="intra_op_thread_count is 'many'"):
+        repository.load("casts")
+    assert repository.get("casts") is model and model.ready  # what was served stays
+    repository.close()

@@ -268,7 +268,7 @@ class OIPApp:
     async def track(self, model: ServedModel, work):
         """Await ``work`` (one inference request of ``model``), counted: in flight while
         it runs, a failure by its reason (REST and gRPC alike)."""
-        pending = self.metrics.pending.labels(model.name, model.version)
+        pending = self.metrics.pending_of(model.name, model.version)
         pending.inc()
         try:
             return await work

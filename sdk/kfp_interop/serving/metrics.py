@@ -55,25 +55,44 @@ class ServerMetrics:
         self.output_us = counter("nv_inference_compute_output_duration_us",
                                  "Cumulative inference compute output duration in "
                                  "microseconds (encoding the answer)")
+        self._children: dict[tuple[str, str], tuple] = {}
         self.pending = Gauge("nv_inference_pending_request_count",
                              "Instantaneous number of pending requests awaiting execution "
                              "per-model.", labels, registry=self.registry)
 
+    def _of(self, model: str, version: str) -> tuple:
+        """The labelled children of one model version, looked up once (``labels()``
+        takes a lock and builds a key on every call)."""
+        key = (model, version)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = tuple(
+                metric.labels(model, version) for metric in (
+                    self.success, self.count, self.request_us, self.queue_us,
+                    self.input_us, self.infer_us, self.output_us, self.exec_count,
+                    self.pending))
+        return children
+
+    def pending_of(self, model: str, version: str):
+        """The in-flight gauge of one model version."""
+        return self._of(model, version)[8]
+
     def executed(self, model: str, version: str) -> None:
         """One model execution (a batch, or an unbatched request)."""
-        self.exec_count.labels(model, version).inc()
+        self._of(model, version)[7].inc()
 
     def observe(self, model: str, version: str, *, rows: int, request_s: float,
                 queue_s: float, input_s: float, infer_s: float, output_s: float) -> None:
         """One successful request of ``rows`` inferences."""
         us = 1e6
-        self.success.labels(model, version).inc()
-        self.count.labels(model, version).inc(rows)
-        self.request_us.labels(model, version).inc(request_s * us)
-        self.queue_us.labels(model, version).inc(queue_s * us)
-        self.input_us.labels(model, version).inc(input_s * us)
-        self.infer_us.labels(model, version).inc(infer_s * us)
-        self.output_us.labels(model, version).inc(output_s * us)
+        success, count, request, queue, input_, infer, output, *_ = self._of(model, version)
+        success.inc()
+        count.inc(rows)
+        request.inc(request_s * us)
+        queue.inc(queue_s * us)
+        input_.inc(input_s * us)
+        infer.inc(infer_s * us)
+        output.inc(output_s * us)
 
     def failed(self, model: str, version: str, reason: str) -> None:
         self.failure.labels(model, version, reason).inc()
