@@ -340,3 +340,27 @@ def test_the_configs_thread_count_is_read_and_a_bad_one_keeps_what_was_served(ca
         repository.load("casts")
     assert repository.get("casts") is model and model.ready  # what was served stays
     repository.close()
+
+
+def test_a_repository_at_a_storage_uri_is_served(iris_onnx, s3_env, monkeypatch, tmp_path):
+    """serve s3://bucket/repo: each model folder is downloaded (checked against its
+    manifest) and served; index, metadata and infer answer as for a folder."""
+    import uuid
+
+    from kfp_interop.storage import open_store
+
+    for key, value in s3_env.items():
+        monkeypatch.setenv(key, value)
+    uri = f"s3://serve-{uuid.uuid4().hex[:8]}/repo"
+    open_store(uri).prepare(create_bucket=True)
+    upload(iris_onnx, uri)
+    server = start_server(uri, log_path=str(tmp_path / "s.log"))
+    try:
+        status, index = call("POST", server.endpoint + "/v2/repository/index", {})
+        assert status == 200 and [(r["name"], r["state"]) for r in index] == [
+            ("iris", "READY")]
+        body = {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 4],
+                            "data": [5.1, 3.5, 1.4, 0.2]}]}
+        assert call("POST", server.endpoint + "/v2/models/iris/infer", body)[0] == 200
+    finally:
+        stop_server(server.pid)

@@ -180,11 +180,12 @@ def cmd_export(args) -> int:
 
 def cmd_serve(args) -> int:
     from kfp_interop.serving.__main__ import serve_from_args
+    from kfp_interop.steps.serving_source import remote_source
 
     print(f"Serving {args.model} on http://{args.host}:{args.port}"
           + (f" and gRPC {args.host}:{args.grpc_port}" if args.grpc_port else "")
           + " (Ctrl-C to stop)")
-    serve_from_args(args)
+    serve_from_args(args, remote=remote_source(args.model))
     return 0
 
 

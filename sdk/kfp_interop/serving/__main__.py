@@ -46,8 +46,8 @@ def add_serve_flags(p: argparse.ArgumentParser) -> None:
                    help="ready only when no model failed to load (Triton's default)")
 
 
-def serve_from_args(a, log_level: str = "warning") -> None:
-    serve_forever(a.model, name=a.name, host=a.host, port=a.port, log_level=log_level,
+def serve_from_args(a, log_level: str = "warning", remote=None) -> None:
+    serve_forever(a.model, remote=remote, name=a.name, host=a.host, port=a.port, log_level=log_level,
                   max_body_mb=a.max_body_mb, max_elements=a.max_elements,
                   grpc_port=a.grpc_port, metrics_port=a.metrics_port,
                   batching=batching_options(a.max_batch_size, a.max_queue_delay_us,

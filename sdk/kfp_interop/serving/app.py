@@ -65,6 +65,9 @@ class OIPApp:
     """ASGI application serving a :class:`ModelRepository` (or a list of
     :class:`ServedModel`)."""
 
+    #: requests larger than this are served by worker processes (REST and gRPC)
+    small_body_bytes = SMALL_BODY_BYTES
+
     def __init__(self, models: "list[ServedModel] | ModelRepository", *,
                  load_in_background: bool = True, limits: Limits = Limits(),
                  large_requests: int = 2):

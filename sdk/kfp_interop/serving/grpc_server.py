@@ -30,7 +30,6 @@ from kfp_interop.errors import (InferenceRequestError, ModelNotFoundError,
                                 PayloadTooLargeError, http_status)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from kfp_interop.serving.app import OIPApp
     from kfp_interop.serving.runtime import ServedModel
 
 __all__ = ["messages", "start_grpc", "decode_infer", "encode_infer", "SERVICE"]
@@ -174,7 +173,7 @@ def _serve_in_worker(data: bytes, limits) -> tuple[bytes, int, float]:
 
 # -- the service ------------------------------------------------------------------------
 class _Service:
-    def __init__(self, app: "OIPApp"):
+    def __init__(self, app: Any):  # the OIPApp (not imported: app imports this module)
         self.app = app
         self.m = messages()
 
@@ -210,8 +209,6 @@ class _Service:
 
     async def ModelInfer(self, data: bytes, context):
         """Takes the serialized request: a large one goes to a worker process as it is."""
-        from kfp_interop.serving.app import SMALL_BODY_BYTES
-
         from google.protobuf.message import DecodeError
 
         app = self.app
@@ -223,7 +220,7 @@ class _Service:
                 from e
         model = app.repository.get(request.model_name, request.model_version or None)
         model.check_ready()
-        if len(data) > SMALL_BODY_BYTES:
+        if len(data) > app.small_body_bytes:
             del request
 
             async def large():
@@ -274,7 +271,7 @@ def _guarded(method):
     return call
 
 
-async def start_grpc(app: "OIPApp", address: str):
+async def start_grpc(app: Any, address: str):
     """Start the gRPC server on ``address`` (``host:port``) in the running loop."""
     import grpc
 

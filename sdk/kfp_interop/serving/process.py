@@ -117,7 +117,8 @@ def batching_options(max_batch_size: int | None = None, max_queue_delay_us: int 
 
 def build_repository(model_path: str, *, name: str | None = None,
                      control: str = "none", load_models: list[str] | None = None,
-                     batching=None, strict_readiness: bool = True, threads: int = 1):
+                     batching=None, strict_readiness: bool = True, threads: int = 1,
+                     remote=None):
     """The models to serve: a repository (folder or storage URI) when ``model_path`` is
     one and no ``name`` picks a single model out of it, else one ONNX file (loaded here,
     so a corrupt file fails with a clear error rather than as a server that never gets
@@ -130,7 +131,8 @@ def build_repository(model_path: str, *, name: str | None = None,
         raise InvalidInputError(f"--intra-op-threads {threads}: 0 (one per core) or more.")
     if is_repository(model_path) and not name:
         repository = ModelRepository(source=model_path, control=control, batching=batching,
-                                     strict_readiness=strict_readiness, threads=threads)
+                                     strict_readiness=strict_readiness, threads=threads,
+                                     remote=remote)
         repository.start(load_models)
         return repository
     if control != "none" or load_models:
@@ -148,7 +150,7 @@ def serve_forever(model_path: str, *, name: str | None = None, host: str = "127.
                   max_body_mb: float | None = None, max_elements: int | None = None,
                   grpc_port: int = 0, metrics_port: int = 0, batching=None,
                   control: str = "none", load_models: list[str] | None = None,
-                  strict_readiness: bool = True, threads: int = 1) -> None:
+                  strict_readiness: bool = True, threads: int = 1, remote=None) -> None:
     """Load the model(s), then run the server in this process until interrupted.
 
     Requests above ``max_body_mb`` (default 32) or with more than ``max_elements``
@@ -164,7 +166,8 @@ def serve_forever(model_path: str, *, name: str | None = None, host: str = "127.
     request_limits = limits(max_body_mb, max_elements)
     repository = build_repository(model_path, name=name, control=control,
                                   load_models=load_models, batching=batching,
-                                  strict_readiness=strict_readiness, threads=threads)
+                                  strict_readiness=strict_readiness, threads=threads,
+                                  remote=remote)
     app = create_app(repository, load_in_background=False, limits=request_limits)
     app.grpc_address = f"{host}:{grpc_port}" if grpc_port else ""
     if metrics_port:
@@ -229,8 +232,9 @@ def start_server(model_path: str, *, name: str | None = None, host: str = "127.0
         model_path = locate_model(model_path, name)
         read_onnx(model_path)  # fail fast, with a clear error, on a missing or corrupt file
     port = port or free_port(host)
-    cmd = [sys.executable, "-m", "kfp_interop.serving", model_path, "--host", host,
-           "--port", str(port)]
+    # a storage URI needs the command that reads storage (a layer above this one)
+    entry = ["kfp_interop.cli", "serve"] if "://" in model_path else ["kfp_interop.serving"]
+    cmd = [sys.executable, "-m", *entry, model_path, "--host", host, "--port", str(port)]
     if name:
         cmd += ["--name", name]
     if max_body_mb is not None:

@@ -1,7 +1,9 @@
 """The models a server holds, and where they come from: one ONNX file, or a Triton-layout
 model repository (a folder, or a storage URI such as ``s3://bucket/repo``: the layout
 ``kfp-interop upload`` writes), with Triton's model control modes and the OIP
-repository extension (index, load, unload).
+repository extension (index, load, unload). Storage stays out of this layer: a URI's
+models come through a :class:`RemoteSource` the caller gives (``kfp-interop serve``
+gives one that downloads each model folder, checked against its manifest).
 
 Each model folder ``<name>/`` holds ``config.pbtxt`` (parsed with Triton's own schema)
 and numeric version folders with ``model.onnx``; the config's ``version_policy`` says
@@ -23,12 +25,12 @@ import os
 import shutil
 import tempfile
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from kfp_interop.errors import InteropError, ModelLoadError, ModelNotFoundError
 from kfp_interop.serving.runtime import Batching, ServedModel
 
-__all__ = ["ModelRepository", "CONTROL_MODES", "is_repository"]
+__all__ = ["ModelRepository", "CONTROL_MODES", "is_repository", "RemoteSource"]
 
 log = logging.getLogger("kfp_interop.serving")
 
@@ -36,6 +38,17 @@ log = logging.getLogger("kfp_interop.serving")
 #: ``explicit`` loads the models named at start (``*``: all) and takes load/unload.
 CONTROL_MODES = ("none", "explicit")
 CONFIG_FILE = "config.pbtxt"
+
+
+class RemoteSource(Protocol):
+    """A repository at a storage URI, as the server needs it."""
+
+    def names(self) -> list[str]:
+        """The model folders (``<name>/config.pbtxt``)."""
+
+    def fetch(self, name: str, dest: str) -> None:
+        """Bring the model folder ``name`` to the local folder ``dest`` (whole and
+        checked, or not at all)."""
 
 
 def is_repository(source: str) -> bool:
@@ -64,11 +77,17 @@ class ModelRepository:
 
     def __init__(self, models: list[ServedModel] = (), *, source: str = "",
                  control: str = "none", batching: Batching | bool | None = None,
-                 threads: int = 1, strict_readiness: bool = True):
+                 threads: int = 1, strict_readiness: bool = True,
+                 remote: RemoteSource | None = None):
         if control not in CONTROL_MODES:
             raise ModelLoadError(f"Model control mode {control!r}: use one of "
                                  f"{', '.join(CONTROL_MODES)} (Triton's names).")
+        if "://" in source and remote is None:
+            raise ModelLoadError(f"{source!r} is a storage URI: serve it with kfp-interop "
+                                 "serve (which reads storage), or download it first "
+                                 "(kfp-interop download).")
         self.source = source
+        self.remote = remote
         self.control = control
         self.batching = batching
         self.threads = threads
@@ -217,14 +236,8 @@ class ModelRepository:
 
     # -- the source -------------------------------------------------------------------
     def _source_names(self) -> list[str]:
-        if "://" in self.source:
-            from kfp_interop.storage import open_store
-
-            store = open_store(self.source)
-            with store.guard(f"listing {self.source}"):
-                keys = store.list_keys()
-            return sorted({k.split("/", 1)[0] for k in keys
-                           if k.endswith(f"/{CONFIG_FILE}") and k.count("/") == 1})
+        if self.remote is not None:
+            return sorted(self.remote.names())
         return sorted(d for d in os.listdir(self.source)
                       if os.path.isfile(os.path.join(self.source, d, CONFIG_FILE)))
 
@@ -236,12 +249,10 @@ class ModelRepository:
         if name not in self._source_names():
             raise ModelNotFoundError(f"The repository {self.source} has no model {name!r}; "
                                      f"it has {self._source_names()}.")
-        if "://" not in self.source:
+        if self.remote is None:
             return os.path.join(self.source, name)
-        from kfp_interop.storage import download
-
         dest = os.path.join(self._cache, name)
-        download(f"{self.source.rstrip('/')}/{name}", dest)
+        self.remote.fetch(name, dest)
         return dest
 
     def _versions(self, name: str, folder: str) -> list[ServedModel]:
