@@ -364,3 +364,49 @@ def test_a_repository_at_a_storage_uri_is_served(iris_onnx, s3_env, monkeypatch,
         assert call("POST", server.endpoint + "/v2/models/iris/infer", body)[0] == 200
     finally:
         stop_server(server.pid)
+
+
+@pytest.mark.parametrize("policy,served", [
+    ("", ["3"]), ("version_policy: { latest: { num_versions: 2 } }\n", ["2", "3"]),
+    ("version_policy: { all: { } }\n", ["1", "2", "3"]),
+    ("version_policy: { specific: { versions: [ 1, 3 ] } }\n", ["1", "3"])])
+def test_versions_are_served_by_the_configs_policy(casts, tmp_path, policy, served):
+    """Triton's version policies: latest N (default 1), all, specific; a request without
+    a version gets the highest; a specific version the policy leaves out is unknown."""
+    import re
+
+    from kfp_interop.errors import ModelNotFoundError
+    from kfp_interop.serving.repository import ModelRepository
+
+    repo = tmp_path / "repo"
+    for v in ("1", "2", "3"):
+        upload(casts, str(repo), version=v)
+    config = repo / "casts" / "config.pbtxt"
+    config.write_text(re.sub(r"version_policy: .*\n", policy, config.read_text()))
+    repository = ModelRepository(source=str(repo))
+    repository.start()
+    try:
+        assert sorted(m.version for m in repository.models()) == served
+        assert repository.get("casts").version == served[-1]
+        for v in {"1", "2", "3"} - set(served):
+            with pytest.raises(ModelNotFoundError, match=f"no version '{v}'"):
+                repository.get("casts", v)
+    finally:
+        repository.close()
+
+
+def test_metrics_on_a_port_of_their_own(iris_onnx, tmp_path):
+    from kfp_interop.serving.process import free_port
+
+    port = free_port()
+    server = start_server(iris_onnx, extra_args=["--metrics-port", str(port)])
+    try:
+        body = {"inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 4],
+                            "data": [5.1, 3.5, 1.4, 0.2]}]}
+        assert call("POST", server.endpoint + "/v2/models/iris/infer", body)[0] == 200
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        assert 'nv_inference_request_success{model="iris",version="1"} 1.0' in text
+        assert "_total" not in text and "_created" not in text  # Triton's names
+    finally:
+        stop_server(server.pid)

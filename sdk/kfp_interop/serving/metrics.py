@@ -104,10 +104,42 @@ class ServerMetrics:
 
         lines = []
         for line in generate_latest(self.registry).decode().splitlines():
-            sample = "" if line.startswith("#") else line.split("{", 1)[0].split(" ", 1)[0]
-            if sample.endswith("_created"):
+            if line.startswith(("# HELP ", "# TYPE ")):
+                head, name, rest = line[:7], *line[7:].split(" ", 1)
+            else:
+                head, name, rest = "", line.split("{", 1)[0].split(" ", 1)[0], None
+            if name.endswith("_created"):
                 continue
-            if sample.endswith("_total"):
-                line = sample[:-len("_total")] + line[len(sample):]
+            if name.endswith("_total"):
+                name = name[:-len("_total")]
+                line = (f"{head}{name} {rest}" if head
+                        else name + line[len(name) + len("_total"):])
             lines.append(line)
         return ("\n".join(lines) + "\n").encode()
+
+
+def serve_metrics(metrics: ServerMetrics, host: str, port: int):
+    """``GET /metrics`` of ``metrics`` on a port of its own (a daemon thread), with the
+    same names as on the HTTP port (prometheus_client's own server would add
+    ``_total``). Returns the server (``shutdown()`` stops it)."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path.split("?", 1)[0] != "/metrics":
+                self.send_error(404, "only /metrics here")
+                return
+            body = metrics.render()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):  # no access log
+            pass
+
+    server = http.server.ThreadingHTTPServer((host, port), Handler)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    return server

@@ -171,9 +171,9 @@ def serve_forever(model_path: str, *, name: str | None = None, host: str = "127.
     app = create_app(repository, load_in_background=False, limits=request_limits)
     app.grpc_address = f"{host}:{grpc_port}" if grpc_port else ""
     if metrics_port:
-        from prometheus_client import start_http_server
+        from kfp_interop.serving.metrics import serve_metrics
 
-        start_http_server(metrics_port, addr=host, registry=app.metrics.registry)
+        serve_metrics(app.metrics, host, metrics_port)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
                 timeout_graceful_shutdown=5, lifespan="on")
 
