@@ -1,5 +1,5 @@
-"""Serving side by side, one run: kfp-interop's OIP server and Triton 2.51 on the same
-ONNX models, REST and gRPC, with and without dynamic batching.
+"""Serving side by side, one run: kfp-interop's OIP server, Triton 2.51 and MLServer 1.7
+on the same ONNX models, REST and gRPC, with and without dynamic batching.
 
 Models (ONNX, built here; weights random where only the cost matters):
 
@@ -25,6 +25,12 @@ which the stand-in merges into one ONNX Runtime call as the C++ backend does.
 
 Target (issue 19): mlp-big with 64 concurrent single-row clients, batched >= 3x the
 unbatched throughput on our server. Prints ``batching_speedup_mlp_big`` per protocol.
+
+MLServer runs from its own environment (``.mlserver-venv``: ``mlserver==1.7.1`` and
+onnxruntime; it conflicts with the KServe SDK of the main one) with a minimal custom
+ONNX Runtime runtime (``benchmarks/mlserver/onnx_runtime.py``: MLServer has none of its
+own) and, batched, its adaptive batching (same maximum and delay). gRPC requests carry
+typed ``fp32_contents``, which all three read.
 
 Usage: ``python benchmarks/serving.py [--models mlp-big,rf-100] [--requests 1500]
 [--no-triton] [--json out.json]``.
@@ -171,11 +177,13 @@ def rest_body(name: str, row: np.ndarray) -> bytes:
 
 
 def grpc_body(name: str, row: np.ndarray) -> bytes:
+    """Typed contents (fp32_contents): every server here reads them (raw contents are
+    Triton's extension of the proto)."""
     from kfp_interop.serving.grpc_server import messages
 
     request = messages()["ModelInferRequest"](model_name=name)
-    request.inputs.add(name="x", datatype="FP32", shape=list(row.shape))
-    request.raw_input_contents.append(row.astype("<f4").tobytes())
+    tensor = request.inputs.add(name="x", datatype="FP32", shape=list(row.shape))
+    tensor.contents.fp32_contents.extend(row.reshape(-1).tolist())
     return request.SerializeToString()
 
 
@@ -287,6 +295,74 @@ class Ours:
         stop_server(self.handle.pid)
 
 
+MLSERVER_VENV = os.environ.get("KFP_INTEROP_MLSERVER_VENV",
+                               os.path.join(ROOT, ".mlserver-venv"))
+
+
+class MLServerServer:
+    """MLServer 1.7.1 (its own environment: it conflicts with the KServe SDK) serving the
+    same ONNX files through a minimal custom runtime (benchmarks/mlserver/), with its
+    adaptive batching (max_batch_size, max_batch_time) when batched."""
+
+    label = "mlserver-1.7"
+
+    def __init__(self, work: str, models: list[str], batched: bool):
+        self.work, self.models, self.batched = work, models, batched
+
+    def __enter__(self):
+        import shutil
+        import subprocess
+        import urllib.request
+
+        from kfp_interop.serving.process import free_port
+
+        folder = os.path.join(self.work, "mlserver-" + ("batched" if self.batched else "plain"))
+        for name in self.models:
+            os.makedirs(os.path.join(folder, name), exist_ok=True)
+            shutil.copyfile(os.path.join(self.work, f"adopted-{name}", "model.onnx"),
+                            os.path.join(folder, name, "model.onnx"))
+            settings = {"name": name, "implementation": "onnx_runtime.OnnxRuntime",
+                        "parameters": {"uri": "./model.onnx", "extra": {
+                            "intra_op_thread_count": 0 if name == "mlp-big" else 1}}}
+            if self.batched:
+                settings.update(max_batch_size=BATCH["max_batch_size"],
+                                max_batch_time=BATCH["max_queue_delay_us"] / 1e6)
+            with open(os.path.join(folder, name, "model-settings.json"), "w") as f:
+                json.dump(settings, f)
+        self.http_port, self.grpc_port = free_port(), free_port()
+        with open(os.path.join(folder, "settings.json"), "w") as f:
+            json.dump({"host": "127.0.0.1", "http_port": self.http_port,
+                       "grpc_port": self.grpc_port, "metrics_port": free_port(),
+                       "parallel_workers": 0, "debug": False}, f)
+        env = {**os.environ, "PYTHONPATH": os.path.join(ROOT, "benchmarks", "mlserver")}
+        self.log = open(os.path.join(self.work, "mlserver.log"), "ab")
+        self.proc = subprocess.Popen([os.path.join(MLSERVER_VENV, "bin", "mlserver"), "start",
+                                      folder], stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=env, cwd=folder)
+        self.http = f"http://127.0.0.1:{self.http_port}"
+        self.grpc = f"127.0.0.1:{self.grpc_port}"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(self.http + "/v2/health/ready", timeout=2) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("MLServer did not start: see "
+                                   + os.path.join(self.work, "mlserver.log"))
+            time.sleep(0.3)
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except Exception:  # noqa: BLE001
+            self.proc.kill()
+        self.log.close()
+
+
 class TritonServer:
     label = "triton-2.51*"
 
@@ -334,6 +410,7 @@ def main(argv=None) -> int:
     p.add_argument("--requests", type=int, default=1280,
                    help="requests per c=64 measurement (c=1: an eighth)")
     p.add_argument("--no-triton", action="store_true")
+    p.add_argument("--no-mlserver", action="store_true")
     p.add_argument("--threads", type=int, default=1,
                    help="our server's --intra-op-threads (Triton's stand-in: ONNX "
                         "Runtime's default, one per core)")
@@ -357,6 +434,16 @@ def main(argv=None) -> int:
             else:
                 runs += [("triton-2.51*", "unbatched", lambda: TritonServer(plain, models)),
                          ("triton-2.51*", "batched", lambda: TritonServer(batched, models))]
+        if not a.no_mlserver:
+            if os.path.isfile(os.path.join(MLSERVER_VENV, "bin", "mlserver")):
+                runs += [("mlserver-1.7", "unbatched",
+                          lambda: MLServerServer(work, models, False)),
+                         ("mlserver-1.7", "batched",
+                          lambda: MLServerServer(work, models, True))]
+            else:
+                print(f"MLServer not measured: no environment at {MLSERVER_VENV} (python3.11 "
+                      "-m venv .mlserver-venv && .mlserver-venv/bin/pip install "
+                      "mlserver==1.7.1 onnxruntime)")
         for server_name, mode, make in runs:
             with make() as server:
                 for (model, proto), r in measure(server, models, rows, a.requests).items():
