@@ -39,7 +39,6 @@ Usage: ``python benchmarks/serving.py [--models mlp-big,rf-100] [--requests 1500
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import http.client
 import json
 import os
