@@ -1,16 +1,22 @@
 """The OIP gRPC service of our server, with the field's own clients: Triton's
 ``tritonclient.grpc`` (raw tensors) and KServe's ``InferenceGRPCClient`` (typed
-contents); answers compared with ONNX Runtime, errors as gRPC codes, the repository
-RPCs, batching shared with REST, the message limit."""
+contents), each in a process of its own (their protos clash in one process: see
+tests/oip_grpc.py, the client the other tests use); answers compared with ONNX Runtime,
+errors as gRPC codes, the repository RPCs, batching shared with REST, the message
+limit."""
 
-import asyncio
 import concurrent.futures
 import json
 import urllib.request
 
+import subprocess
+import sys
+
+import grpc
 import numpy as np
 import pytest
-from test_serving_depth import casts_model, adopted, expected_outputs, infer_json, metrics
+from oip_grpc import Client
+from test_serving_depth import adopted, casts_model, expected_outputs, infer_json, metrics
 
 from kfp_interop.serving import start_server, stop_server
 from kfp_interop.serving.process import free_port
@@ -30,39 +36,60 @@ def serve(path, tmp_path, *extra):
     return handle, f"127.0.0.1:{port}"
 
 
-def triton_infer(address, name, X, **kw):
-    import tritonclient.grpc as grpcclient
+def infer(address, name, X, **kw):
+    return Client(address).infer(name, {"x": X}, **kw)
 
-    client = grpcclient.InferenceServerClient(address)
-    inp = grpcclient.InferInput("x", list(X.shape), "FP32")
-    inp.set_data_from_numpy(X)
-    return client.infer(name, [inp], **kw)
+
+TRITON_CLIENT = """
+import json, sys
+import numpy as np
+import tritonclient.grpc as grpcclient
+
+address, X = sys.argv[1], np.array(json.loads(sys.argv[2]), np.float32)
+client = grpcclient.InferenceServerClient(address)
+inp = grpcclient.InferInput("x", list(X.shape), "FP32")
+inp.set_data_from_numpy(X)  # raw_input_contents
+result = client.infer("casts", [inp], request_id="g1")
+meta = client.get_model_metadata("casts", as_json=True)
+print(json.dumps({
+    "live": client.is_server_live(), "ready": client.is_server_ready(),
+    "model_ready": client.is_model_ready("casts") and client.is_model_ready("casts", "1"),
+    "unknown_ready": client.is_model_ready("nope"),
+    "meta": meta, "extensions": client.get_server_metadata(as_json=True)["extensions"],
+    "id": result.get_response().id,
+    "outputs": {o.name: [str(result.as_numpy(o.name).dtype),
+                         [v.decode() if isinstance(v, bytes) else v
+                          for v in result.as_numpy(o.name).reshape(-1).tolist()]]
+                for o in result.get_response().outputs},
+    "index": client.get_model_repository_index(as_json=True)}))
+"""
 
 
 def test_triton_client_metadata_ready_and_raw_infer_on_every_datatype(casts, tmp_path):
-    import tritonclient.grpc as grpcclient
-
     server, address = serve(casts, tmp_path)
+    X = np.array([[0.5, -1.25, 3.0], [7.0, 2.0, -9.5]], np.float32)
     try:
-        client = grpcclient.InferenceServerClient(address)
-        assert client.is_server_live() and client.is_server_ready()
-        assert client.is_model_ready("casts") and client.is_model_ready("casts", "1")
-        assert not client.is_model_ready("nope")
-        meta = client.get_model_metadata("casts", as_json=True)
-        assert meta["name"] == "casts" and meta["versions"] == ["1"]
-        assert meta["inputs"] == [{"name": "x", "datatype": "FP32", "shape": ["-1", "3"]}]
-        assert client.get_server_metadata(as_json=True)["extensions"] == [
-            "binary_tensor_data", "model_repository"]
-        X = np.array([[0.5, -1.25, 3.0], [7.0, 2.0, -9.5]], np.float32)
-        result = triton_infer(address, "casts", X, request_id="g1")
-        assert result.get_response().id == "g1"
-        for name, want in expected_outputs(casts, X).items():
-            got = result.as_numpy(name)
-            if want.dtype == object:  # Triton's client gives BYTES as bytes
-                want = np.vectorize(lambda v: v.encode(), otypes=[object])(want)
-            assert got.dtype == want.dtype and np.array_equal(got, want), name
+        out = subprocess.run([sys.executable, "-c", TRITON_CLIENT, address,
+                              json.dumps(X.tolist())], capture_output=True, text=True,
+                             timeout=120)
     finally:
         stop_server(server.pid)
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout)
+    assert got["live"] and got["ready"] and got["model_ready"] and not got["unknown_ready"]
+    assert got["meta"]["name"] == "casts" and got["meta"]["versions"] == ["1"]
+    assert got["meta"]["inputs"] == [{"name": "x", "datatype": "FP32", "shape": ["-1", "3"]}]
+    assert got["extensions"] == ["binary_tensor_data", "model_repository"]
+    assert got["id"] == "g1"
+    assert got["index"]["models"] == [{"name": "casts", "version": "1", "state": "READY"}]
+    for name, want in expected_outputs(casts, X).items():
+        dtype, values = got["outputs"][name]
+        assert dtype == ("object" if want.dtype == object else str(want.dtype)), name
+        if want.dtype == object:
+            assert values == [v.decode() if isinstance(v, bytes) else v
+                              for v in want.reshape(-1)], name
+        else:
+            assert np.array_equal(np.array(values, dtype=want.dtype), want.reshape(-1)), name
 
 
 KSERVE_CLIENT = """
@@ -92,9 +119,6 @@ print(json.dumps(asyncio.run(go(sys.argv[1], X))))
 def test_kserve_grpc_client_with_typed_contents(iris_onnx, tmp_path):
     """KServe's client in a process of its own: its protos and Triton's client's share
     names, so one process cannot import both (our server builds its own pool)."""
-    import subprocess
-    import sys
-
     from kfp_interop.onnx_model import ort_session
 
     server, address = serve(iris_onnx, tmp_path)
@@ -116,30 +140,24 @@ def test_kserve_grpc_client_with_typed_contents(iris_onnx, tmp_path):
 
 
 def test_errors_are_grpc_status_codes_and_the_message_limit_holds(casts, tmp_path):
-    import grpc
-    import tritonclient.grpc as grpcclient
-    from tritonclient.utils import InferenceServerException
-
     server, address = serve(casts, tmp_path, "--max-body-mb", "1")
     try:
         X = np.ones((2, 3), np.float32)
 
-        def code(**kw):
-            with pytest.raises(InferenceServerException) as info:
-                triton_infer(address, **kw)
-            return info.value.status(), info.value.message()
+        def code(call, *args, **kw):
+            with pytest.raises(grpc.RpcError) as info:
+                call(*args, **kw)
+            return info.value.code(), info.value.details()
 
-        assert code(name="nope", X=X)[0] == "StatusCode.NOT_FOUND"
-        assert code(name="casts", X=X, model_version="9")[0] == "StatusCode.NOT_FOUND"
-        status, message = code(name="casts", X=np.ones((2, 4), np.float32))
-        assert status == "StatusCode.INVALID_ARGUMENT" and "expects [-1, 3]" in message
-        status, message = code(name="casts", X=np.ones((120_000, 3), np.float32))
-        assert status == "StatusCode.RESOURCE_EXHAUSTED"  # 1.4 MB > 1 MB, refused unread
-        client = grpcclient.InferenceServerClient(address)
-        with pytest.raises(InferenceServerException) as info:
-            client.load_model("casts")
-        assert info.value.status() == "StatusCode.INVALID_ARGUMENT"
-        assert "serves one model file: start it on a model repository" in info.value.message()
+        assert code(infer, address, "nope", X)[0] == grpc.StatusCode.NOT_FOUND
+        assert code(infer, address, "casts", X, version="9")[0] == grpc.StatusCode.NOT_FOUND
+        status, message = code(infer, address, "casts", np.ones((2, 4), np.float32))
+        assert status == grpc.StatusCode.INVALID_ARGUMENT and "expects [-1, 3]" in message
+        status, _ = code(infer, address, "casts", np.ones((120_000, 3), np.float32))
+        assert status == grpc.StatusCode.RESOURCE_EXHAUSTED  # 1.4 MB > 1 MB, refused unread
+        status, message = code(Client(address).load, "casts")
+        assert status == grpc.StatusCode.INVALID_ARGUMENT
+        assert "serves one model file: start it on a model repository" in message
         # a request that is not a ModelInferRequest at all
         channel = grpc.insecure_channel(address)
         call = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer",
@@ -147,35 +165,31 @@ def test_errors_are_grpc_status_codes_and_the_message_limit_holds(casts, tmp_pat
         with pytest.raises(grpc.RpcError) as info:
             call(b"\xff\xff\xff garbage", timeout=10)
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        # the server still answers
-        assert triton_infer(address, "casts", X).as_numpy("out_fp32").shape == (2, 3)
+        # the server still answers, typed contents too
+        assert infer(address, "casts", X, raw=False)[0]["out_fp32"].shape == (2, 3)
     finally:
         stop_server(server.pid)
 
 
 def test_repository_rpcs_load_and_unload(casts, iris_onnx, tmp_path):
-    import tritonclient.grpc as grpcclient
-    from tritonclient.utils import InferenceServerException
-
     repo = tmp_path / "repo"
     upload(iris_onnx, str(repo))
     upload(casts, str(repo))
     server, address = serve(repo, tmp_path, "--model-control-mode", "explicit")
     try:
-        client = grpcclient.InferenceServerClient(address)
-        index = client.get_model_repository_index(as_json=True)["models"]
-        assert {(m["name"], m["state"]) for m in index} == {("casts", "UNAVAILABLE"),
-                                                            ("iris", "UNAVAILABLE")}
-        client.load_model("casts")
-        assert client.is_model_ready("casts")
+        client = Client(address)
+        assert {(m["name"], m["state"]) for m in client.index()} == {
+            ("casts", "UNAVAILABLE"), ("iris", "UNAVAILABLE")}
+        client.load("casts")
+        assert client.ready("casts")
         X = np.ones((3, 3), np.float32)
-        assert np.array_equal(triton_infer(address, "casts", X).as_numpy("out_int64"),
+        assert np.array_equal(infer(address, "casts", X)[0]["out_int64"],
                               expected_outputs(casts, X)["out_int64"])
-        client.unload_model("casts")
-        assert not client.is_model_ready("casts")
-        with pytest.raises(InferenceServerException) as info:
-            client.load_model("missing")
-        assert info.value.status() == "StatusCode.NOT_FOUND"
+        client.unload("casts")
+        assert not client.ready("casts")
+        with pytest.raises(grpc.RpcError) as info:
+            client.load("missing")
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND
     finally:
         stop_server(server.pid)
 
@@ -190,7 +204,7 @@ def test_rest_and_grpc_requests_share_one_batcher(casts, tmp_path):
         def one(i):
             X = requests[i]
             if i % 2:
-                return triton_infer(address, "casts", X).as_numpy("out_fp64")
+                return infer(address, "casts", X)[0]["out_fp64"]
             status, answer = infer_json(server.endpoint, "casts", X)
             assert status == 200
             out = {o["name"]: o for o in answer["outputs"]}["out_fp64"]
@@ -215,27 +229,45 @@ def test_health_answers_while_a_large_grpc_request_runs(casts, tmp_path):
     try:
         X = np.random.default_rng(2).normal(size=(400_000, 3)).astype(np.float32)  # 4.8 MB
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            future = pool.submit(triton_infer, address, "casts", X)
+            future = pool.submit(infer, address, "casts", X)
             answered = 0
             while not future.done():
                 with urllib.request.urlopen(server.endpoint + "/v2/health/live",
                                             timeout=5) as r:
                     answered += json.loads(r.read())["live"]
-            result = future.result()
+            outputs, _ = future.result()
         assert answered >= 1
-        assert np.array_equal(result.as_numpy("out_int32"),
-                              expected_outputs(casts, X)["out_int32"])
+        assert np.array_equal(outputs["out_int32"], expected_outputs(casts, X)["out_int32"])
     finally:
         stop_server(server.pid)
 
 
 def test_the_committed_descriptor_is_the_proto_compiled():
     """grpc_descriptor.py is what scripts/gen_grpc_descriptor.py makes of the proto."""
-    import subprocess
-    import sys
-
     from conftest import ROOT
 
     out = subprocess.run([sys.executable, "scripts/gen_grpc_descriptor.py", "--check"],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
+
+
+def test_no_test_module_imports_a_grpc_client_that_registers_global_protos():
+    """Triton's and KServe's gRPC clients may only run in subprocesses here (else the
+    second one imported in a pytest process fails: duplicate inference.* symbols)."""
+    import ast
+    import os
+
+    from conftest import ROOT
+
+    offenders = []
+    for name in os.listdir(os.path.join(ROOT, "tests")):
+        if not name.endswith(".py"):
+            continue
+        tree = ast.parse(open(os.path.join(ROOT, "tests", name)).read())
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n.startswith(("tritonclient.grpc", "kserve.protocol.grpc"))
+                   for n in names):
+                offenders.append(name)
+    assert offenders == []

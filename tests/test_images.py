@@ -199,10 +199,9 @@ def test_the_servingruntime_container_serves_a_triton_layout_repository(engine, 
         report = endpoint_smoke_test(f"http://{url}", iris_model[0], sample=iris_model[2],
                                      name="iris-runtime")
         assert report["passed"]
-        import tritonclient.grpc as grpcclient  # and gRPC on the runtime's other port
+        from oip_grpc import Client  # and gRPC on the runtime's other port
 
-        assert grpcclient.InferenceServerClient(f"127.0.0.1:{grpc_port}").is_model_ready(
-            "iris-runtime")
+        assert Client(f"127.0.0.1:{grpc_port}").ready("iris-runtime")
         with urllib.request.urlopen(f"http://{url}/metrics", timeout=5) as r:
             assert b'nv_inference_request_success{model="iris-runtime",version="1"}' in r.read()
         box.reload()
