@@ -41,6 +41,9 @@ def free_port_block(n: int = 20) -> int:
         ok = True
         for p in range(base, base + n):
             with socket.socket() as s:
+                # as the servers bind (SO_REUSEADDR): a port left in TIME_WAIT by a
+                # test's many short connections is free for them
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     s.bind(("127.0.0.1", p))
                 except OSError:
