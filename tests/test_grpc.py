@@ -104,7 +104,12 @@ async def go(address, X):
         inp.set_data_from_numpy(X, binary_data=False)  # typed fp32_contents
         answer = await client.infer(InferRequest(model_name="iris", infer_inputs=[inp],
                                                  request_id="k1"))
+        raw = InferInput(name="input", shape=list(X.shape), datatype="FP32")
+        raw.set_data_from_numpy(X, binary_data=True)  # raw_input_contents
+        raw_answer = await client.infer(InferRequest(model_name="iris", infer_inputs=[raw],
+                                                     request_id="k2"))
         return {"live": await client.is_server_live(),
+                "raw_outputs": {o.name: o.as_numpy().tolist() for o in raw_answer.outputs},
                 "ready": await client.is_server_ready(),
                 "model_ready": await client.is_model_ready("iris"),
                 "outputs": {o.name: o.as_numpy().tolist() for o in answer.outputs}}
@@ -135,6 +140,7 @@ def test_kserve_grpc_client_with_typed_contents(iris_onnx, tmp_path):
     sess = ort_session(iris_onnx)
     want = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {"input": X})))
     assert got["outputs"]["label"] == want["label"].tolist()
+    assert got["raw_outputs"] == got["outputs"]
     np.testing.assert_allclose(got["outputs"]["probabilities"], want["probabilities"],
                                rtol=1e-6)
 
