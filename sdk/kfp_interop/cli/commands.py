@@ -13,7 +13,7 @@ from kfp_interop.errors import InvalidInputError
 
 __all__ = ["cmd_submit", "cmd_pipelines", "cmd_frameworks", "cmd_targets", "cmd_compile", "cmd_run",
            "cmd_adopt", "cmd_export", "cmd_validate_repo",
-           "cmd_serve", "cmd_metadata", "cmd_upload", "cmd_download", "cmd_register",
+           "cmd_serve", "cmd_metadata", "cmd_optimize", "cmd_upload", "cmd_download", "cmd_register",
            "cmd_deploy",
            "cmd_delete"]
 
@@ -245,6 +245,18 @@ def cmd_metadata(args) -> int:
 
     out = render(record, args.format)
     print(out if isinstance(out, str) else json.dumps(out, indent=2))
+    return 0
+
+
+def cmd_optimize(args) -> int:
+    from kfp_interop.steps import optimize_step
+
+    record, report = optimize_step(model_path=args.model, sample_path=args.sample,
+                                   graph_level=args.graph_level, quantize=args.quantize,
+                                   max_accuracy_drop=args.max_accuracy_drop,
+                                   out_dir=args.output_dir)
+    print(json.dumps({"model": os.path.join(args.output_dir, "model.onnx"),
+                      "onnx_sha256": record.model["onnx_sha256"], **report}, indent=2))
     return 0
 
 

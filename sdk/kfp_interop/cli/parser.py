@@ -22,6 +22,9 @@ USAGE = """\
         [--architecture module:Class --init-args JSON] [--labels a,b] [--output-dir DIR]
     kfp-interop adopt MODEL.onnx [--name N] [--task T] [--labels a,b] [--sample S.npz]
         [--expected E.npz] [--output-dir DIR]
+    kfp-interop optimize MODEL.onnx [--sample S.npz] [--graph-level basic|extended|none]
+        [--quantize none|int8-dynamic|int8-static|fp16] [--max-accuracy-drop D]
+        [--output-dir OUT]
     kfp-interop serve MODEL.onnx|REPOSITORY [--name N] [--host 127.0.0.1] [--port 8080]
         [--grpc-port P] [--max-batch-size B [--max-queue-delay-us D]]
         [--model-control-mode none|explicit [--load-model NAME ...]]
@@ -173,6 +176,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_serve_flags(s)
     s.set_defaults(fn=commands.cmd_serve)
+
+    o = sub.add_parser("optimize", help="graph optimization and quantization behind an "
+                                        "accuracy gate")
+    o.add_argument("model", help="an ONNX file with its record (or its folder)")
+    o.add_argument("--sample", default="", help="inputs by name (.npz; an array 'labels' "
+                   "= the true labels); default: the sample.npz beside the model")
+    o.add_argument("--graph-level", default="basic", help="none, basic (standard ONNX "
+                   "operators, portable), extended (ONNX Runtime's fused operators)")
+    o.add_argument("--quantize", default="none",
+                   help="none, int8-dynamic, int8-static (QDQ, calibrated on the sample), "
+                        "fp16 (inputs and outputs kept FP32)")
+    o.add_argument("--max-accuracy-drop", type=float, default=0.01,
+                   help="largest loss of accuracy (or agreement, or relative error) "
+                        "allowed, a fraction (default 0.01)")
+    o.add_argument("--output-dir", default="optimized")
+    o.set_defaults(fn=commands.cmd_optimize)
 
     u = sub.add_parser("upload", help="store a model in a serving runtime's layout")
     u.add_argument("model")

@@ -33,7 +33,7 @@ METADATA_KEY = "kfp_interop.inference_metadata"
 ORIGIN_KINDS = ("trained", "exported", "adopted", "imported")
 # fields a record may leave out; reading one gives None
 _OPTIONAL = ("feature_names", "class_labels", "target", "training", "parity", "lineage",
-             "checks", "properties", "federated", "serving")
+             "checks", "properties", "federated", "serving", "optimization")
 
 
 @functools.lru_cache(maxsize=None)

@@ -10,6 +10,7 @@ writing its artifacts (:mod:`.artifacts`). Everything is testable without KFP.
 * :mod:`.federated` — split among clients, client rounds, aggregation, the baseline;
 * :mod:`.adopt` — an ONNX file made elsewhere, checked and described;
 * :mod:`.native_file` — a native model file made elsewhere, exported behind the gate;
+* :mod:`.optimize` — graph optimization and quantization behind an accuracy gate;
 * :mod:`.release` — store, register, deploy, smoke-test (with rollback), promote;
 * :mod:`.model_dir` — the model folder contract (:class:`ModelMeta`, ``model_meta.json``);
 * :mod:`.stage` — a failed stage leaves ``error.json`` beside its outputs.
@@ -17,6 +18,7 @@ writing its artifacts (:mod:`.artifacts`). Everything is testable without KFP.
 
 from kfp_interop.steps.adopt import adopt_onnx_step, import_metadata_step
 from kfp_interop.steps.native_file import export_file_step
+from kfp_interop.steps.optimize import optimize_step
 from kfp_interop.steps.deep import train_deep_step
 from kfp_interop.steps.export import attach_metadata_step, export_onnx_step
 from kfp_interop.steps.model_dir import ModelMeta, read_model_meta, write_model_meta
@@ -33,7 +35,7 @@ from kfp_interop.steps.federated import (federated_aggregate_step, federated_cen
                                          federated_init_step, federated_split_step,
                                          federated_finalize_step)
 
-__all__ = ["adopt_onnx_step", "import_metadata_step", "export_file_step", "fingerprint_data_step",
+__all__ = ["adopt_onnx_step", "import_metadata_step", "export_file_step", "optimize_step", "fingerprint_data_step",
            "load_data_step", "train_step", "run_tabular", "export_onnx_step",
            "attach_metadata_step", "train_deep_step", "prepare_transfer_data_step",
            "finetune_step", "compare_transfer_step", "import_backbone_step", "parse_classes", "split_rows_step",
