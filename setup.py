@@ -57,6 +57,8 @@ setup(
         "onnxruntime>=1.18",
         "skl2onnx>=1.17",
         "onnxmltools>=1.12",
+        # optimize --quantize fp16 (float16.convert_float_to_float16)
+        "onnxconverter-common>=1.14",
         "jsonschema>=4.20",
         "kfp>=2.9,<3",
         "kfp-kubernetes>=1.3",

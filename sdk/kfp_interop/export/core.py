@@ -205,9 +205,15 @@ def export_onnx(native: "NativeModel", *, n_features: int,
     # order (which follows Python's per-process string hashing): a fixed name and a
     # sorted list keep exports of the same model byte-identical across processes.
     model.graph.name = f"{native.framework}_{native.task}"
-    opsets = sorted(model.opset_import, key=lambda o: (o.domain not in ("", "ai.onnx"),
-                                                        o.domain))
-    copies = [type(o)(domain=o.domain, version=o.version) for o in opsets]
+    # One import per domain (skl2onnx can list the default domain twice, which ONNX
+    # forbids and ONNX Runtime's quantizer refuses): the highest version of each.
+    versions: dict[str, int] = {}
+    for o in model.opset_import:
+        domain = "" if o.domain == "ai.onnx" else o.domain
+        versions[domain] = max(versions.get(domain, 0), o.version)
+    kind = type(model.opset_import[0]) if len(model.opset_import) else None
+    copies = [kind(domain=d, version=v) for d, v in
+              sorted(versions.items(), key=lambda dv: (dv[0] != "", dv[0]))]
     del model.opset_import[:]
     model.opset_import.extend(copies)
     model.producer_name = "kfp-interop"

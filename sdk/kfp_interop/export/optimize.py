@@ -83,6 +83,26 @@ class _Calibration:
         pass
 
 
+def _fp32_outputs(converted, original):
+    """Outputs the FP16 conversion left in FP16 (it keeps the declared I/O types, not
+    always the producing nodes': a graph whose last node it does not convert) cast back
+    to their original type under their own name."""
+    from onnx import TensorProto, helper
+
+    was = {o.name: o.type.tensor_type.elem_type for o in original.graph.output}
+    for out in converted.graph.output:
+        t = out.type.tensor_type
+        if t.elem_type == TensorProto.FLOAT16 and was.get(out.name) == TensorProto.FLOAT:
+            inner = f"{out.name}__fp16"
+            for node in converted.graph.node:
+                node.output[:] = [inner if o == out.name else o for o in node.output]
+                node.input[:] = [inner if i == out.name else i for i in node.input]
+            converted.graph.node.append(helper.make_node(
+                "Cast", [inner], [out.name], to=TensorProto.FLOAT, name=f"{out.name}_to_fp32"))
+            t.elem_type = TensorProto.FLOAT
+    return converted
+
+
 def _quantized(model, mode: str, feeds: dict[str, Any], work: str):
     import onnx
 
@@ -91,10 +111,20 @@ def _quantized(model, mode: str, feeds: dict[str, Any], work: str):
     if mode == "fp16":
         from onnxconverter_common import float16
 
-        return float16.convert_float_to_float16(model, keep_io_types=True)
+        return _fp32_outputs(float16.convert_float_to_float16(model, keep_io_types=True),
+                             model)
     from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
                                           quantize_dynamic, quantize_static)
 
+    # the quantizer needs exactly one default-domain import (it adds QuantizeLinear,
+    # MatMulInteger): one per domain, the highest (older exports listed one twice)
+    versions: dict[str, int] = {}
+    for o in model.opset_import:
+        domain = "" if o.domain == "ai.onnx" else o.domain
+        versions[domain] = max(versions.get(domain, 0), o.version)
+    versions.setdefault("", 17)
+    del model.opset_import[:]
+    model.opset_import.extend(onnx.helper.make_opsetid(d, v) for d, v in sorted(versions.items()))
     src, out = os.path.join(work, "to-quantize.onnx"), os.path.join(work, f"{mode}.onnx")
     onnx.save(model, src)
     if mode == "int8-dynamic":

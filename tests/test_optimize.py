@@ -1,0 +1,172 @@
+"""kfp-interop optimize: graph optimization and quantization behind the accuracy gate, on
+models made the way users make them (a trained classifier through the pipeline's
+stages, a hand-made network, a random forest); the record describes the new graph."""
+
+import os
+
+import numpy as np
+import onnx
+import pytest
+from conftest import build_model
+from onnx import TensorProto, helper, numpy_helper
+
+from kfp_interop.cli import main
+from kfp_interop.errors import InvalidInputError, ParityError
+from kfp_interop.export.adopt import save_tensors
+from kfp_interop.metadata import load_metadata, verify_onnx_sha256
+from kfp_interop.metadata.record import onnx_content_sha256
+from kfp_interop.onnx_model import ort_session, read_onnx
+from kfp_interop.steps import adopt_onnx_step, optimize_step
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory):
+    """breast_cancer logistic regression from the pipeline's stages, and a sample with
+    the test rows' true labels (30 features)."""
+    import pandas as pd
+
+    tmp = tmp_path_factory.mktemp("optimize-lr")
+    model_dir, meta, test = build_model(tmp / "lr", dataset="breast_cancer",
+                                        estimator="logistic_regression")
+    frame = pd.read_parquet(test) if test.endswith(".parquet") else pd.read_csv(test)
+    target = meta.get("target") or meta.get("target_column") or frame.columns[-1]
+    features = [c for c in frame.columns if c != target]
+    record = load_metadata(os.path.join(model_dir, "model.onnx"))
+    [inp] = record.inputs
+    sample = str(tmp / "sample.npz")
+    save_tensors(sample, {inp["name"]: frame[features].to_numpy(np.float32),
+                          "labels": frame[target].astype(str).to_numpy()})
+    return os.path.join(model_dir, "model.onnx"), sample
+
+
+def mlp(path, sizes=(16, 64, 64, 4), opset=17):
+    rng = np.random.default_rng(0)
+    nodes, inits, x = [], [], "x"
+    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        inits += [numpy_helper.from_array((rng.normal(size=(a, b)) / np.sqrt(a)).astype(
+            np.float32), f"w{i}"), numpy_helper.from_array(np.zeros(b, np.float32), f"b{i}")]
+        nodes.append(helper.make_node("Gemm", [x, f"w{i}", f"b{i}"], [f"h{i}"]))
+        x = f"h{i}"
+        if i < len(sizes) - 2:
+            nodes.append(helper.make_node("Relu", [x], [f"r{i}"]))
+            x = f"r{i}"
+    nodes.append(helper.make_node("Identity", [x], ["scores"]))
+    graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, ["N", sizes[0]])], [helper.make_tensor_value_info(
+            "scores", TensorProto.FLOAT, ["N", sizes[-1]])], initializer=inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                                ir_version=8), str(path))
+    sample = str(path) + ".npz"
+    save_tensors(sample, {"x": rng.normal(size=(40, sizes[0])).astype(np.float32)})
+    return str(path), sample
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("optimize-mlp")
+    path, sample = mlp(tmp / "mlp.onnx")
+    adopt_onnx_step(model_path=path, name="mlp", sample_path=sample,
+                    out_dir=str(tmp / "adopted"))
+    return str(tmp / "adopted" / "model.onnx"), sample
+
+
+@pytest.mark.parametrize("quantize", ["int8-dynamic", "int8-static", "fp16"])
+def test_a_classifier_is_quantized_behind_the_accuracy_gate(classifier, quantize, tmp_path):
+    path, sample = classifier
+    out = tmp_path / "out"
+    record, report = optimize_step(model_path=path, sample_path=sample, quantize=quantize,
+                                   max_accuracy_drop=0.05, out_dir=str(out))
+    assert verify_onnx_sha256(str(out / "model.onnx")) == record  # the new graph's sha256
+    original = load_metadata(path)
+    o = record.optimization
+    assert o["kind"] == quantize and o["accuracy"]["metric"] == "accuracy"
+    assert o["accuracy"]["before"] - o["accuracy"]["after"] == pytest.approx(
+        o["accuracy"]["drop"], abs=1e-6)
+    assert o["accuracy"]["drop"] <= 0.05 and record.parity["passed"]
+    assert o["source"]["onnx_sha256"] == original.model["onnx_sha256"]
+    assert o["size_bytes"]["before"] == len(read_onnx(path).SerializeToString())
+    assert set(o["latency_ms"]["after"]) == {"rows_1", "rows_64"}
+    assert record.inputs == original.inputs and record.outputs == original.outputs  # FP32 io
+    assert record.class_labels == original.class_labels and record.name == original.name
+    assert record.model["onnx_sha256"] != original.model["onnx_sha256"]
+    # it runs, and predicts (almost) what the original does
+    X = np.load(sample)[original.inputs[0]["name"]]
+    before = ort_session(path).run(["label"], {original.inputs[0]["name"]: X})[0]
+    after = ort_session(str(out / "model.onnx")).run(["label"], {
+        original.inputs[0]["name"]: X})[0]
+    assert np.mean(before == after) >= 0.95
+
+
+def test_quantization_shrinks_a_network_and_the_record_says_by_how_much(network, tmp_path):
+    path, sample = network
+    record, _ = optimize_step(model_path=path, sample_path=sample, quantize="int8-dynamic",
+                              max_accuracy_drop=0.2, out_dir=str(tmp_path / "out"))
+    size = record.optimization["size_bytes"]
+    assert size["after"] * 2.5 < size["before"]  # float weights -> int8
+    assert record.optimization["accuracy"]["metric"] == "relative_error"
+
+
+def test_over_the_budget_nothing_is_written(network, tmp_path):
+    path, sample = network
+    with pytest.raises(ParityError, match="more than --max-accuracy-drop 0.0: refused, "
+                                          "nothing written"):
+        optimize_step(model_path=path, sample_path=sample, quantize="int8-dynamic",
+                      max_accuracy_drop=0.0, out_dir=str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_forest_takes_graph_optimization_and_refuses_quantization(tmp_path, capsys):
+    model_dir, _, _ = build_model(tmp_path / "rf")
+    path = os.path.join(model_dir, "model.onnx")
+    X = ort_session(path).get_inputs()[0]
+    sample = str(tmp_path / "s.npz")
+    save_tensors(sample, {X.name: np.random.default_rng(0).normal(size=(20, 4)).astype(
+        np.float32) + 4})
+    for mode in ("int8-dynamic", "int8-static", "fp16"):
+        assert main(["optimize", path, "--sample", sample, "--quantize", mode,
+                     "--output-dir", str(tmp_path / mode)]) == 2
+        assert "tree ensemble (TreeEnsembleClassifier)" in capsys.readouterr().err
+        assert not (tmp_path / mode).exists()
+    assert main(["optimize", path, "--sample", sample, "--graph-level", "extended",
+                 "--output-dir", str(tmp_path / "graph")]) == 0
+    record = verify_onnx_sha256(str(tmp_path / "graph" / "model.onnx"))
+    assert record.optimization["kind"] == "graph"
+    assert record.optimization["accuracy"]["drop"] == 0.0
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--graph-level", "all"], "tie the file to the CPU it was made on"),
+    (["--quantize", "int4"], "Quantization 'int4': use one of none, int8-dynamic"),
+    (["--max-accuracy-drop", "5"], "a fraction between 0 and 1"),
+    (["--graph-level", "none"], "Nothing to do"),
+])
+def test_bad_options_are_named(network, args, message, tmp_path, capsys):
+    path, sample = network
+    assert main(["optimize", path, "--sample", sample, *args,
+                 "--output-dir", str(tmp_path / "out")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_sample_that_does_not_fit_and_an_old_opset_are_refused(network, tmp_path):
+    path, _ = network
+    wrong = str(tmp_path / "wrong.npz")
+    save_tensors(wrong, {"features": np.ones((4, 16), np.float32)})
+    with pytest.raises(InvalidInputError, match="x"):
+        optimize_step(model_path=path, sample_path=wrong, quantize="int8-dynamic",
+                      out_dir=str(tmp_path / "out"))
+    old, sample = mlp(tmp_path / "old.onnx", opset=9)
+    adopt_onnx_step(model_path=old, name="old", sample_path=sample,
+                    out_dir=str(tmp_path / "adopted"))
+    with pytest.raises(InvalidInputError, match="opset 9; ONNX Runtime's quantizer needs 10"):
+        optimize_step(model_path=str(tmp_path / "adopted"), quantize="int8-dynamic",
+                      out_dir=str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_source_sha256_is_the_original_graphs(network, tmp_path):
+    path, sample = network
+    record, _ = optimize_step(model_path=path, sample_path=sample, graph_level="basic",
+                              out_dir=str(tmp_path / "out"))
+    assert record.optimization["source"]["onnx_sha256"] == onnx_content_sha256(
+        read_onnx(path))
