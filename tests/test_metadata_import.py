@@ -16,7 +16,7 @@ from kfp_interop.metadata import load_metadata, verify_onnx_sha256
 from kfp_interop.metadata.importers import IMPORTERS, import_metadata
 from kfp_interop.metadata.render import render
 
-EXT = {"oip": "json", "seldon": "json", "mlflow": "json", "triton": "pbtxt"}
+EXT = {"oip": "json", "seldon": "json", "mlflow": "json", "triton": "pbtxt", "adlik": "json"}
 
 
 def write(path, document):
@@ -152,7 +152,7 @@ def test_wrong_dialect_is_named_and_nothing_is_written(iris_onnx, tmp_path):
         with pytest.raises(MetadataError, match=message):
             import_metadata(docs[given], dialect)
         assert not out.exists()
-    assert IMPORTERS.names() == ["mlflow", "oip", "seldon", "triton"]
+    assert IMPORTERS.names() == ["adlik", "mlflow", "oip", "seldon", "triton"]
 
 
 def test_a_document_about_another_model_is_refused(iris_onnx, diabetes_model, tmp_path):

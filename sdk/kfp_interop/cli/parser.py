@@ -37,7 +37,7 @@ USAGE = """\
     kfp-interop delete --target TARGET --name N [--namespace NS]
     kfp-interop metadata show|validate MODEL.onnx
     kfp-interop metadata render --format FORMAT MODEL.onnx
-    kfp-interop metadata import --from oip|seldon|mlflow|triton FILE [--onnx MODEL.onnx]
+    kfp-interop metadata import --from oip|seldon|mlflow|triton|adlik FILE [--onnx MODEL.onnx]
         [--name N] [--output-dir DIR]
 
 Exit codes: 0 success, 1 a pipeline step failed, 2 bad input.

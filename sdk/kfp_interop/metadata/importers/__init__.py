@@ -15,7 +15,7 @@ from typing import Any
 
 from kfp_interop.metadata.importers.base import IMPORTERS, Described, to_record
 from kfp_interop.metadata.importers.base import read_document
-from kfp_interop.metadata.importers import mlflow, oip, seldon, triton  # noqa: F401,E402
+from kfp_interop.metadata.importers import adlik, mlflow, oip, seldon, triton  # noqa: F401,E402
 from kfp_interop.metadata.record import InferenceMetadata
 
 __all__ = ["IMPORTERS", "Described", "import_metadata", "to_record"]

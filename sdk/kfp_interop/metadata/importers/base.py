@@ -47,6 +47,9 @@ class Described:
     class_labels: list[str] | None = None
     platform: str = ""
     serving: dict | None = None
+    #: the document names its tensors but does not type them: the ONNX model it
+    #: describes must be given (its graph types them, and must have those names)
+    names_only: bool = False
 
 
 #: reads a document's text (``path`` names it in errors)
@@ -136,6 +139,11 @@ def to_record(described: Described, *, dialect: str, path: str, onnx_model: Any 
     from kfp_interop._version import __version__
 
     props = dict(described.properties)
+    if described.names_only and onnx_model is None:
+        raise MetadataError(
+            f"{path!r} names tensors {[t['name'] for t in described.inputs]} -> "
+            f"{[t['name'] for t in described.outputs]} but does not type them: import it with "
+            "the ONNX model it describes (--onnx model.onnx).")
     if described.platform not in ONNX_PLATFORMS and onnx_model is None:
         raise MetadataError(
             f"{path!r} describes a {described.platform!r} model; a record describes an ONNX "
@@ -163,8 +171,17 @@ def to_record(described: Described, *, dialect: str, path: str, onnx_model: Any 
         from kfp_interop.onnx_model import tensor_specs
 
         inputs, outputs = tensor_specs(onnx_model)
-        _compare(inputs, described.inputs, "inputs", path)
-        _compare(outputs, described.outputs, "outputs", path)
+        if described.names_only:
+            for graph, stated, kind in ((inputs, described.inputs, "inputs"),
+                                        (outputs, described.outputs, "outputs")):
+                if [t["name"] for t in graph] != [t["name"] for t in stated]:
+                    raise MetadataError(
+                        f"{path!r} names {kind} {[t['name'] for t in stated]}, but the ONNX "
+                        f"graph has {[t['name'] for t in graph]}: the document is not about "
+                        "this model.")
+        else:
+            _compare(inputs, described.inputs, "inputs", path)
+            _compare(outputs, described.outputs, "outputs", path)
         record = build_record(onnx_model, name=name, version=version, task=task,
                               framework=framework, feature_names=feature_names,
                               class_labels=class_labels, origin=origin)

@@ -11,6 +11,7 @@ mlflow     MLflow ``ModelSignature.to_dict()`` form (tensor-based)
 triton     Triton ``config.pbtxt`` text, platform ``onnxruntime_onnx``
 kfp        KFP artifact ``metadata`` dict (what the Kubeflow UI shows on a Model)
 markdown   a model card (Markdown)
+adlik      Adlik's model-compiler request (JSON), valid against Adlik's schema
 =========  ==========================================================================
 
 None of these imports its ecosystem's library: they are plain data, tested against
@@ -26,8 +27,8 @@ from typing import Any
 from kfp_interop.metadata.record import InferenceMetadata
 from kfp_interop.metadata.render.base import RENDERERS, properties
 # built-in dialects: importing a module registers its renderer
-from kfp_interop.metadata.render import (kfp_artifact, mlflow, model_card, oip,  # noqa: F401
-                                         seldon, triton)
+from kfp_interop.metadata.render import (adlik, kfp_artifact, mlflow,  # noqa: F401
+                                         model_card, oip, seldon, triton)
 from kfp_interop.metadata.render.kfp_artifact import to_kfp_metadata
 from kfp_interop.metadata.render.mlflow import to_mlflow_signature
 from kfp_interop.metadata.render.model_card import to_model_card
