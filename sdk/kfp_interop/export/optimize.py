@@ -130,10 +130,33 @@ def _quantized(model, mode: str, feeds: dict[str, Any], work: str):
     if mode == "int8-dynamic":
         quantize_dynamic(src, out, weight_type=QuantType.QInt8)
     else:
-        reader = type("Reader", (_Calibration, CalibrationDataReader), {})(feeds)
-        quantize_static(src, out, reader, quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+        # per-channel weights where they help (convolutions); ONNX Runtime's QDQ
+        # quantizer can fail on a per-channel Gemm bias: then per-tensor
+        reader_type = type("Reader", (_Calibration, CalibrationDataReader), {})
+        convs = any(n.op_type == "Conv" for n in model.graph.node)
+        for per_channel in ((True, False) if convs else (False,)):
+            try:
+                quantize_static(src, out, reader_type(feeds), quant_format=QuantFormat.QDQ,
+                                per_channel=per_channel, activation_type=QuantType.QInt8,
+                                weight_type=QuantType.QInt8)
+                break
+            except (ValueError, RuntimeError) as e:  # the quantizer's own errors
+                if not per_channel:
+                    raise InvalidInputError(f"ONNX Runtime's static quantizer failed on "
+                                            f"this graph ({e}); try --quantize "
+                                            "int8-dynamic or fp16.") from e
     return onnx.load(out)
+
+
+def _changed(model, mode: str) -> bool:
+    """Whether quantization left a mark: quantized operators, or FP16 weights."""
+    from onnx import TensorProto
+
+    if mode == "fp16":
+        return any(t.data_type == TensorProto.FLOAT16 for t in model.graph.initializer)
+    marks = ("QuantizeLinear", "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger",
+             "QLinear", "DynamicQuantize")
+    return any(n.op_type.startswith(marks) for n in model.graph.node)
 
 
 def _run(model, feeds):
@@ -252,6 +275,14 @@ def optimize_onnx(path: str, sample: str | dict, *, graph_level: str = "basic",
     with tempfile.TemporaryDirectory(prefix="kfp-interop-optimize-") as work:
         optimized = _graph_optimized(model, graph_level, work)
         optimized = _quantized(optimized, quantize, feeds, work)
+    if quantize != "none" and not _changed(optimized, quantize):
+        ops = sorted({n.op_type for n in model.graph.node})
+        raise InvalidInputError(
+            f"--quantize {quantize} changes nothing in {os.path.basename(path)}: "
+            + ("ONNX Runtime quantizes MatMul, Gemm, Conv and similar operators"
+               if quantize.startswith("int8") else "it holds no float weights to halve")
+            + f", and this graph holds {ops}. Graph optimization (--graph-level) still "
+            "applies.")
     from kfp_interop.metadata.record import METADATA_KEY
 
     kept = [p for p in optimized.metadata_props if p.key != METADATA_KEY]
