@@ -185,3 +185,31 @@ def test_the_source_sha256_is_the_original_graphs(network, tmp_path):
                               out_dir=str(tmp_path / "out"))
     assert record.optimization["source"]["onnx_sha256"] == onnx_content_sha256(
         read_onnx(path))
+
+
+def test_the_component_writes_the_model_and_the_gate_as_metrics(network, tmp_path):
+    """The KFP component's body, with KFP's artifact objects as a run hands them."""
+    import shutil
+
+    from kfp import dsl
+
+    from kfp_interop.components import optimize
+
+    path, sample = network
+    folder = tmp_path / "model"
+    folder.mkdir()
+    shutil.copyfile(path, folder / "model.onnx")
+    shutil.copyfile(sample, folder / "sample.npz")
+    model = dsl.Model(name="model", uri=str(folder), metadata={})
+    optimized = dsl.Model(name="optimized", uri=str(tmp_path / "optimized"), metadata={})
+    gate = dsl.Metrics(name="gate", uri=str(tmp_path / "gate"), metadata={})
+    card = dsl.Markdown(name="card", uri=str(tmp_path / "card.md"), metadata={})
+    optimize.python_func(model=model, optimized=optimized, gate=gate, model_card=card,
+                         quantize="int8-dynamic", max_accuracy_drop=0.2)
+    record = verify_onnx_sha256(str(tmp_path / "optimized" / "model.onnx"))
+    assert record.optimization["kind"] == "int8-dynamic"
+    assert gate.metadata["size_ratio"] > 2.5 and gate.metadata["max_accuracy_drop"] == 0.2
+    assert gate.metadata["accuracy_drop"] == record.optimization["accuracy"]["drop"]
+    assert optimized.metadata["onnx_sha256"] == record.model["onnx_sha256"]
+    assert optimized.metadata["inference_metadata"]["optimization"] == \
+        record.optimization
