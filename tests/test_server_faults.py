@@ -213,3 +213,50 @@ def test_unknown_routes_and_methods(server):
     assert status == 405 and "use POST" in resp["error"]
     status, resp = call("POST", server.endpoint + "/v2/health/live", {})
     assert status == 405 and "use GET" in resp["error"]
+
+
+def test_a_killed_servers_worker_processes_end_with_it(iris_onnx, tmp_path):
+    """A server killed with SIGKILL cannot shut its worker pool down: the workers notice
+    their parent is gone and end (no orphans left holding a model in memory)."""
+    import signal
+    import time
+    import urllib.request
+
+    from kfp_interop.serving import start_server
+
+    server = start_server(iris_onnx, log_path=str(tmp_path / "s.log"))
+    X = np.random.default_rng(0).normal(size=(60_000, 4)).astype(np.float32)
+    body = json.dumps({"inputs": [{"name": "input", "datatype": "FP32", "shape": [60_000, 4],
+                                   "data": X.reshape(-1).tolist()}]}).encode()
+    assert len(body) > 1024 * 1024  # served by a worker process
+    req = urllib.request.Request(server.endpoint + "/v2/models/iris/infer", data=body,
+                                 method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=120) as r:
+        assert r.status == 200
+
+    def children(pid):
+        out = []
+        for p in os.listdir("/proc"):
+            if p.isdigit():
+                try:
+                    with open(f"/proc/{p}/stat") as f:
+                        if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                            out.append(int(p))
+                except (OSError, IndexError, ValueError):
+                    pass
+        return out
+
+    workers = [p for p in children(server.pid)
+               if b"spawn_main" in open(f"/proc/{p}/cmdline", "rb").read()]
+    assert workers, "the large request should have started worker processes"
+    os.kill(server.pid, signal.SIGKILL)
+    os.waitpid(server.pid, 0)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(os.path.exists(f"/proc/{w}") and
+                                              open(f"/proc/{w}/stat").read().rsplit(
+                                                  ")", 1)[1].split()[0] != "Z"
+                                              for w in workers):
+        time.sleep(0.2)
+    alive = [w for w in workers if os.path.exists(f"/proc/{w}") and
+             open(f"/proc/{w}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"]
+    assert alive == []

@@ -13,6 +13,7 @@ what MLServer's parallel inference workers do too. Workers start with ``spawn`` 
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import multiprocessing
 import threading
 from typing import TYPE_CHECKING
@@ -28,9 +29,39 @@ __all__ = ["WorkerPool", "serve_rest"]
 _MODEL = None  # the model of this worker process
 
 
-def _load(path: str, name: str | None, threads: int, version: str | None) -> None:
+def _exit_with_parent(parent: int) -> None:
+    """End this worker when the server that started it is gone (a server killed with
+    SIGKILL never shuts its pool down; its workers would live on, orphaned): on Linux
+    the kernel signals it (PR_SET_PDEATHSIG); everywhere, a thread checks the parent."""
+    import os
+    import signal
+    import threading
+    import time
+
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    if os.getppid() != parent:  # the parent died before the signal was asked for
+        os._exit(0)
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _load(path: str, name: str | None, threads: int, version: str | None,
+          parent: int | None = None) -> None:
     global _MODEL
     from kfp_interop.serving.runtime import ServedModel
+
+    if parent is not None:
+        _exit_with_parent(parent)
 
     # large requests run alone: no batching in the workers
     _MODEL = ServedModel(path, name, threads=threads, version=version,
@@ -73,7 +104,8 @@ class WorkerPool:
                     max_workers=self.size, mp_context=multiprocessing.get_context("spawn"),
                     initializer=_load, initargs=(self.model.path, self.model.requested_name,
                                                  self.model.threads,
-                                                 self.model.requested_version))
+                                                 self.model.requested_version,
+                                                 os.getpid()))
             return self._pool
 
     def warm(self) -> None:
