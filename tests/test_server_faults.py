@@ -218,13 +218,26 @@ def test_unknown_routes_and_methods(server):
 def test_a_killed_servers_worker_processes_end_with_it(iris_onnx, tmp_path):
     """A server killed with SIGKILL cannot shut its worker pool down: the workers notice
     their parent is gone and end (no orphans left holding a model in memory)."""
+    from kfp_interop.serving import start_server, stop_server
+
+    server = start_server(iris_onnx, log_path=str(tmp_path / "s.log"))
+    try:
+        _kill_and_check_workers(server)
+    finally:  # a failure before the kill leaves no server behind (a pid, once reaped,
+        try:  # may be another process's: only ours is stopped)
+            with open(f"/proc/{server.pid}/cmdline", "rb") as f:
+                ours = b"kfp_interop.serving" in f.read()
+        except OSError:
+            ours = False
+        if ours:
+            stop_server(server.pid)
+
+
+def _kill_and_check_workers(server):
     import signal
     import time
     import urllib.request
 
-    from kfp_interop.serving import start_server
-
-    server = start_server(iris_onnx, log_path=str(tmp_path / "s.log"))
     X = np.random.default_rng(0).normal(size=(60_000, 4)).astype(np.float32)
     body = json.dumps({"inputs": [{"name": "input", "datatype": "FP32", "shape": [60_000, 4],
                                    "data": X.reshape(-1).tolist()}]}).encode()
