@@ -334,3 +334,23 @@ def compare_outputs(expected: dict[str, Any], served: dict[str, Any], specs: lis
         if np.isnan(diff).any():
             problems.append(f"output {name!r} is NaN where it should not be")
     return max_diff, problems
+
+
+def unique_opsets(model: "onnx.ModelProto", *, default: int | None = None) -> None:
+    """Rewrite ``model``'s opset imports in place: one per domain (the highest version;
+    ``ai.onnx`` counted as the default domain, which ONNX allows once and ONNX Runtime's
+    quantizer requires once), the default domain first, the others sorted (a fixed
+    order keeps serializations byte-identical). ``default``: the default domain's
+    version when the model imports none."""
+    import onnx
+
+    versions: dict[str, int] = {}
+    for o in model.opset_import:
+        domain = "" if o.domain == "ai.onnx" else o.domain
+        versions[domain] = max(versions.get(domain, 0), o.version)
+    if default is not None:
+        versions.setdefault("", default)
+    del model.opset_import[:]
+    model.opset_import.extend(onnx.helper.make_opsetid(d, v) for d, v in
+                              sorted(versions.items(), key=lambda dv: (dv[0] != "", dv[0])))
+

@@ -46,6 +46,12 @@ def rclone_uri(storage_uri: str) -> str:
     return f"{AZURE_REMOTE}://{container}/{root}".rstrip("/")
 
 
+def check_secret_name(given: str) -> None:
+    """A ``secret_name`` option: '' (the storage's), ``none``, or a DNS-1123 name."""
+    if given not in ("", "none"):
+        check_name(given, "secret name")
+
+
 def seldon_secret(given: str, scheme: str, by_scheme: dict[str, str]) -> str | None:
     """The Secret a Seldon object names: ``given``, or '' = the one manifests/ sets up
     for the storage scheme, ``none`` = none (public storage, or a Secret the Seldon
@@ -86,8 +92,7 @@ class SeldonSpec(KubernetesSpec):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.secret_name not in ("", "none"):
-            check_name(self.secret_name, "secret name")
+        check_secret_name(self.secret_name)
         if self.implementation not in SELDON_IMPLEMENTATIONS:
             raise ManifestValidationError(
                 f"Unknown Seldon implementation {self.implementation!r}; known: "

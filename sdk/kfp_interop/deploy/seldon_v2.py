@@ -13,9 +13,8 @@ from kfp_interop.deploy.base import register_target
 from kfp_interop.deploy.kube_api import Resource
 from kfp_interop.deploy.kubernetes import KubernetesTarget
 from kfp_interop.deploy.manifests import KubernetesSpec, conditions, model_folder
-from kfp_interop.deploy.seldon import rclone_uri, seldon_secret
+from kfp_interop.deploy.seldon import check_secret_name, rclone_uri, seldon_secret
 from kfp_interop.errors import ManifestValidationError
-from kfp_interop.naming import check_name
 
 __all__ = ["SeldonV2Spec", "SELDON_V2_SECRETS"]
 
@@ -43,8 +42,7 @@ class SeldonV2Spec(KubernetesSpec):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.secret_name not in ("", "none"):
-            check_name(self.secret_name, "secret name")
+        check_secret_name(self.secret_name)
         if self.canary_percent:
             raise ManifestValidationError(
                 "seldon-v2 has no per-Model canary: split traffic with a Seldon Experiment, "

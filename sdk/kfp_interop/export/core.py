@@ -22,7 +22,7 @@ from kfp_interop.constants import (CLASSIFIER_OUTPUTS, DEFAULT_OPSET, INPUT_NAME
                                    VALUE_OUTPUT)
 from kfp_interop.errors import ExportError, InvalidInputError
 from kfp_interop.export.registry import EXPORTERS
-from kfp_interop.onnx_model import (release_names, rename_tensor, tensor_specs,
+from kfp_interop.onnx_model import (release_names, rename_tensor, tensor_specs, unique_opsets,
                                     unique_name)
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -205,17 +205,8 @@ def export_onnx(native: "NativeModel", *, n_features: int,
     # order (which follows Python's per-process string hashing): a fixed name and a
     # sorted list keep exports of the same model byte-identical across processes.
     model.graph.name = f"{native.framework}_{native.task}"
-    # One import per domain (skl2onnx can list the default domain twice, which ONNX
-    # forbids and ONNX Runtime's quantizer refuses): the highest version of each.
-    versions: dict[str, int] = {}
-    for o in model.opset_import:
-        domain = "" if o.domain == "ai.onnx" else o.domain
-        versions[domain] = max(versions.get(domain, 0), o.version)
-    kind = type(model.opset_import[0]) if len(model.opset_import) else None
-    copies = [kind(domain=d, version=v) for d, v in
-              sorted(versions.items(), key=lambda dv: (dv[0] != "", dv[0]))]
-    del model.opset_import[:]
-    model.opset_import.extend(copies)
+    # one import per domain: skl2onnx can list the default domain twice
+    unique_opsets(model)
     model.producer_name = "kfp-interop"
     model.producer_version = __version__
     try:

@@ -106,6 +106,8 @@ def _fp32_outputs(converted, original):
 def _quantized(model, mode: str, feeds: dict[str, Any], work: str):
     import onnx
 
+    from kfp_interop.onnx_model import unique_opsets
+
     if mode == "none":
         return model
     if mode == "fp16":
@@ -116,15 +118,9 @@ def _quantized(model, mode: str, feeds: dict[str, Any], work: str):
     from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
                                           quantize_dynamic, quantize_static)
 
-    # the quantizer needs exactly one default-domain import (it adds QuantizeLinear,
-    # MatMulInteger): one per domain, the highest (older exports listed one twice)
-    versions: dict[str, int] = {}
-    for o in model.opset_import:
-        domain = "" if o.domain == "ai.onnx" else o.domain
-        versions[domain] = max(versions.get(domain, 0), o.version)
-    versions.setdefault("", 17)
-    del model.opset_import[:]
-    model.opset_import.extend(onnx.helper.make_opsetid(d, v) for d, v in sorted(versions.items()))
+    # the quantizer adds QuantizeLinear/MatMulInteger: it needs the default domain
+    # imported once (older exports listed it twice)
+    unique_opsets(model, default=17)
     src, out = os.path.join(work, "to-quantize.onnx"), os.path.join(work, f"{mode}.onnx")
     onnx.save(model, src)
     if mode == "int8-dynamic":

@@ -39,7 +39,7 @@ from kfp_interop.serving.batching import Batcher
 from kfp_interop.serving.codec import Limits, decode_request, encode_response
 from kfp_interop.serving.metrics import ServerMetrics
 from kfp_interop.serving.repository import ModelRepository
-from kfp_interop.serving.runtime import ServedModel
+from kfp_interop.serving.runtime import ServedModel, feed_rows
 from kfp_interop.serving.workers import WorkerPool
 
 __all__ = ["OIPApp", "create_app", "SMALL_BATCH_ROWS", "SMALL_BODY_BYTES"]
@@ -289,7 +289,7 @@ class OIPApp:
         ``encode(results)``; the durations go to the metrics."""
         feeds, names = model.validate(inputs, requested)
         decoded = time.perf_counter()
-        rows = max((arr.shape[0] if arr.ndim else 1) for arr in feeds.values())
+        rows = feed_rows(feeds)
         queue_s = 0.0
         if model.batching is not None:
             results, stats = await self._batcher(model).infer(feeds, names)

@@ -24,6 +24,8 @@ import dataclasses
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
+from kfp_interop.serving.runtime import feed_rows
+
 if TYPE_CHECKING:  # pragma: no cover
     from kfp_interop.serving.runtime import ServedModel
 
@@ -48,10 +50,6 @@ class BatchStats:
     compute_s: float
     batch_rows: int
     batch_requests: int
-
-
-def _rows(feeds: dict[str, Any]) -> int:
-    return max((a.shape[0] if a.ndim else 1) for a in feeds.values()) if feeds else 1
 
 
 def _key(feeds: dict[str, Any], names: list[str]) -> tuple:
@@ -85,7 +83,7 @@ class Batcher:
     async def infer(self, feeds: dict[str, Any], names: list[str]
                     ) -> tuple[list, BatchStats]:
         """Run validated ``feeds`` in a batch: ``(results, stats)``."""
-        rows = _rows(feeds)
+        rows = feed_rows(feeds)
         if rows > self.config.max_batch_size:  # larger than any batch: alone
             start = time.perf_counter()
             results = await self._run_in_thread(self.model.run, feeds, names)

@@ -166,7 +166,9 @@ def _serve_in_worker(data: bytes, limits) -> tuple[bytes, int, float]:
     start = time.perf_counter()
     results = model.run(feeds, names)
     infer_s = time.perf_counter() - start
-    rows = max((a.shape[0] if a.ndim else 1) for a in feeds.values())
+    from kfp_interop.serving.runtime import feed_rows
+
+    rows = feed_rows(feeds)
     response = encode_infer(msgs["ModelInferResponse"], model, request.id, results)
     return response.SerializeToString(), rows, infer_s
 

@@ -16,7 +16,13 @@ from kfp_interop.constants import PLATFORM
 from kfp_interop.errors import (InferenceRequestError, MetadataValidationError,
                                 ModelLoadError, ModelNotReadyError)
 
-__all__ = ["ServedModel", "Batching"]
+__all__ = ["ServedModel", "Batching", "feed_rows"]
+
+
+def feed_rows(feeds: dict[str, Any]) -> int:
+    """The rows of a request: the largest first dimension of its inputs (1 for scalars
+    or no inputs)."""
+    return max((a.shape[0] if a.ndim else 1) for a in feeds.values()) if feeds else 1
 
 
 @dataclasses.dataclass(frozen=True)

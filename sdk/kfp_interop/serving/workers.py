@@ -84,7 +84,9 @@ def serve_rest(body: bytes, header_length: str | None, limits: Limits
     start = time.perf_counter()
     results = _MODEL.run(feeds, names)
     infer_s = time.perf_counter() - start
-    rows = max((a.shape[0] if a.ndim else 1) for a in feeds.values())
+    from kfp_interop.serving.runtime import feed_rows
+
+    rows = feed_rows(feeds)
     return encode_response(_MODEL, request, results, requested, binary), rows, infer_s
 
 
