@@ -28,16 +28,16 @@ from typing import Any, Callable
 from kfp import dsl, kubernetes
 
 from kfp_interop.components import (attach_metadata, check_settings, deploy, export_onnx,
-                                    fingerprint_data, load_data, promote, register_model,
-                                    smoke_test, upload_model)
+                                    fingerprint_data, load_data, optimize, promote,
+                                    register_model, smoke_test, upload_model)
 from kfp_interop.constants import DEFAULT_OPSET, DEFAULT_TOLERANCE
 from kfp_interop.errors import InvalidInputError
 
 __all__ = ["SHARED_PARAMETERS", "PROFILES", "Compute", "compute_settings", "heavy",
            "fingerprint_of", "reads_storage", "storage_credentials", "S3_SECRET", "S3_ENV",
            "GCS_SECRET", "GCS_KEY_DIR", "GCS_KEY_FILE", "AZURE_SECRET", "AZURE_ENV", "MLFLOW_SECRET",
-           "MLFLOW_ENV", "RETRY", "reference_pipeline", "export_and_serve", "serve_model",
-           "load_data_by_content"]
+           "MLFLOW_ENV", "RETRY", "reference_pipeline", "export_and_serve", "optimized",
+           "serve_model", "load_data_by_content"]
 
 # S3 credentials reach the tasks that need them as environment variables from this
 # Secret (manifests/s3-secret.yaml), never as parameters. Optional: local runs and
@@ -74,6 +74,13 @@ SHARED_PARAMETERS: tuple[tuple[str, type, Any, str], ...] = (
     ("parity_tolerance", float, DEFAULT_TOLERANCE,
      "largest difference allowed between ONNX Runtime and the native model (parity "
      "gate and smoke test)."),
+    ("optimize", str, "none", "after export: none, graph (ONNX Runtime graph "
+                              "optimization, portable level), int8-dynamic, int8-static "
+                              "(calibrated on the held-out rows) or fp16, behind the "
+                              "accuracy gate (docs/optimize.md)."),
+    ("max_accuracy_drop", float, 0.01, "the most accuracy (classifiers) or relative error "
+                                       "(regressors) optimization may cost on the held-out "
+                                       "rows, a fraction (0.01 = one point)."),
     ("model_name", str, "", "serving name, a DNS-1123 label (empty: from the data set and "
                             "framework)."),
     ("model_version", str, "1", "model version, a positive integer."),
@@ -296,18 +303,28 @@ def _outside_effects(task, *, retry: bool = True):
 
 
 def export_and_serve(trained, test_data, serving: dict):
-    """export_onnx -> attach_metadata -> :func:`serve_model`, for the model of the
-    training task ``trained`` (its ``model`` output, and its sha256 output, which travels
-    beside the artifact so the export step can tell a changed artifact from the one
-    trained); returns the deploy task."""
+    """export_onnx -> optimize -> attach_metadata -> :func:`serve_model`, for the model
+    of the training task ``trained`` (its ``model`` output, and its sha256 output, which
+    travels beside the artifact so the export step can tell a changed artifact from the
+    one trained); returns the deploy task."""
     exported = heavy(export_onnx(model=trained.outputs["model"], test_data=test_data,
                                  opset=serving["opset"],
                                  parity_tolerance=serving["parity_tolerance"],
                                  native_sha256=trained.outputs["Output"]))
-    attached = attach_metadata(onnx_model=exported.outputs["onnx_model"],
+    better = optimized(exported.outputs["onnx_model"], serving, test_data=test_data)
+    attached = attach_metadata(onnx_model=better.outputs["optimized"],
                                model_name=serving["model_name"],
                                model_version=serving["model_version"])
     return serve_model(attached.outputs["model"], test_data, serving)
+
+
+def optimized(model, serving: dict, *, test_data=None):
+    """The optimize task (``serving["optimize"]``; ``none`` passes the model through),
+    gated on ``test_data`` (held-out rows) or the model folder's own sample."""
+    inputs = {"test_data": test_data} if test_data is not None else {}
+    task = heavy(optimize(model=model, mode=serving["optimize"],
+                          max_accuracy_drop=serving["max_accuracy_drop"], **inputs))
+    return task
 
 
 def serve_model(final, test_data, serving: dict):

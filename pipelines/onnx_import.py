@@ -1,12 +1,12 @@
 """The ``onnx-import`` reference pipeline: an ONNX file made elsewhere (any converter,
 any framework) is imported from a URI or path, adopted (checked, run, described by the
-record), then stored, registered, deployed, smoke-tested on the sample it ran and
-promoted, like a model kfp-interop trained."""
+record), optionally optimized, then stored, registered, deployed, smoke-tested on the
+sample it ran and promoted, like a model kfp-interop trained."""
 
 from kfp import dsl
 
 from kfp_interop.components import adopt_onnx
-from kfp_interop.pipelines.common import reference_pipeline, serve_model
+from kfp_interop.pipelines.common import optimized, reference_pipeline, serve_model
 
 
 @reference_pipeline(
@@ -35,4 +35,5 @@ def onnx_import(
     adopted = adopt_onnx(onnx_file=onnx_file.output, name=serving["model_name"],
                          version=serving["model_version"], task=task, labels=labels,
                          tolerance=serving["parity_tolerance"]).after(serving["check"])
-    serve_model(adopted.outputs["model"], None, serving)
+    better = optimized(adopted.outputs["model"], serving)  # gated on adopt's sample
+    serve_model(better.outputs["optimized"], None, serving)

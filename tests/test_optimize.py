@@ -205,7 +205,7 @@ def test_the_component_writes_the_model_and_the_gate_as_metrics(network, tmp_pat
     gate = dsl.Metrics(name="gate", uri=str(tmp_path / "gate"), metadata={})
     card = dsl.Markdown(name="card", uri=str(tmp_path / "card.md"), metadata={})
     optimize.python_func(model=model, optimized=optimized, gate=gate, model_card=card,
-                         quantize="int8-dynamic", max_accuracy_drop=0.2)
+                         mode="int8-dynamic", max_accuracy_drop=0.2)
     record = verify_onnx_sha256(str(tmp_path / "optimized" / "model.onnx"))
     assert record.optimization["kind"] == "int8-dynamic"
     assert gate.metadata["size_ratio"] > 2.5 and gate.metadata["max_accuracy_drop"] == 0.2
@@ -213,3 +213,72 @@ def test_the_component_writes_the_model_and_the_gate_as_metrics(network, tmp_pat
     assert optimized.metadata["onnx_sha256"] == record.model["onnx_sha256"]
     assert optimized.metadata["inference_metadata"]["optimization"] == \
         record.optimization
+    assert gate.metadata["optimized"] == 1.0
+    assert gate.metadata["latency_ms_rows_64_after"] == \
+        record.optimization["latency_ms"]["after"]["rows_64"]
+    # mode none (the pipelines' default): the folder passes through, byte for byte
+    through = dsl.Model(name="through", uri=str(tmp_path / "through"), metadata={})
+    optimize.python_func(model=model, optimized=through, gate=gate, model_card=card,
+                         mode="none")
+    assert (tmp_path / "through" / "model.onnx").read_bytes() == (folder / "model.onnx"
+                                                                  ).read_bytes()
+    assert gate.metadata["optimized"] == 0.0
+
+
+def test_the_pipeline_step_optimizes_the_export_and_the_record_says_so(classifier, tmp_path):
+    """In the reference pipelines optimize sits between export_onnx and attach_metadata:
+    it takes the export folder (no record yet) and the held-out split (its labels are
+    the gate's truth), and the record attach builds carries the optimization and the new
+    graph's parity."""
+    from kfp_interop.steps import attach_metadata_step
+    from kfp_interop.steps.model_dir import read_model_meta
+
+    built = os.path.dirname(os.path.dirname(classifier[0]))  # run_tabular's folder
+    exported, test = os.path.join(built, "exported"), os.path.join(built, "test.parquet")
+    meta = read_model_meta(exported)
+    out = tmp_path / "optimized"
+    _, report = optimize_step(model_path=exported, test_path=test, choice="int8-static",
+                              max_accuracy_drop=0.1, out_dir=str(out))
+    # the gate's accuracy before is the model's held-out accuracy: same rows, same labels
+    assert report["accuracy"]["metric"] == "accuracy"
+    assert report["accuracy"]["before"] == pytest.approx(meta.metrics["accuracy"])
+    after = read_model_meta(str(out))
+    assert after.optimization["kind"] == "int8-static"
+    assert after.parity["n_rows"] == meta.test_rows and after.parity["passed"]
+    assert 0.85 <= after.parity["label_agreement"] <= 1
+    record = attach_metadata_step(model_dir=str(out), model_name="bc",
+                                  out_dir=str(tmp_path / "attached"))
+    assert verify_onnx_sha256(str(tmp_path / "attached" / "model.onnx")) == record
+    assert record.optimization == after.optimization and record.name == "bc"
+    assert record.training["dataset"] == "breast_cancer" and record.parity == {
+        k: v for k, v in after.parity.items() if k != "task"}
+    assert record.optimization["source"]["onnx_sha256"] == onnx_content_sha256(
+        read_onnx(os.path.join(exported, "model.onnx")))
+    with pytest.raises(InvalidInputError, match="optimize='int4'.*int8-static"):
+        optimize_step(model_path=exported, test_path=test, choice="int4",
+                      out_dir=str(tmp_path / "never"))
+    assert not (tmp_path / "never").exists()
+
+
+def test_a_pipeline_run_optimizes_and_serves_the_optimized_model(tmp_path):
+    """tabular under kfp.local with optimize=int8-static: the served model is the
+    quantized one, smoke-tested; the gate is a Metrics artifact of the run."""
+    import json
+
+    import kfp_interop
+
+    summary = kfp_interop.run("tabular", {
+        "dataset": "breast_cancer", "estimator": "sklearn.neural_network:MLPClassifier",
+        "hyperparameters": '{"solver": "lbfgs", "max_iter": 400, "random_state": 0}',
+        "scaler": True, "optimize": "int8-static", "max_accuracy_drop": 0.05,
+        "register": False}, output_dir=str(tmp_path / "out"))
+    assert summary["status"] == "succeeded" and summary["smoke_test"]["passed"]
+    record = verify_onnx_sha256(summary["onnx_path"])
+    assert record.optimization["kind"] == "int8-static"
+    assert summary["optimization"] == record.optimization
+    assert any(n.op_type == "QuantizeLinear" for n in read_onnx(summary["onnx_path"]).graph.node)
+    with open(os.path.join(summary["run_dir"], "optimize", "executor_output.json")) as f:
+        [gate] = json.load(f)["artifacts"]["gate"]["artifacts"]
+    accuracy = record.optimization["accuracy"]
+    assert gate["metadata"]["accuracy_before"] == accuracy["before"]
+    assert gate["metadata"]["accuracy_drop"] == accuracy["drop"] <= 0.05

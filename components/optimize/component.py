@@ -13,8 +13,9 @@ def optimize(
     gate: Output[Metrics],
     model_card: Output[Markdown],
     sample: Input[Dataset] = None,
+    test_data: Input[Dataset] = None,
+    mode: str = "graph",
     graph_level: str = "basic",
-    quantize: str = "none",
     max_accuracy_drop: float = 0.01,
 ):
     """Optimize the model's ONNX graph (ONNX Runtime graph optimization; INT8 dynamic or
@@ -22,31 +23,26 @@ def optimize(
     the sample; the gate's numbers go to a Metrics artifact.
 
     Args:
-        model: a model folder with model.onnx and its record (export, adopt).
-        sample: inputs by name (.npz; an array 'labels' = the true labels); default:
-            the sample.npz in the model folder.
+        model: a model folder: export_onnx's (checked on test_data) or one with its
+            record (adopt, attach_metadata; checked on its sample.npz).
+        sample: inputs by name (.npz; an array 'labels' = the true labels), instead of
+            test_data or the folder's sample.npz.
+        test_data: held-out rows (a load_data split: its labels are the gate's truth).
+        mode: none (the model passes through unchanged), graph, int8-dynamic,
+            int8-static (calibrated on the sample) or fp16; all but none run the graph
+            pass first.
         graph_level: none, basic (standard ONNX operators, portable) or extended
             (ONNX Runtime's fused operators).
-        quantize: none, int8-dynamic, int8-static (calibrated on the sample) or fp16.
         max_accuracy_drop: the most accuracy (or agreement) the optimized model may
             lose, a fraction (0.01 = one point); above it the task fails.
     """
-    from kfp_interop.files import atomic_write
-    from kfp_interop.metadata.render import to_kfp_metadata, to_model_card
     from kfp_interop.steps import optimize_step
+    from kfp_interop.steps.artifacts import log_optimization
 
     record, report = optimize_step(model_path=model.path,
                                    sample_path=sample.path if sample else "",
-                                   graph_level=graph_level, quantize=quantize,
-                                   max_accuracy_drop=max_accuracy_drop,
-                                   out_dir=optimized.path)
-    optimized.metadata.update(to_kfp_metadata(record))
-    accuracy = report["accuracy"]
-    gate.log_metric(f"{accuracy['metric']}_after", float(accuracy["after"]))
-    if accuracy.get("before") is not None:
-        gate.log_metric(f"{accuracy['metric']}_before", float(accuracy["before"]))
-    gate.log_metric("accuracy_drop", float(accuracy["drop"]))
-    gate.log_metric("max_accuracy_drop", float(accuracy["max_drop"]))
-    gate.log_metric("size_ratio", report["size_bytes"]["before"]
-                    / max(1, report["size_bytes"]["after"]))
-    atomic_write(model_card.path, to_model_card(record))
+                                   test_path=test_data.path if test_data else "",
+                                   choice=mode, graph_level=graph_level,
+                                   max_accuracy_drop=max_accuracy_drop, out_dir=optimized.path)
+    log_optimization(optimized, gate, model_card.path, record, report,
+                     source_metadata=dict(model.metadata))

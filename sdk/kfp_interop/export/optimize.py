@@ -25,6 +25,7 @@ import tempfile
 import time
 from typing import Any
 
+from kfp_interop.constants import LABEL_OUTPUT
 from kfp_interop.errors import InvalidInputError, ParityError
 
 __all__ = ["optimize_onnx", "OptimizeResult", "QUANTIZE_MODES", "GRAPH_LEVELS"]
@@ -182,8 +183,6 @@ def _score(record, before: dict, after: dict, labels) -> dict[str, Any]:
     agreement (classifiers without), or the relative error of the float outputs."""
     import numpy as np
 
-    from kfp_interop.constants import LABEL_OUTPUT
-
     if record.task == "classification" and LABEL_OUTPUT in before:
         a, b = np.asarray(before[LABEL_OUTPUT]), np.asarray(after[LABEL_OUTPUT])
         if labels is not None:
@@ -208,9 +207,10 @@ def _score(record, before: dict, after: dict, labels) -> dict[str, Any]:
 
 def optimize_onnx(path: str, sample: str | dict, *, graph_level: str = "basic",
                   quantize: str = "none", max_accuracy_drop: float = 0.01,
-                  tolerance: float | None = None) -> OptimizeResult:
-    """Optimize the ONNX file ``path`` (with its record) and gate it on ``sample``
-    (``.npz`` of inputs by name, optionally an array ``labels`` of true labels).
+                  tolerance: float | None = None, record=None) -> OptimizeResult:
+    """Optimize the ONNX file ``path`` (with its record, or ``record`` given for a file
+    that does not carry one yet) and gate it on ``sample`` (``.npz`` of inputs by name,
+    optionally an array ``labels`` of true labels; or those arrays as a dict).
 
     Returns:
         The optimized model with its new record (sha256, parity and ``optimization``
@@ -249,7 +249,7 @@ def optimize_onnx(path: str, sample: str | dict, *, graph_level: str = "basic",
         raise InvalidInputError("Nothing to do: give a graph level (basic, extended) or a "
                                 "quantization (int8-dynamic, int8-static, fp16).")
     model = read_onnx(path)
-    record = embedded_record(model, path, required=True)
+    record = record or embedded_record(model, path, required=True)
     trees = _trees(model)
     if trees and quantize != "none":
         raise InvalidInputError(
@@ -263,7 +263,7 @@ def optimize_onnx(path: str, sample: str | dict, *, graph_level: str = "basic",
                                 "needs 10 or later (QuantizeLinear): re-export it with "
                                 "--opset 13 or later.")
     inputs, outputs = tensor_specs(model)
-    tensors = sample if isinstance(sample, dict) else load_tensors(sample)
+    tensors = dict(sample) if isinstance(sample, dict) else load_tensors(sample)
     labels = tensors.pop(LABELS_KEY, None)
     feeds = sample_inputs(tensors, inputs)
     rows = int(len(next(iter(feeds.values()))))
@@ -302,7 +302,10 @@ def optimize_onnx(path: str, sample: str | dict, *, graph_level: str = "basic",
     tools = {"onnxruntime": ort.__version__, "onnx": onnx.__version__}
     if quantize == "fp16":
         tools["onnxconverter-common"] = importlib.metadata.version("onnxconverter-common")
-    label_agreement = score["after"] if score["metric"] == "label_agreement" else None
+    label_agreement = None
+    if record.task == "classification" and LABEL_OUTPUT in before:
+        label_agreement = float(np.mean(np.asarray(before[LABEL_OUTPUT])
+                                        == np.asarray(after[LABEL_OUTPUT])))
     parity = {"max_abs_diff": float(max_diff), "label_agreement": label_agreement,
               "tolerance": float(tolerance if tolerance is not None else max_diff),
               "n_rows": rows, "passed": True, "provider": "CPUExecutionProvider"}

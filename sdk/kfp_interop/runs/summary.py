@@ -112,6 +112,9 @@ def build_summary(name: str, run_dir: str | None, out_dir: str, status: str,
         summary.update(onnx_path=dst, onnx_sha256=sha256_file(dst), metadata_path=side,
                        model_sha256=model["metadata"].get("onnx_sha256"),
                        model_name=model["metadata"].get("model_name"))
+        optimization = (_read_json(side) or {}).get("optimization")
+        if optimization:
+            summary["optimization"] = optimization
     dep = _artifact(run_dir, "deploy", "deployment")
     dep_meta = (dep or {}).get("metadata") or _read_json(
         os.path.join(run_dir, "deploy", "deployment", "deployment.json"))
@@ -154,6 +157,17 @@ def print_summary(s: dict[str, Any]) -> None:
         rows.append(("parity", f"{'passed' if p.get('passed') else 'FAILED'} max_abs_diff="
                      f"{p.get('max_abs_diff'):.3g} label_agreement={p.get('label_agreement')} "
                      f"tolerance={p.get('tolerance')}"))
+    if s.get("optimization"):
+        o = s["optimization"]
+        size, acc = o["size_bytes"], o["accuracy"]
+        latency = o["latency_ms"]
+        rows.append(("optimized", f"{o['kind']} (graph {o['graph_level']}): size "
+                     f"{size['before']} -> {size['after']} bytes "
+                     f"({size['before'] / max(1, size['after']):.2f}x smaller), "
+                     f"{acc['metric']} {_num(acc.get('before'))} -> {_num(acc['after'])}, "
+                     f"latency at "
+                     f"64 rows {latency['before']['rows_64']} -> "
+                     f"{latency['after']['rows_64']} ms"))
     if s.get("onnx_path"):
         rows += [("onnx", s["onnx_path"]), ("onnx sha256", s["onnx_sha256"]),
                  ("metadata", s["metadata_path"])]
@@ -196,3 +210,7 @@ def _federated_block(model_dir: str) -> dict[str, Any]:
         return read_model_meta(model_dir).federated or {}
     except InvalidInputError:
         return {}
+
+
+def _num(value) -> str:
+    return "n/a" if value is None else f"{value:.4g}"

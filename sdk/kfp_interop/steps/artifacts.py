@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-__all__ = ["log_metrics", "log_training", "epoch_logger"]
+__all__ = ["log_metrics", "log_training", "epoch_logger", "log_optimization"]
 
 
 def log_metrics(metrics: Any, values: dict[str, Any]) -> None:
@@ -44,3 +44,32 @@ def epoch_logger(metrics: Any, keys: tuple[str, ...] = ("loss", "accuracy", "val
                 metrics.log_metric(f"epoch_{row['epoch']:03d}_{key}", row[key])
 
     return log
+
+
+def log_optimization(optimized: Any, gate: Any, model_card_path: str, record: Any,
+                     report: dict | None, *, source_metadata: dict) -> None:
+    """The optimize component's outputs: the model's metadata (the record's, or the
+    incoming model's when nothing was optimized), the accuracy gate's numbers as metrics
+    (``optimized`` 0 or 1, accuracy or agreement before and after, the drop and its
+    budget, the size ratio, latency at 1 and 64 rows before and after) and a model card."""
+    from kfp_interop.files import atomic_write
+
+    if record is None:
+        optimized.metadata.update(source_metadata)
+        gate.log_metric("optimized", 0.0)
+        atomic_write(model_card_path, "# Not optimized\n\nThe pipeline's `optimize` "
+                     "parameter was `none`: the exported model passed through unchanged.\n")
+        return
+    from kfp_interop.metadata.render import to_kfp_metadata, to_model_card
+
+    optimized.metadata.update(to_kfp_metadata(record))
+    accuracy = report["accuracy"]
+    latency = report["latency_ms"]
+    log_metrics(gate, {
+        "optimized": 1.0, f"{accuracy['metric']}_before": accuracy.get("before"),
+        f"{accuracy['metric']}_after": accuracy["after"], "accuracy_drop": accuracy["drop"],
+        "max_accuracy_drop": accuracy["max_drop"],
+        "size_ratio": report["size_bytes"]["before"] / max(1, report["size_bytes"]["after"]),
+        **{f"latency_ms_{rows}_{when}": latency[when][rows]
+           for when in ("before", "after") for rows in ("rows_1", "rows_64")}})
+    atomic_write(model_card_path, to_model_card(record))

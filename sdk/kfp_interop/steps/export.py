@@ -132,7 +132,7 @@ def record_from_meta(model, model_meta: ModelMeta, *, model_name: str = "",
     model_name = model_name or default_model_name(model_meta.dataset or "model",
                                                   model_meta.framework)
     parity = {k: v for k, v in (model_meta.parity or {}).items() if k != "task"}
-    return build_record(
+    record = build_record(
         model, name=model_name, version=model_version, task=model_meta.task,
         framework={"name": model_meta.framework,
                    "version": model_meta.framework_version or "unknown",
@@ -141,3 +141,6 @@ def record_from_meta(model, model_meta: ModelMeta, *, model_name: str = "",
         target=model_meta.target_name, training=model_meta.training(), parity=parity,
         lineage=model_meta.lineage, origin=model_meta.origin,
         federated=model_meta.federated)
+    if model_meta.optimization:
+        record = record.replace(optimization=model_meta.optimization)
+    return record

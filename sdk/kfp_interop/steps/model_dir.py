@@ -20,7 +20,7 @@ from kfp_interop.constants import MODEL_META_FILENAME, ONNX_FILENAME
 from kfp_interop.errors import InvalidInputError
 from kfp_interop.files import atomic_write_json
 
-__all__ = ["ModelMeta", "read_model_meta", "write_model_meta", "CONTRACT_KEYS"]
+__all__ = ["ModelMeta", "read_model_meta", "write_model_meta", "has_model_meta", "CONTRACT_KEYS"]
 
 #: What a Model artifact from your own component must say about itself (in
 #: ``model_meta.json`` in its folder, or as the artifact's metadata); docs/model-artifact.md.
@@ -77,6 +77,9 @@ class ModelMeta:
     requested_opset: int | None = None
     opsets: dict[str, int] | None = None
     parity: dict[str, Any] | None = None
+    #: after optimize: the record's ``optimization`` block (``parity`` then compares the
+    #: optimized graph with the exported one)
+    optimization: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         _check(self)
@@ -192,7 +195,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "test_rows": (int,), "native_format": (str,), "native_file": (str,),
     "native_sha256": (str,), "origin": (dict,), "lineage": (dict,), "federated": (dict,),
     "history": (list,), "roc_curve": (dict,), "format": (str,), "file": (str,),
-    "requested_opset": (int,), "opsets": (dict,), "parity": (dict,)}
+    "requested_opset": (int,), "opsets": (dict,), "parity": (dict,),
+    "optimization": (dict,)}
 
 
 def _text(value: Any, key: str, where: str) -> str:
@@ -239,6 +243,11 @@ def write_model_meta(directory: str, meta: ModelMeta) -> None:
     if not isinstance(meta, ModelMeta):
         raise TypeError(f"write_model_meta takes a ModelMeta, not {type(meta).__name__}")
     atomic_write_json(os.path.join(directory, MODEL_META_FILENAME), meta.to_dict())
+
+
+def has_model_meta(directory: str) -> bool:
+    """Whether ``directory`` is a model folder with its ``model_meta.json``."""
+    return os.path.isfile(os.path.join(directory, MODEL_META_FILENAME))
 
 
 def read_model_meta(directory: str, artifact_metadata: dict[str, Any] | None = None
