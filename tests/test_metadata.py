@@ -203,7 +203,8 @@ def test_render_registry_and_model_card(record):
     assert set(RENDERERS.names()) >= {"oip", "seldon", "mlflow", "triton", "kfp", "markdown"}
     card = render(record, "markdown")
     assert "# Model card: iris v1" in card and "setosa" in card
-    with pytest.raises(KeyError, match="known: adlik, kfp, markdown, mlflow, oip, seldon, triton"):
+    with pytest.raises(KeyError, match="known: acumos, adlik, kfp, markdown, mlflow, oip, "
+                                       "seldon, triton"):
         render(record, "bento")
 
 

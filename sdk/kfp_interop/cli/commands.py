@@ -243,7 +243,20 @@ def cmd_metadata(args) -> int:
         return 0
     from kfp_interop.metadata.render import render
 
+    from kfp_interop.metadata.render import Files
+
     out = render(record, args.format)
+    if args.output_dir:
+        from kfp_interop.files import atomic_write
+
+        texts = (out.texts() if isinstance(out, Files) else
+                 {f"{args.format}.{'txt' if isinstance(out, str) else 'json'}":
+                  out if isinstance(out, str) else json.dumps(out, indent=2) + "\n"})
+        os.makedirs(args.output_dir, exist_ok=True)
+        for name, text in texts.items():
+            atomic_write(os.path.join(args.output_dir, name), text)
+        print(json.dumps({"written": [os.path.join(args.output_dir, n) for n in texts]}))
+        return 0
     print(out if isinstance(out, str) else json.dumps(out, indent=2))
     return 0
 

@@ -281,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     rr = msub.add_parser("render")
     rr.add_argument("--format", required=True, choices=RENDERERS.names())
     rr.add_argument("model")
+    rr.add_argument("--output-dir", default="", help="write the rendering as files here "
+                                                     "(acumos: metadata.json and "
+                                                     "model.proto) instead of printing it")
     from kfp_interop.metadata.importers import IMPORTERS
 
     im = msub.add_parser("import", help="read another system's metadata into a record")

@@ -136,18 +136,10 @@ def serving_requirements() -> list[str]:
     stated instead of inferred. MLflow's inference starts a Python subprocess that
     imports the model's flavor and maps every imported module to its package: about
     3.5 s of every registration."""
-    from importlib.metadata import PackageNotFoundError, version
+    from kfp_interop.environment import SERVING_PACKAGES, installed_pins
 
-    pins = []
-    for names in (("mlflow", "mlflow-skinny"), ("numpy",), ("onnx",),
-                  ("onnxruntime", "onnxruntime-gpu")):
-        for name in names:  # the distribution this environment has
-            try:
-                pins.append(f"{name}=={version(name)}")
-                break
-            except PackageNotFoundError:
-                continue
-    return pins
+    return [f"{name}=={version}" for name, version in installed_pins(
+        (("mlflow", "mlflow-skinny"),) + SERVING_PACKAGES)]
 
 
 def _check_alias(alias: str) -> None:

@@ -9,9 +9,20 @@ from typing import Any, Callable
 from kfp_interop.metadata.record import InferenceMetadata
 from kfp_interop.registry import Registry
 
-__all__ = ["RENDERERS", "Renderer", "properties"]
+__all__ = ["RENDERERS", "Renderer", "properties", "Files"]
 
 Renderer = Callable[[InferenceMetadata], Any]
+
+
+class Files(dict):
+    """A rendering made of several files: file name -> text, or a JSON-shaped value
+    (written as JSON). ``metadata render --output-dir`` writes them."""
+
+    def texts(self) -> dict[str, str]:
+        import json as _json
+
+        return {name: value if isinstance(value, str)
+                else _json.dumps(value, indent=2) + "\n" for name, value in self.items()}
 
 RENDERERS: Registry[Renderer] = Registry(
     "metadata format",
