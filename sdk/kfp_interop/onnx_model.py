@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["find_onnx", "read_onnx", "parse_onnx", "save_onnx", "tensor_specs",
            "model_opsets", "rename_tensor", "release_names", "tensor_names",
-           "unique_name", "ort_session", "execution_providers",
+           "unique_name", "ort_session", "execution_providers", "prune_opsets",
            "PROVIDERS_ENV", "sample_inputs", "compare_outputs"]
 
 
@@ -334,6 +334,28 @@ def compare_outputs(expected: dict[str, Any], served: dict[str, Any], specs: lis
         if np.isnan(diff).any():
             problems.append(f"output {name!r} is NaN where it should not be")
     return max_diff, problems
+
+
+def prune_opsets(model: "onnx.ModelProto") -> None:
+    """Drop, in place, the opset imports of domains no node uses (subgraphs included);
+    the default domain stays. ONNX Runtime's optimizer saves an import of every domain
+    it knows (``com.microsoft.nchwc``, ``org.pytorch.aten``, ...): a runtime other than
+    ONNX Runtime could refuse the file for a domain it does not have and that nothing
+    uses."""
+    used = {""}
+
+    def walk(graph):
+        for node in graph.node:
+            used.add("" if node.domain == "ai.onnx" else node.domain)
+            for attr in node.attribute:
+                for g in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                    walk(g)
+
+    walk(model.graph)
+    kept = [o for o in model.opset_import
+            if ("" if o.domain == "ai.onnx" else o.domain) in used]
+    del model.opset_import[:]
+    model.opset_import.extend(kept)
 
 
 def unique_opsets(model: "onnx.ModelProto", *, default: int | None = None) -> None:

@@ -67,7 +67,11 @@ def _graph_optimized(model, level: str, work: str):
                                      }[level]
     opts.optimized_model_filepath = os.path.join(work, f"graph-{level}.onnx")
     ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    return onnx.load(opts.optimized_model_filepath)
+    from kfp_interop.onnx_model import prune_opsets
+
+    optimized = onnx.load(opts.optimized_model_filepath)
+    prune_opsets(optimized)
+    return optimized
 
 
 class _Calibration:
@@ -232,7 +236,8 @@ def optimize_onnx(path: str, sample: str | dict, *, graph_level: str = "basic",
     from kfp_interop.export.adopt import load_tensors
     from kfp_interop.metadata import embedded_record
     from kfp_interop.metadata.record import build_record, onnx_content_sha256
-    from kfp_interop.onnx_model import compare_outputs, read_onnx, sample_inputs, tensor_specs
+    from kfp_interop.onnx_model import (compare_outputs, prune_opsets, read_onnx,
+                                        sample_inputs, tensor_specs)
 
     if graph_level not in GRAPH_LEVELS:
         hint = (" ('all' adds layout optimizations that tie the file to the CPU it was "
@@ -271,6 +276,7 @@ def optimize_onnx(path: str, sample: str | dict, *, graph_level: str = "basic",
     with tempfile.TemporaryDirectory(prefix="kfp-interop-optimize-") as work:
         optimized = _graph_optimized(model, graph_level, work)
         optimized = _quantized(optimized, quantize, feeds, work)
+    prune_opsets(optimized)
     if quantize != "none" and not _changed(optimized, quantize):
         ops = sorted({n.op_type for n in model.graph.node})
         raise InvalidInputError(
