@@ -29,8 +29,9 @@ def test_compile_writes_kfp_ir(tmp_path, capsys):
     assert {"dataset", "target_column", "framework", "estimator", "hyperparameters",
             "parity_tolerance"} <= set(params)
     assert params["parity_tolerance"]["defaultValue"] == 1e-4
-    assert len(spec["deploymentSpec"]["executors"]) == 11  # check-settings first
-    assert {"storage_uri", "register", "deploy_target", "dry_run", "canary_percent"} <= \
+    assert len(spec["deploymentSpec"]["executors"]) == 12  # check-settings first, optimize
+    assert {"storage_uri", "register", "deploy_target", "dry_run", "canary_percent",
+            "optimize", "max_accuracy_drop"} <= \
         set(params)
     # credentials are mounted from a Secret, never parameters
     text = out.read_text()

@@ -18,6 +18,7 @@ def adopt_onnx(
     task: str = "auto",
     labels: str = "",
     tolerance: float = 1e-4,
+    dynamic_batch: bool = False,
 ):
     """Check the file (onnx.checker, self-contained, ONNX Runtime loads and runs it),
     describe it from its graph, and write it with the record, like a model of ours.
@@ -31,6 +32,8 @@ def adopt_onnx(
         task: auto, classification, regression or other.
         labels: class labels in output order, comma-separated (classification).
         tolerance: max difference from the expected float outputs.
+        dynamic_batch: a graph with a fixed batch size gets a symbolic one, checked
+            against the original on the sample (origin.dynamic_batch in the record).
     """
     from kfp_interop.files import atomic_write
     from kfp_interop.metadata.render import to_kfp_metadata, to_model_card
@@ -39,6 +42,6 @@ def adopt_onnx(
     record = adopt_onnx_step(model_path=onnx_file.path, name=name, version=version, task=task,
                         labels=labels, sample_path=sample.path if sample else "",
                         expected_path=expected.path if expected else "", tolerance=tolerance,
-                        out_dir=model.path)
+                        dynamic_batch=dynamic_batch, out_dir=model.path)
     model.metadata.update(to_kfp_metadata(record))
     atomic_write(model_card.path, to_model_card(record))

@@ -17,6 +17,7 @@ def optimize(
     mode: str = "graph",
     graph_level: str = "basic",
     max_accuracy_drop: float = 0.01,
+    dynamic_batch: bool = False,
 ):
     """Optimize the model's ONNX graph (ONNX Runtime graph optimization; INT8 dynamic or
     static; FP16) and keep it only if it predicts as well as the graph it came from on
@@ -35,6 +36,8 @@ def optimize(
             (ONNX Runtime's fused operators).
         max_accuracy_drop: the most accuracy (or agreement) the optimized model may
             lose, a fraction (0.01 = one point); above it the task fails.
+        dynamic_batch: first make a fixed batch size symbolic (checked against the
+            original on the sample); with mode none, only that.
     """
     from kfp_interop.steps import optimize_step
     from kfp_interop.steps.artifacts import log_optimization
@@ -43,6 +46,7 @@ def optimize(
                                    sample_path=sample.path if sample else "",
                                    test_path=test_data.path if test_data else "",
                                    choice=mode, graph_level=graph_level,
-                                   max_accuracy_drop=max_accuracy_drop, out_dir=optimized.path)
+                                   max_accuracy_drop=max_accuracy_drop,
+                                   dynamic_batch=dynamic_batch, out_dir=optimized.path)
     log_optimization(optimized, gate, model_card.path, record, report,
                      source_metadata=dict(model.metadata))

@@ -151,7 +151,7 @@ def cmd_adopt(args) -> int:
     record = adopt_onnx_step(model_path=args.model, name=args.name, version=args.version,
                         task=args.task, labels=args.labels, sample_path=args.sample,
                         expected_path=args.expected, tolerance=args.tolerance,
-                        out_dir=args.output_dir)
+                        dynamic_batch=args.dynamic_batch, out_dir=args.output_dir)
     print(json.dumps({"model": os.path.join(args.output_dir, "model.onnx"),
                       "name": record.name, "task": record.task,
                       "inputs": record.inputs, "outputs": record.outputs,
@@ -267,6 +267,7 @@ def cmd_optimize(args) -> int:
     record, report = optimize_step(model_path=args.model, sample_path=args.sample,
                                    graph_level=args.graph_level, quantize=args.quantize,
                                    max_accuracy_drop=args.max_accuracy_drop,
+                                   dynamic_batch=args.dynamic_batch,
                                    out_dir=args.output_dir)
     print(json.dumps({"model": os.path.join(args.output_dir, "model.onnx"),
                       "onnx_sha256": record.model["onnx_sha256"], **report}, indent=2))

@@ -167,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--expected", default="", help="outputs the model should give on the "
                                                   "sample, .npz by output name")
     a.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE)
+    a.add_argument("--dynamic-batch", action="store_true",
+                   help="a graph with a fixed batch size gets a symbolic one, checked "
+                        "against the original on the sample (docs/optimize.md)")
     a.add_argument("--output-dir", default="adopted")
     a.set_defaults(fn=commands.cmd_adopt)
 
@@ -190,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--max-accuracy-drop", type=float, default=0.01,
                    help="largest loss of accuracy (or agreement, or relative error) "
                         "allowed, a fraction (default 0.01)")
+    o.add_argument("--dynamic-batch", action="store_true",
+                   help="first make a fixed batch size symbolic (checked against the "
+                        "original on the sample)")
     o.add_argument("--output-dir", default="optimized")
     o.set_defaults(fn=commands.cmd_optimize)
 

@@ -132,7 +132,7 @@ def _check_labels(labels: list[str] | None, outputs: list[dict], task: str) -> N
 def adopt_onnx(path: str, *, name: str = "", version: str = "1", task: str = "auto",
                labels: list[str] | str | None = None, sample: Any = None,
                expected: Any = None, tolerance: float = DEFAULT_TOLERANCE,
-               rows: int = 4) -> AdoptResult:
+               rows: int = 4, dynamic_batch: bool = False) -> AdoptResult:
     """Check, run and describe an ONNX file made elsewhere.
 
     Args:
@@ -146,6 +146,9 @@ def adopt_onnx(path: str, *, name: str = "", version: str = "1", task: str = "au
             from the declared shapes and types.
         expected: the outputs the model should give on ``sample`` (dict or ``.npz``),
             compared within ``tolerance`` (floats) or exactly (others).
+        dynamic_batch: a graph with a fixed batch size gets a symbolic one
+            (:func:`kfp_interop.export.dynamic_batch.make_batch_dynamic`), checked on the
+            sample against the original and recorded in ``origin.dynamic_batch``.
 
     Returns:
         :class:`AdoptResult`.
@@ -208,6 +211,13 @@ def adopt_onnx(path: str, *, name: str = "", version: str = "1", task: str = "au
             raise ParityError(f"{path!r} does not give the expected outputs: "
                               + ("; ".join(problems) or f"max difference {max_diff:.3g} "
                                  f"exceeds tolerance {tolerance:g}"), parity)
+    origin = {"kind": "adopted", "source": os.path.basename(path), "format": "onnx"}
+    if dynamic_batch:
+        from kfp_interop.export.dynamic_batch import make_batch_dynamic
+
+        model, made = make_batch_dynamic(model, feeds, where=repr(os.path.basename(path)))
+        if made:
+            origin["dynamic_batch"] = made
     first = next(iter(feeds.values()))
     checks = {"onnx_checker": True, "ort_session": True, "sample_run": True,
               "sample_rows": int(first.shape[0]) if first.ndim else 1,
@@ -218,6 +228,5 @@ def adopt_onnx(path: str, *, name: str = "", version: str = "1", task: str = "au
         framework={"name": "onnx", "version": model.producer_version or "unknown",
                    "estimator": model.graph.name or producer},
         feature_names=None, class_labels=labels if task == "classification" else None,
-        parity=parity, checks=checks,
-        origin={"kind": "adopted", "source": os.path.basename(path), "format": "onnx"})
+        parity=parity, checks=checks, origin=origin)
     return AdoptResult(model, record, feeds)

@@ -182,6 +182,22 @@ def _latency_ms(model, feeds: dict[str, Any], rows: int, repeat: int = 20) -> fl
     return round(statistics.median(times) * 1000, 4)
 
 
+def _latencies(model, feeds: dict[str, Any]) -> dict[str, float]:
+    """Latency at 1 and 64 rows, at those sizes the graph takes (a graph fixed to another
+    batch size takes neither)."""
+    from kfp_interop.export.dynamic_batch import fixed_batch
+
+    batch = fixed_batch(model)
+    return {f"rows_{n}": _latency_ms(model, feeds, n) for n in (1, 64)
+            if batch is None or batch == n}
+
+
+def _unbatched(tensors: list[dict], made: dict | None) -> list[dict]:
+    """The tensors with the first dimension of those made dynamic left out."""
+    changed = set((made or {}).get("tensors", ()))
+    return [{**t, "shape": t["shape"][1:]} if t["name"] in changed else t for t in tensors]
+
+
 def _score(record, before: dict, after: dict, labels) -> dict[str, Any]:
     """The gate's numbers: accuracy against the labels (classifiers with labels), label
     agreement (classifiers without), or the relative error of the float outputs."""
@@ -211,10 +227,13 @@ def _score(record, before: dict, after: dict, labels) -> dict[str, Any]:
 
 def optimize_onnx(path: str, sample: str | dict, *, graph_level: str = "basic",
                   quantize: str = "none", max_accuracy_drop: float = 0.01,
-                  tolerance: float | None = None, record=None) -> OptimizeResult:
+                  tolerance: float | None = None, record=None,
+                  dynamic_batch: bool = False) -> OptimizeResult:
     """Optimize the ONNX file ``path`` (with its record, or ``record`` given for a file
     that does not carry one yet) and gate it on ``sample`` (``.npz`` of inputs by name,
     optionally an array ``labels`` of true labels; or those arrays as a dict).
+    ``dynamic_batch``: a graph with a fixed batch size first gets a symbolic one
+    (:mod:`kfp_interop.export.dynamic_batch`; recorded in ``optimization.dynamic_batch``).
 
     Returns:
         The optimized model with its new record (sha256, parity and ``optimization``
@@ -250,9 +269,10 @@ def optimize_onnx(path: str, sample: str | dict, *, graph_level: str = "basic",
     if not (0 <= float(max_accuracy_drop) <= 1):
         raise InvalidInputError(f"max_accuracy_drop {max_accuracy_drop!r}: a fraction "
                                 "between 0 and 1 (0.01 = one point).")
-    if graph_level == "none" and quantize == "none":
-        raise InvalidInputError("Nothing to do: give a graph level (basic, extended) or a "
-                                "quantization (int8-dynamic, int8-static, fp16).")
+    if graph_level == "none" and quantize == "none" and not dynamic_batch:
+        raise InvalidInputError("Nothing to do: give a graph level (basic, extended), a "
+                                "quantization (int8-dynamic, int8-static, fp16) or "
+                                "--dynamic-batch.")
     model = read_onnx(path)
     record = record or embedded_record(model, path, required=True)
     trees = _trees(model)
@@ -273,8 +293,16 @@ def optimize_onnx(path: str, sample: str | dict, *, graph_level: str = "basic",
     feeds = sample_inputs(tensors, inputs)
     rows = int(len(next(iter(feeds.values()))))
     before = _run(model, feeds)
+    start, made = model, None
+    if dynamic_batch:
+        from kfp_interop.export.dynamic_batch import make_batch_dynamic
+
+        start, made = make_batch_dynamic(model, feeds, where=os.path.basename(path))
+        if made is None and graph_level == "none" and quantize == "none":
+            raise InvalidInputError(f"Nothing to do: {os.path.basename(path)} already takes "
+                                    "any batch size.")
     with tempfile.TemporaryDirectory(prefix="kfp-interop-optimize-") as work:
-        optimized = _graph_optimized(model, graph_level, work)
+        optimized = _graph_optimized(start, graph_level, work)
         optimized = _quantized(optimized, quantize, feeds, work)
     prune_opsets(optimized)
     if quantize != "none" and not _changed(optimized, quantize):
@@ -315,16 +343,18 @@ def optimize_onnx(path: str, sample: str | dict, *, graph_level: str = "basic",
     parity = {"max_abs_diff": float(max_diff), "label_agreement": label_agreement,
               "tolerance": float(tolerance if tolerance is not None else max_diff),
               "n_rows": rows, "passed": True, "provider": "CPUExecutionProvider"}
+    kind = (quantize if quantize != "none" else "graph" if graph_level != "none"
+            else "dynamic-batch")
     optimization = {
-        "kind": "graph" if quantize == "none" else quantize, "graph_level": graph_level,
+        "kind": kind, "graph_level": graph_level,
         "tools": tools,
         "size_bytes": {"before": len(model.SerializeToString()),
                        "after": len(optimized.SerializeToString())},
         "accuracy": score, "sample_rows": rows,
-        "latency_ms": {"before": {"rows_1": _latency_ms(model, feeds, 1),
-                                  "rows_64": _latency_ms(model, feeds, 64)},
-                       "after": {"rows_1": _latency_ms(optimized, feeds, 1),
-                                 "rows_64": _latency_ms(optimized, feeds, 64)}},
+        # a graph fixed to one batch size is timed as it was made dynamic (the same
+        # computation), or only at the sizes it takes
+        "latency_ms": {"before": _latencies(start, feeds),
+                       "after": _latencies(optimized, feeds)},
         "provider": "CPUExecutionProvider",
         "source": {"file": os.path.basename(path),
                    "onnx_sha256": onnx_content_sha256(model)}}
@@ -336,8 +366,11 @@ def optimize_onnx(path: str, sample: str | dict, *, graph_level: str = "basic",
                        federated=record.federated)
     extra = {k: getattr(record, k) for k in ("properties", "serving")
              if getattr(record, k) is not None}
+    if made:
+        optimization["dynamic_batch"] = made
     new = new.replace(optimization=optimization, **extra)
-    if new.inputs != record.inputs or new.outputs != record.outputs:
+    if _unbatched(new.inputs, made) != _unbatched(record.inputs, made) or \
+            _unbatched(new.outputs, made) != _unbatched(record.outputs, made):
         raise InvalidInputError(f"The optimized graph's tensors {new.inputs}/{new.outputs} "
                                 f"differ from the model's {record.inputs}/{record.outputs}.")
     report = {"problems": problems, **optimization}

@@ -16,7 +16,8 @@ __all__ = ["adopt_onnx_step", "import_metadata_step"]
 @stage("out_dir")
 def adopt_onnx_step(*, model_path: str, name: str = "", version: str = "1", task: str = "auto",
                labels: str = "", sample_path: str = "", expected_path: str = "",
-               tolerance: float = DEFAULT_TOLERANCE, out_dir: str):
+               tolerance: float = DEFAULT_TOLERANCE, dynamic_batch: bool = False,
+               out_dir: str):
     """Adopt ``model_path`` (an ONNX file, a folder holding ``model.onnx``, or the URI
     of an ONNX object: ``https://host/model.onnx#sha256=...``, ``s3://``, ``gs://``, ...)
     into ``out_dir``; the sample and expected outputs may be URIs too. See
@@ -37,7 +38,8 @@ def adopt_onnx_step(*, model_path: str, name: str = "", version: str = "1", task
         result = adopt_onnx(find_onnx(local["model"]), name=name, version=version,
                             task=task, labels=labels or None,
                             sample=local["sample"] or None,
-                            expected=local["expected"] or None, tolerance=tolerance)
+                            expected=local["expected"] or None, tolerance=tolerance,
+                            dynamic_batch=dynamic_batch)
     record = _from_uri(result.record, model_path)
     os.makedirs(out_dir, exist_ok=True)
     save_tensors(os.path.join(out_dir, SAMPLE_FILE), result.sample)

@@ -42,7 +42,8 @@ def optimize_choice(choice: str, graph_level: str = "basic") -> tuple[str, str] 
 @stage("out_dir")
 def optimize_step(*, model_path: str, sample_path: str = "", test_path: str = "",
                   graph_level: str = "basic", quantize: str = "none", choice: str = "",
-                  max_accuracy_drop: float = 0.01, out_dir: str):
+                  max_accuracy_drop: float = 0.01, dynamic_batch: bool = False,
+                  out_dir: str):
     """Optimize ``model_path`` (an ONNX file with its record, its folder, or an
     export_onnx folder) and write ``out_dir/model.onnx``. The sample is ``sample_path``
     (``.npz``), else the rows of ``test_path`` (a split: its labels are the gate's truth),
@@ -55,10 +56,10 @@ def optimize_step(*, model_path: str, sample_path: str = "", test_path: str = ""
     """
     if choice:
         picked = optimize_choice(choice, graph_level)
-        if picked is None:
+        if picked is None and not dynamic_batch:
             pass_through(model_path, out_dir)
             return None, None
-        graph_level, quantize = picked
+        graph_level, quantize = picked or ("none", "none")
     from kfp_interop.export.adopt import SAMPLE_FILE, load_tensors, save_tensors
     from kfp_interop.export.optimize import optimize_onnx
     from kfp_interop.metadata import save_metadata
@@ -87,7 +88,8 @@ def optimize_step(*, model_path: str, sample_path: str = "", test_path: str = ""
                                     "input name, optionally 'labels').")
         tensors = load_tensors(beside)
     result = optimize_onnx(path, tensors, graph_level=graph_level, quantize=quantize,
-                           max_accuracy_drop=max_accuracy_drop, record=provisional)
+                           max_accuracy_drop=max_accuracy_drop, record=provisional,
+                           dynamic_batch=dynamic_batch)
     os.makedirs(out_dir, exist_ok=True)
     save_tensors(os.path.join(out_dir, SAMPLE_FILE), result.sample)
     if exported is None:
