@@ -186,7 +186,8 @@ def compute_settings(compute: Compute | None):
 
 
 def heavy(task):
-    """A task that trains or exports: it gets the compile-time resources (if any)."""
+    """A task that trains, exports or optimizes: it gets the compile-time resources (if
+    any)."""
     return _COMPUTE.get().apply(task)
 
 

@@ -47,7 +47,7 @@ def test_tabular_defaults_succeed_and_stop_the_server(tmp_path):
     assert s["metrics"]["accuracy"] > 0.8 and "roc_auc" in s["metrics"]
     assert s["smoke_test"]["passed"] and s["smoke_test"]["rows"] == 20
     assert s["endpoint"].startswith("http://127.0.0.1:")
-    assert set(s["tasks"].values()) == {"succeeded"} and len(s["tasks"]) == 11
+    assert set(s["tasks"].values()) == {"succeeded"} and len(s["tasks"]) == 12
     assert not alive(s["endpoint"]), "the local server must be stopped by default"
     assert record.training["dataset"] == "iris" and record.name == "iris-sklearn"
     # embedded defaults: a local model repository and a local MLflow store

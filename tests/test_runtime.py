@@ -119,7 +119,8 @@ def test_compile_options_set_the_training_tasks_resources(tmp_path):
                  "--memory", "8Gi", "--accelerator", "nvidia.com/gpu:2"]) == 0
     spec = next(yaml.safe_load_all(open(tmp_path / "t.yaml")))
     executors = spec["deploymentSpec"]["executors"]
-    heavy = {"exec-train-deep", "exec-train-deep-2", "exec-finetune", "exec-export-onnx"}
+    heavy = {"exec-train-deep", "exec-train-deep-2", "exec-finetune", "exec-export-onnx",
+             "exec-optimize"}
     for name, executor in executors.items():
         resources = executor["container"].get("resources")
         if name in heavy:
