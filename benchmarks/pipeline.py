@@ -19,7 +19,7 @@ import tempfile
 import time
 
 STEPS = ["check-settings", "fingerprint-data", "load-data", "train", "export-onnx",
-         "attach-metadata", "upload-model", "deploy", "smoke-test", "register-model",
+         "optimize", "attach-metadata", "upload-model", "deploy", "smoke-test", "register-model",
          "promote"]
 
 
@@ -28,9 +28,9 @@ def in_one_process(out: str) -> tuple[float, dict[str, float]]:
     from kfp_interop import steps
 
     times: dict[str, float] = {}
-    p = {k: os.path.join(out, k) for k in ("train", "test", "native", "exported", "model",
-                                           "upload", "deploy", "smoke", "register",
-                                           "promote", "fingerprint")}
+    p = {k: os.path.join(out, k) for k in ("train", "test", "native", "exported",
+                                           "optimized", "model", "upload", "deploy",
+                                           "smoke", "register", "promote", "fingerprint")}
     repo = os.path.join(out, "model-repository")
     tracking = "sqlite:///" + os.path.join(out, "mlflow.db")
     start = time.perf_counter()
@@ -50,7 +50,9 @@ def in_one_process(out: str) -> tuple[float, dict[str, float]]:
           framework="sklearn", estimator="random_forest", model_dir=p["native"])
     timed("export-onnx", steps.export_onnx_step, model_dir=p["native"], test_path=p["test"],
           out_dir=p["exported"])
-    timed("attach-metadata", steps.attach_metadata_step, model_dir=p["exported"],
+    timed("optimize", steps.optimize_step, model_path=p["exported"], test_path=p["test"],
+          choice="none", out_dir=p["optimized"])
+    timed("attach-metadata", steps.attach_metadata_step, model_dir=p["optimized"],
           out_dir=p["model"])
     timed("upload-model", steps.upload_model_step, model_dir=p["model"], storage_uri=repo,
           out_dir=p["upload"])
