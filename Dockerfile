@@ -56,7 +56,7 @@ EXPOSE 8080
 CMD ["kfp-interop", "serve", "/mnt/models", "--host", "0.0.0.0", "--port", "8080"]
 
 FROM base AS full
-ARG EXTRAS=serve,mlflow,torch,federated
+ARG EXTRAS=serve,mlflow,torch,federated,dask
 ARG PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
 ARG PIP_FIND_LINKS=
 ARG PIP_CERT=

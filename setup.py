@@ -80,6 +80,8 @@ setup(
         "tensorflow": ["tensorflow-cpu==2.21.0", "tf2onnx==1.17.0", "keras>=3.10"],
         # federated learning: Flower's server strategies (aggregation, DP clipping)
         "federated": ["flwr==1.42.0", "dp-accounting==0.6.0"],
+        # engine=dask: LightGBM and XGBoost on partitioned tables (docs/scale.md)
+        "dask": ["dask[dataframe]==2026.8.0", "distributed==2026.8.0"],
         "dev": [
             "pytest>=8",
             "pytest-timeout>=2.3",

@@ -11,7 +11,7 @@
 # With arguments, they go to one pytest run (e.g. bash scripts/test.sh tests/test_cli.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh serve,dev,torch,tensorflow,federated
+bash scripts/setup.sh serve,dev,torch,tensorflow,federated,dask
 bash tests/triton_server/setup.sh || echo "Triton environment not installed: its tests will skip" >&2
 bash tests/azurite/setup.sh || echo "Azurite not installed: the Azure tests will skip (fail under CI)" >&2
 state="$(pwd)/.ci-state"

@@ -107,7 +107,7 @@ def with_categories(X, categories: dict[int, list], names: list[str] | None = No
 #: :class:`Framework` that provides it. A step that needs one asks the registry
 #: (:func:`kfp_interop.frameworks.require_capability`), never a framework's name.
 CAPABILITIES: dict[str, str] = {"warm_start": "warm_start", "finetune": "finetune_head",
-                                "federated": "federated_train"}
+                                "federated": "federated_train", "dask": "dask_fit"}
 
 
 class Framework:
@@ -201,6 +201,14 @@ class Framework:
     def warm_start(self, base: Any, X, y, *, task: str, n_estimators: int) -> Any:
         """Capability ``warm_start``: a new model continuing ``base`` on ``(X, y)`` with
         ``n_estimators`` more rounds (the base's own parameters otherwise)."""
+        raise NotImplementedError
+
+    def dask_fit(self, model: Any, client: Any, X, y) -> Any:
+        """Capability ``dask`` (``engine=dask``): fit the unfitted estimator ``model``
+        (what :meth:`TabularFramework.build_estimator` made, with its hyperparameters)
+        on the Dask collections ``X`` and ``y`` through the framework's own Dask
+        interface on ``client``'s cluster; returns a fitted model of the type local
+        training gives, so export, parity and serving run unchanged."""
         raise NotImplementedError
 
     # capability ``finetune``: a network with a backbone and a classification head

@@ -60,6 +60,20 @@ class LightGBMFramework(TabularFramework):
     def categories(self, model: Any) -> dict[int, list]:
         return pandas_categories(booster_of(model))
 
+    def dask_fit(self, model: Any, client: Any, X, y) -> Any:
+        """LightGBM's own Dask estimators (``DaskLGBMClassifier``/``Regressor``): one
+        LightGBM worker per Dask worker, data parallel; ``to_local()`` gives the plain
+        ``LGBMClassifier``/``LGBMRegressor``."""
+        import lightgbm
+
+        cls = (lightgbm.DaskLGBMClassifier if isinstance(model, lightgbm.LGBMClassifier)
+               else lightgbm.DaskLGBMRegressor)
+        params = model.get_params()
+        params.pop("n_jobs", None)  # LightGBM sizes threads per Dask worker
+        distributed = cls(client=client, **params)
+        distributed.fit(X, y)
+        return distributed.to_local()
+
     def same_feature(self, model_name: str, column: str) -> bool:
         # LightGBM writes a DataFrame's column names with spaces as underscores
         return model_name in (column, column.replace(" ", "_"))

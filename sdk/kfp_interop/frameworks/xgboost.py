@@ -38,6 +38,31 @@ class XGBoostFramework(TabularFramework):
             model.set_params(enable_categorical=True)
         return model, None
 
+    def dask_fit(self, model: Any, client: Any, X, y) -> Any:
+        """XGBoost's own Dask estimators (``xgboost.dask.DaskXGBClassifier``/``Regressor``,
+        Rabit allreduce across the Dask workers); the booster comes back as the plain
+        ``XGBClassifier``/``XGBRegressor`` through XGBoost's own JSON model (which keeps
+        the scikit-learn attributes)."""
+        import os
+        import tempfile
+
+        import xgboost
+        import xgboost.dask
+
+        cls = (xgboost.dask.DaskXGBClassifier if isinstance(model, xgboost.XGBClassifier)
+               else xgboost.dask.DaskXGBRegressor)
+        params = model.get_params()
+        params.pop("n_jobs", None)
+        distributed = cls(**params)
+        distributed.client = client
+        distributed.fit(X, y)
+        local = type(model)(**model.get_params())
+        with tempfile.TemporaryDirectory(prefix="kfp-interop-xgb-") as tmp:
+            path = os.path.join(tmp, "model.json")
+            distributed.save_model(path)
+            local.load_model(path)
+        return local
+
     def categories(self, model: Any) -> dict[int, list]:
         """The categories XGBoost (3.1 and newer) stores for a model trained on pandas
         ``category`` columns (``enable_categorical=True``).

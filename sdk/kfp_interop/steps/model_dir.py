@@ -29,7 +29,7 @@ CONTRACT_KEYS = ("framework", "task", "feature_names")
 #: the training facts the record carries as ``training`` (all of the required ones, or
 #: none: the record's origin is then ``exported``)
 _TRAINING_KEYS = ("dataset", "data_sha256", "rows", "train_rows", "test_rows", "seed",
-                  "hyperparameters", "metrics")
+                  "hyperparameters", "metrics", "engine")
 _REQUIRED_TRAINING = ("dataset", "data_sha256", "rows", "seed", "hyperparameters", "metrics")
 #: long facts kept in the folder but out of the artifact's metadata (the Metrics and
 #: ClassificationMetrics artifacts show them)
@@ -67,6 +67,8 @@ class ModelMeta:
         default_factory=lambda: {"kind": "exported", "source": "a model artifact"})
     lineage: dict[str, Any] | None = None
     federated: dict[str, Any] | None = None
+    #: engine=dask: where it trained (``name``, ``partitions``, ``workers``, ...)
+    engine: dict[str, Any] | None = None
     #: per-epoch rows of a network's training
     history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     #: a binary classifier's ROC curve on the held-out rows (fpr, tpr, thresholds)
@@ -194,6 +196,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "dataset": (str,), "data_sha256": (str,), "rows": (int,), "train_rows": (int,),
     "test_rows": (int,), "native_format": (str,), "native_file": (str,),
     "native_sha256": (str,), "origin": (dict,), "lineage": (dict,), "federated": (dict,),
+    "engine": (dict,),
     "history": (list,), "roc_curve": (dict,), "format": (str,), "file": (str,),
     "requested_opset": (int,), "opsets": (dict,), "parity": (dict,),
     "optimization": (dict,)}

@@ -10,7 +10,8 @@ from kfp_interop.constants import DEFAULT_OPSET, DEFAULT_SEED, DEFAULT_TEST_SIZE
 from kfp_interop.steps.model_dir import ModelMeta, write_model_meta
 from kfp_interop.steps.stage import stage
 
-__all__ = ["fingerprint_data_step", "load_data_step", "train_step", "run_tabular"]
+__all__ = ["fingerprint_data_step", "load_data_step", "train_step", "train_dask_step",
+           "run_tabular"]
 
 
 @stage("out_path")
@@ -122,3 +123,63 @@ def run_tabular(out_dir: str, *, dataset: str = "iris", target_column: str = "",
                          model_version=model_version, out_dir=paths["model"])
     paths["data_meta"] = json.dumps(meta)
     return paths
+
+
+@stage("model_dir")
+def train_dask_step(*, dataset: str, target_column: str, task: str = "auto",
+                    framework: str = "lightgbm", estimator: str = "",
+                    hyperparameters: str = "{}", seed: int = DEFAULT_SEED,
+                    test_size: float = DEFAULT_TEST_SIZE, scheduler: str = "",
+                    workers: int = 0, model_dir: str, test_path: str
+                    ) -> tuple[ModelMeta, Any]:
+    """``engine=dask``: train on ``dataset`` (a .parquet/.csv file, a folder of them or a
+    storage prefix) read as partitions on a Dask cluster (``scheduler``'s, else a
+    LocalCluster of ``workers`` processes in this task), save the native model into
+    ``model_dir`` and a sample of the held-out rows as a split at ``test_path`` (what
+    export's parity gate and the smoke test read).
+
+    Returns:
+        ``(meta, confusion_matrix)`` as :func:`train_step`.
+    """
+    from kfp_interop.data import TabularData, save_split
+    from kfp_interop.errors import InvalidInputError
+    from kfp_interop.frameworks import NativeModel, save_native
+    from kfp_interop.steps.partitions import table_partitions
+    from kfp_interop.training import parse_hyperparameters, roc_points
+    from kfp_interop.training.dask_engine import (dask_client, table_fingerprint,
+                                                  train_on_dask)
+
+    if not target_column:
+        raise InvalidInputError("engine=dask needs target_column: the label column of the "
+                                "table's files.")
+    hp = parse_hyperparameters(hyperparameters)
+    parts = table_partitions(dataset)
+    with dask_client(scheduler, workers=workers) as client:
+        result = train_on_dask(parts, client, target=target_column, task=task,
+                               framework=framework, estimator=estimator, hyperparameters=hp,
+                               seed=seed, test_size=test_size)
+        fingerprint = table_fingerprint(parts, client)
+    sample = result.sample
+    test = TabularData(X=sample[result.feature_names].to_numpy(), y=sample[
+        result.target_name].to_numpy(), feature_names=result.feature_names,
+        target_name=result.target_name, task=result.task, class_labels=result.class_labels,
+        source=dataset)
+    data_meta = {"feature_names": result.feature_names, "class_labels": result.class_labels,
+                 "target_name": result.target_name, "source": dataset,
+                 "data_sha256": fingerprint, "rows": result.rows,
+                 "train_rows": result.train_rows, "test_rows": result.test_rows,
+                 "task": result.task, "seed": seed}
+    save_split(test, test_path, data_meta)
+    native = NativeModel(result.model, framework, result.task)
+    saved = save_native(native, model_dir)
+    from kfp_interop.frameworks import get_framework
+
+    fw = get_framework(framework)
+    meta = ModelMeta.trained(
+        data_meta, framework=framework, framework_version=fw.version(),
+        estimator=fw.estimator_of(result.model), task=result.task, hyperparameters=hp,
+        seed=seed, metrics=result.metrics, saved=saved, roc_curve=roc_points(native, test),
+        engine={"name": "dask", "partitions": result.partitions, "workers": result.workers,
+                "scheduler": scheduler or "local", "metrics_rows": result.metrics_rows})
+    write_model_meta(model_dir, meta)
+    return meta, result.confusion_matrix
