@@ -25,6 +25,9 @@ def tabular(
     nan_policy: str = "error",
     test_size: float = 0.25,
     seed: int = 42,
+    engine: str = "local",
+    dask_scheduler: str = "",
+    dask_workers: int = 0,
     *,
     serving,
 ):
@@ -43,13 +46,23 @@ def tabular(
         nan_policy: error, drop or impute missing values.
         test_size: fraction of rows held out for metrics, parity and the smoke test.
         seed: seed of the split and the estimator.
+        engine: local (the table in the task's memory) or dask (LightGBM and XGBoost on
+            a file, folder or s3:// prefix of Parquet/CSV files, split and trained on its
+            partitions on a Dask cluster; docs/scale.md).
+        dask_scheduler: engine=dask: the address of an existing Dask scheduler
+            (tcp://HOST:8786); empty: a LocalCluster inside each task, sized to its pod.
+        dask_workers: engine=dask with a LocalCluster: worker processes (0: one per
+            CPU of the pod).
     """
     data = load_data_by_content(dataset, after=serving["check"], target_column=target_column,
                                 task=task,
-                                test_size=test_size, seed=seed, nan_policy=nan_policy)
+                                test_size=test_size, seed=seed, nan_policy=nan_policy,
+                                engine=engine, dask_scheduler=dask_scheduler,
+                                dask_workers=dask_workers)
     data.set_display_name("load data")
     trained = heavy(train(train_data=data.outputs["train_data"],
                           test_data=data.outputs["test_data"], framework=framework,
                           estimator=estimator, hyperparameters=hyperparameters, seed=seed,
-                          scaler=scaler))
+                          scaler=scaler, engine=engine, dask_scheduler=dask_scheduler,
+                          dask_workers=dask_workers))
     export_and_serve(trained, data.outputs["test_data"], serving)

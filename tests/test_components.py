@@ -215,10 +215,25 @@ def test_compiled_graphs_are_those_of_before_the_second_shape_pass():
             comp["in"] = params(comp["in"], {"dynamic_batch"})
         return g
 
+    def without_dask(g):
+        """Issue 21: tabular's engine, dask_scheduler and dask_workers, passed to
+        load_data and train (every pipeline's load_data and train components take them)."""
+        dask = {"engine", "dask_scheduler", "dask_workers"}
+        g["root"]["inputDefinitions"] = params(g["root"]["inputDefinitions"], dask)
+        for task in g["root"]["dag"]["tasks"].values():
+            if task["componentRef"]["name"] in ("comp-load-data", "comp-train"):
+                task["inputs"] = params(task.get("inputs"), dask)
+        for name, comp in g["components"].items():
+            if name.startswith(("comp-load-data", "comp-train")) and \
+                    not name.startswith("comp-train-deep"):
+                comp["in"] = params(comp["in"], dask)
+        return g
+
     def without_later_issues(g):
         """Issue 18 (storage schemes): the storage tasks also get the optional GCS and
-        Azure Secrets (platform spec only); issue 20: :func:`without_optimize`."""
-        g = without_optimize(g)
+        Azure Secrets (platform spec only); issue 20: :func:`without_optimize`; issue 21:
+        :func:`without_dask`."""
+        g = without_dask(without_optimize(g))
         executors = g["platform"].get("platforms", {}).get("kubernetes", {}).get(
             "deploymentSpec", {}).get("executors", {})
         for executor in executors.values():

@@ -207,3 +207,42 @@ def test_an_s3_prefix_is_read_by_the_workers(s3_env, monkeypatch, tmp_path):
         tabular.train_dask_step(dataset="s3://dask-tables/nothing", target_column="label",
                                 framework="xgboost", model_dir=str(tmp_path / "m2"),
                                 test_path=str(tmp_path / "t2.parquet"))
+
+
+def test_the_tabular_pipeline_runs_with_engine_dask(tmp_path):
+    """kfp.local: load_data splits on the partitions and writes the held-out sample,
+    train follows its plan on a LocalCluster in the task; export, parity, the record,
+    storage, the server and the smoke test run unchanged."""
+    import kfp_interop
+    from kfp_interop.metadata import load_metadata
+
+    folder = write_table(tmp_path / "table", parts=3, rows=2000)
+    summary = kfp_interop.run("tabular", {
+        "dataset": folder, "target_column": "label", "framework": "xgboost",
+        "estimator": "", "hyperparameters": '{"n_estimators": 40}', "engine": "dask",
+        "dask_workers": 2, "register": False}, output_dir=str(tmp_path / "out"))
+    assert summary["status"] == "succeeded", summary.get("error")
+    assert summary["smoke_test"]["passed"]
+    record = load_metadata(summary["metadata_path"])
+    assert record.training["engine"] == {"name": "dask", "partitions": 3, "workers": 2,
+                                         "scheduler": "local",
+                                         "metrics_rows": record.training["test_rows"]}
+    assert record.training["rows"] == 6000 and record.class_labels == ["high", "low", "mid"]
+    assert record.parity["passed"] and record.parity["n_rows"] == record.training["test_rows"]
+
+
+def test_engines_are_checked_and_must_agree(tmp_path):
+    from kfp_interop.steps import tabular
+
+    folder = write_table(tmp_path / "t", parts=2, rows=200)
+    with pytest.raises(InvalidInputError, match="engine='spark'.*local, dask"):
+        tabular.load_data_step(dataset=folder, target_column="label", engine="spark",
+                               train_path=str(tmp_path / "tr"), test_path=str(tmp_path / "te"))
+    tabular.load_data_step(dataset="iris", train_path=str(tmp_path / "tr.parquet"),
+                           test_path=str(tmp_path / "te.parquet"))
+    with pytest.raises(InvalidInputError, match="engine='dask'.*load_data ran with "
+                                                "engine=local"):
+        tabular.train_step(train_path=str(tmp_path / "tr.parquet"),
+                           test_path=str(tmp_path / "te.parquet"), framework="lightgbm",
+                           engine="dask", model_dir=str(tmp_path / "m"))
+    assert not (tmp_path / "m").exists()

@@ -17,6 +17,9 @@ def load_data(
     seed: int = 42,
     nan_policy: str = "error",
     source_fingerprint: str = "",
+    engine: str = "local",
+    dask_scheduler: str = "",
+    dask_workers: int = 0,
 ):
     """Load, check and split a tabular data set (Parquet outputs; schema in metadata).
 
@@ -30,12 +33,19 @@ def load_data(
         nan_policy: error (refuse NaNs) or impute (median imputer inside the model).
         source_fingerprint: fingerprint_data's output; the data set must still match it
             (so KFP's cache, keyed by parameters, follows the content, not the path).
+        engine: local (load the table, split it) or dask (a file, folder or s3:// prefix
+            split on its partitions on a Dask cluster; test_data is a sample of at most
+            10,000 held-out rows, train_data the plan train follows).
+        dask_scheduler: engine=dask: an existing scheduler's address (tcp://HOST:8786);
+            empty: a LocalCluster inside the task.
+        dask_workers: engine=dask, LocalCluster: worker processes (0: one per CPU).
     """
     from kfp_interop.steps import load_data_step
 
     meta = load_data_step(dataset=dataset, target_column=target_column, task=task,
                           test_size=test_size, seed=seed, nan_policy=nan_policy,
-                          source_fingerprint=source_fingerprint,
+                          source_fingerprint=source_fingerprint, engine=engine,
+                          dask_scheduler=dask_scheduler, dask_workers=dask_workers,
                           train_path=train_data.path, test_path=test_data.path)
     train_data.metadata.update(meta, split="train", format="parquet")
     test_data.metadata.update(meta, split="test", format="parquet")

@@ -19,6 +19,9 @@ def train(
     hyperparameters: str = "{}",
     seed: int = 42,
     scaler: bool = False,
+    engine: str = "local",
+    dask_scheduler: str = "",
+    dask_workers: int = 0,
 ) -> str:
     """Train on train_data, score on test_data, save the model in its native safe format.
 
@@ -30,6 +33,11 @@ def train(
         hyperparameters: a JSON object passed to the estimator.
         seed: random_state for the estimator.
         scaler: put a StandardScaler in front (scikit-learn only).
+        engine: local, or dask (load_data's plan: LightGBM or XGBoost trained on the
+            table's partitions through their own Dask interfaces).
+        dask_scheduler: engine=dask: an existing scheduler's address; empty: a
+            LocalCluster inside the task.
+        dask_workers: engine=dask, LocalCluster: worker processes (0: one per CPU).
     """
     from kfp_interop.steps import train_step
     from kfp_interop.steps.artifacts import log_training
@@ -37,6 +45,7 @@ def train(
     meta, cm = train_step(train_path=train_data.path, test_path=test_data.path,
                           framework=framework, estimator=estimator,
                           hyperparameters=hyperparameters, seed=seed, scaler=scaler,
-                          model_dir=model.path)
+                          engine=engine, dask_scheduler=dask_scheduler,
+                          dask_workers=dask_workers, model_dir=model.path)
     log_training(model, metrics, classification_metrics, meta, cm)
     return meta.native_sha256

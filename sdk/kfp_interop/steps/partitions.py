@@ -14,7 +14,7 @@ import os
 
 from kfp_interop.errors import DatasetError
 
-__all__ = ["table_partitions"]
+__all__ = ["table_partitions", "is_table_folder", "table_listing_fingerprint"]
 
 _SUFFIXES = (".parquet", ".csv")
 
@@ -76,3 +76,47 @@ def table_partitions(source: str) -> list:
                            "check the bucket and prefix.")
     return [Partition(f"{location}/{k}", functools.partial(_read_object, location, k))
             for k in keys]
+
+
+def is_table_folder(source: str) -> bool:
+    """Whether ``source`` names a folder or a storage prefix (not one file or object)."""
+    if "://" not in source:
+        return os.path.isdir(source)
+    return not source.rstrip("/").lower().endswith(_SUFFIXES)
+
+
+def table_listing_fingerprint(source: str) -> str:
+    """What a folder or prefix holds, cheaply, for KFP's cache key: ``listing:<sha256>``
+    of each file's name, size and modification time (a folder), or each object's key
+    and the sha256 kfp-interop stored with it (a prefix). An object without a stored
+    sha256 (written by another tool) cannot be told from a changed one by its listing:
+    the fingerprint then includes the time (and says ``listing-uncached:``), so the run
+    is never served from the cache.
+    """
+    import hashlib
+    import time
+
+    lines, unknown = [], False
+    if "://" not in source:
+        for root, _, names in sorted(os.walk(source)):
+            for name in sorted(names):
+                if name.lower().endswith(_SUFFIXES):
+                    path = os.path.join(root, name)
+                    st = os.stat(path)
+                    lines.append(f"{os.path.relpath(path, source)}\t{st.st_size}\t"
+                                 f"{st.st_mtime_ns}")
+    else:
+        from kfp_interop.storage import open_store, parse_uri
+
+        scheme, bucket, prefix = parse_uri(source.rstrip("/"))
+        store = open_store(f"{scheme}://{bucket}")
+        with store.guard(f"listing {source}"):
+            for key in store.list_keys(prefix):
+                if key.lower().endswith(_SUFFIXES):
+                    stored = store.stored_sha256(key)
+                    unknown = unknown or not stored
+                    lines.append(f"{key}\t{stored or f'@{time.time_ns()}'}")
+    if not lines:
+        raise DatasetError(f"{source!r} holds no .parquet or .csv file.")
+    kind = "listing-uncached:" if unknown else "listing:"
+    return kind + hashlib.sha256("\n".join(lines).encode()).hexdigest()

@@ -18,13 +18,19 @@ __all__ = ["fingerprint_data_step", "load_data_step", "train_step", "train_dask_
 def fingerprint_data_step(*, dataset: str, out_path: str | None = None) -> str:
     """The content fingerprint of a data set (see
     :func:`kfp_interop.data.source_fingerprint`; a bundled name, a file path, or a
-    storage URI such as ``s3://bucket/rows.csv``), also written as JSON to ``out_path``."""
-    from kfp_interop.data import source_fingerprint
+    storage URI such as ``s3://bucket/rows.csv``; a folder or a storage prefix, what
+    engine=dask reads: :func:`~kfp_interop.steps.partitions.table_listing_fingerprint`),
+    also written as JSON to ``out_path``."""
+    from kfp_interop.data import BUNDLED_DATASETS, source_fingerprint
     from kfp_interop.files import atomic_write_json
     from kfp_interop.steps.dataset_source import dataset_file
+    from kfp_interop.steps.partitions import is_table_folder, table_listing_fingerprint
 
-    with dataset_file(dataset) as local:  # a URI: the object's bytes
-        value = source_fingerprint(local)
+    if dataset not in BUNDLED_DATASETS and is_table_folder(dataset):
+        value = table_listing_fingerprint(dataset)
+    else:
+        with dataset_file(dataset) as local:  # a URI: the object's bytes
+            value = source_fingerprint(local)
     if out_path:
         atomic_write_json(out_path, {"dataset": dataset, "fingerprint": value})
     return value
@@ -34,14 +40,22 @@ def fingerprint_data_step(*, dataset: str, out_path: str | None = None) -> str:
 def load_data_step(*, dataset: str, target_column: str = "", task: str = "auto",
                    test_size: float = DEFAULT_TEST_SIZE, seed: int = DEFAULT_SEED,
                    nan_policy: str = "error", source_fingerprint: str = "",
+                   engine: str = "local", dask_scheduler: str = "", dask_workers: int = 0,
                    train_path: str, test_path: str) -> dict[str, Any]:
     """Load, check, fingerprint and split; write both splits as Parquet. ``dataset``: a
     bundled name, a CSV/Parquet file path, or a storage URI (``s3://bucket/rows.csv``;
     credentials from the environment, e.g. the S3 Secret).
 
+    With ``engine="dask"`` the table (a file, a folder of files or a storage prefix) is
+    never loaded whole: it is split on its partitions on a Dask cluster, the test split
+    is a seeded sample of the held-out rows (at most 10,000) and the train split is the
+    plan ``train`` follows (:data:`DASK_PLAN`: the same partitions, seed and classes).
+
     Args:
         source_fingerprint: what ``fingerprint_data_step`` saw; when given, the data set must
             still be that (a file changed in between is refused, not split).
+        dask_scheduler, dask_workers: engine=dask: an existing scheduler's address, else
+            a LocalCluster of that many processes in this task (0: one per CPU).
 
     Returns:
         The metadata shared by both splits (plus ``rows`` of each under
@@ -50,6 +64,11 @@ def load_data_step(*, dataset: str, target_column: str = "", task: str = "auto",
     from kfp_interop.data import save_split, split_dataset, split_metadata
     from kfp_interop.steps.dataset_source import load_source
 
+    if check_engine(engine) == "dask":
+        return _load_dask(dataset=dataset, target_column=target_column, task=task,
+                          test_size=test_size, seed=seed, nan_policy=nan_policy,
+                          source_fingerprint=source_fingerprint, scheduler=dask_scheduler,
+                          workers=dask_workers, train_path=train_path, test_path=test_path)
     data = load_source(dataset, source_fingerprint=source_fingerprint,
                        target_column=target_column or None, task=task, nan_policy=nan_policy)
     train, test = split_dataset(data, test_size=test_size, seed=seed)
@@ -64,8 +83,11 @@ def load_data_step(*, dataset: str, target_column: str = "", task: str = "auto",
 @stage("model_dir")
 def train_step(*, train_path: str, test_path: str, framework: str = "sklearn",
                estimator: str = "", hyperparameters: str = "{}", seed: int = DEFAULT_SEED,
-               scaler: bool = False, model_dir: str) -> tuple[ModelMeta, Any]:
-    """Train and save the native model into ``model_dir``.
+               scaler: bool = False, engine: str = "local", dask_scheduler: str = "",
+               dask_workers: int = 0, model_dir: str) -> tuple[ModelMeta, Any]:
+    """Train and save the native model into ``model_dir``. With ``engine="dask"`` the
+    train split is load_data's plan: the model trains on the table's partitions on a
+    Dask cluster (``dask_scheduler``'s, else a LocalCluster of ``dask_workers``).
 
     Returns:
         ``(meta, confusion_matrix)``; the :class:`ModelMeta` carries everything later
@@ -75,6 +97,30 @@ def train_step(*, train_path: str, test_path: str, framework: str = "sklearn",
     from kfp_interop.frameworks import NativeModel, save_native
     from kfp_interop.training import roc_points, train_model
 
+    plan = read_dask_plan(train_path)
+    if (plan is not None) != (check_engine(engine) == "dask"):
+        from kfp_interop.errors import InvalidInputError
+
+        raise InvalidInputError(
+            f"train runs with engine={engine!r} but load_data ran with engine="
+            f"{'dask' if plan is not None else 'local'}: give both the same engine.")
+    if plan is not None:
+        if scaler:
+            from kfp_interop.errors import InvalidInputError
+
+            raise InvalidInputError("scaler=True applies to scikit-learn, which "
+                                    "engine=dask does not train.")
+        from kfp_interop.frameworks import require_capability
+        from kfp_interop.steps.partitions import table_partitions
+        from kfp_interop.training.dask_engine import dask_client
+
+        require_capability(framework, "dask", "engine=dask")
+        parts = table_partitions(plan["source"])
+        with dask_client(dask_scheduler, workers=dask_workers) as client:
+            return _train_dask(client, parts, plan, framework=framework,
+                               estimator=estimator, hyperparameters=hyperparameters,
+                               scheduler=dask_scheduler, test_path=test_path,
+                               model_dir=model_dir)
     data_meta = read_split_metadata(train_path)
     train = load_split(train_path, data_meta)
     test = load_split(test_path)
@@ -125,6 +171,128 @@ def run_tabular(out_dir: str, *, dataset: str = "iris", target_column: str = "",
     return paths
 
 
+def check_engine(engine: str) -> str:
+    """``engine`` if known (one of :data:`kfp_interop.training.dask_engine.ENGINES`).
+
+    Raises:
+        InvalidInputError: an unknown engine (named, with the engines there are).
+    """
+    from kfp_interop.training.dask_engine import ENGINES
+
+    if engine not in ENGINES:
+        from kfp_interop.errors import InvalidInputError
+
+        raise InvalidInputError(f"engine={engine!r}: use one of {', '.join(ENGINES)} (dask "
+                                "trains LightGBM and XGBoost on a table's partitions; "
+                                "docs/scale.md).")
+    return engine
+
+
+def _load_dask(*, dataset: str, target_column: str, task: str, test_size: float, seed: int,
+               nan_policy: str, source_fingerprint: str, scheduler: str, workers: int,
+               train_path: str, test_path: str) -> dict[str, Any]:
+    """engine=dask's load_data: the plan as the train split, the held-out sample as the
+    test split."""
+    from kfp_interop.errors import InvalidInputError
+    from kfp_interop.files import atomic_write_json
+    from kfp_interop.steps.partitions import table_partitions
+    from kfp_interop.training.dask_engine import dask_client
+
+    if not target_column:
+        raise InvalidInputError("engine=dask needs target_column: the label column of the "
+                                "table's files.")
+    if nan_policy not in ("error", "impute"):
+        raise InvalidInputError(f"nan_policy={nan_policy!r}: engine=dask takes error "
+                                "(refuse missing values, naming the partition) or impute "
+                                "(LightGBM and XGBoost handle them natively).")
+    if source_fingerprint and not source_fingerprint.startswith("listing-uncached:") and \
+            fingerprint_data_step(dataset=dataset) != source_fingerprint:
+        from kfp_interop.errors import DatasetError
+
+        raise DatasetError(f"{dataset!r} changed since fingerprint_data saw it: run again.")
+    parts = table_partitions(dataset)
+    with dask_client(scheduler, workers=workers) as client:
+        meta = _plan_dask(client, parts, dataset=dataset, target_column=target_column,
+                          task=task, seed=seed, test_size=test_size, test_path=test_path,
+                          nan_policy=nan_policy)
+    atomic_write_json(train_path, {DASK_PLAN: meta})
+    return meta
+
+
+#: what load_data writes as its train split for engine=dask: the plan train follows
+DASK_PLAN = "kfp_interop.dask_split"
+
+
+def _plan_dask(client, parts, *, dataset: str, target_column: str, task: str, seed: int,
+               test_size: float, test_path: str, sample_rows: int = 10_000,
+               nan_policy: str = "error") -> dict[str, Any]:
+    """engine=dask's load_data: split on the partitions, write a seeded sample of the
+    held-out rows as the test split (what export's parity gate and the smoke test read)
+    and return the plan train follows (the same split: same partitions, seed, classes)."""
+    from kfp_interop.data import TabularData, save_split
+    from kfp_interop.training.dask_engine import (held_out_sample, split_table,
+                                                  table_fingerprint)
+
+    split = split_table(parts, target=target_column, task=task, seed=seed,
+                        test_size=test_size, nan_policy=nan_policy)
+    held, test_rows = held_out_sample(split, seed=seed, rows=sample_rows)
+    train_rows = int(len(split.train))
+    sample = TabularData(X=held[split.feature_names].to_numpy(),
+                         y=held[split.target_name].to_numpy(),
+                         feature_names=split.feature_names, target_name=split.target_name,
+                         task=split.task, class_labels=split.class_labels, source=dataset)
+    meta = {"feature_names": split.feature_names, "class_labels": split.class_labels,
+            "target_name": split.target_name, "source": dataset, "task": split.task,
+            "data_sha256": table_fingerprint(parts, client), "rows": train_rows + test_rows,
+            "train_rows": train_rows, "test_rows": test_rows, "seed": seed,
+            "test_size": test_size, "partitions": split.partitions,
+            "sample_rows": len(held), "engine": "dask", "nan_policy": nan_policy}
+    save_split(sample, test_path, meta)
+    return meta
+
+
+def _train_dask(client, parts, plan: dict[str, Any], *, framework: str, estimator: str,
+                hyperparameters: str, scheduler: str, test_path: str, model_dir: str
+                ) -> tuple[ModelMeta, Any]:
+    """engine=dask's train, following load_data's plan."""
+    from kfp_interop.data import load_split
+    from kfp_interop.frameworks import NativeModel, get_framework, save_native
+    from kfp_interop.training import parse_hyperparameters, roc_points
+    from kfp_interop.training.dask_engine import train_on_dask
+
+    hp = parse_hyperparameters(hyperparameters)
+    result = train_on_dask(parts, client, target=plan["target_name"], task=plan["task"],
+                           framework=framework, estimator=estimator, hyperparameters=hp,
+                           seed=plan["seed"], test_size=plan["test_size"],
+                           class_labels=plan["class_labels"],
+                           nan_policy=plan.get("nan_policy", "error"))
+    native = NativeModel(result.model, framework, result.task)
+    saved = save_native(native, model_dir)
+    fw = get_framework(framework)
+    meta = ModelMeta.trained(
+        {**plan, "train_rows": result.train_rows, "test_rows": result.test_rows,
+         "rows": result.rows}, framework=framework, framework_version=fw.version(),
+        estimator=fw.estimator_of(result.model), task=result.task, hyperparameters=hp,
+        seed=plan["seed"], metrics=result.metrics, saved=saved,
+        roc_curve=roc_points(native, load_split(test_path)),
+        engine={"name": "dask", "partitions": result.partitions, "workers": result.workers,
+                "scheduler": scheduler or "local", "metrics_rows": result.metrics_rows})
+    write_model_meta(model_dir, meta)
+    return meta, result.confusion_matrix
+
+
+def read_dask_plan(path: str) -> dict[str, Any] | None:
+    """The plan load_data wrote for engine=dask at ``path``, else ``None`` (a split)."""
+    import json
+
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return data.get(DASK_PLAN) if isinstance(data, dict) else None
+
+
 @stage("model_dir")
 def train_dask_step(*, dataset: str, target_column: str, task: str = "auto",
                     framework: str = "lightgbm", estimator: str = "",
@@ -132,54 +300,28 @@ def train_dask_step(*, dataset: str, target_column: str, task: str = "auto",
                     test_size: float = DEFAULT_TEST_SIZE, scheduler: str = "",
                     workers: int = 0, model_dir: str, test_path: str
                     ) -> tuple[ModelMeta, Any]:
-    """``engine=dask``: train on ``dataset`` (a .parquet/.csv file, a folder of them or a
-    storage prefix) read as partitions on a Dask cluster (``scheduler``'s, else a
-    LocalCluster of ``workers`` processes in this task), save the native model into
-    ``model_dir`` and a sample of the held-out rows as a split at ``test_path`` (what
-    export's parity gate and the smoke test read).
+    """engine=dask's load_data and train in one call, on one cluster: train on
+    ``dataset`` (a .parquet/.csv file, a folder of them or a storage prefix) read as
+    partitions on a Dask cluster (``scheduler``'s, else a LocalCluster of ``workers``
+    processes), save the native model into ``model_dir`` and a sample of the held-out
+    rows as a split at ``test_path``.
 
     Returns:
         ``(meta, confusion_matrix)`` as :func:`train_step`.
     """
-    from kfp_interop.data import TabularData, save_split
     from kfp_interop.errors import InvalidInputError
-    from kfp_interop.frameworks import NativeModel, save_native
+    from kfp_interop.frameworks import require_capability
     from kfp_interop.steps.partitions import table_partitions
-    from kfp_interop.training import parse_hyperparameters, roc_points
-    from kfp_interop.training.dask_engine import (dask_client, table_fingerprint,
-                                                  train_on_dask)
+    from kfp_interop.training.dask_engine import dask_client
 
     if not target_column:
         raise InvalidInputError("engine=dask needs target_column: the label column of the "
                                 "table's files.")
-    hp = parse_hyperparameters(hyperparameters)
+    require_capability(framework, "dask", "engine=dask")  # before reading anything
     parts = table_partitions(dataset)
     with dask_client(scheduler, workers=workers) as client:
-        result = train_on_dask(parts, client, target=target_column, task=task,
-                               framework=framework, estimator=estimator, hyperparameters=hp,
-                               seed=seed, test_size=test_size)
-        fingerprint = table_fingerprint(parts, client)
-    sample = result.sample
-    test = TabularData(X=sample[result.feature_names].to_numpy(), y=sample[
-        result.target_name].to_numpy(), feature_names=result.feature_names,
-        target_name=result.target_name, task=result.task, class_labels=result.class_labels,
-        source=dataset)
-    data_meta = {"feature_names": result.feature_names, "class_labels": result.class_labels,
-                 "target_name": result.target_name, "source": dataset,
-                 "data_sha256": fingerprint, "rows": result.rows,
-                 "train_rows": result.train_rows, "test_rows": result.test_rows,
-                 "task": result.task, "seed": seed}
-    save_split(test, test_path, data_meta)
-    native = NativeModel(result.model, framework, result.task)
-    saved = save_native(native, model_dir)
-    from kfp_interop.frameworks import get_framework
-
-    fw = get_framework(framework)
-    meta = ModelMeta.trained(
-        data_meta, framework=framework, framework_version=fw.version(),
-        estimator=fw.estimator_of(result.model), task=result.task, hyperparameters=hp,
-        seed=seed, metrics=result.metrics, saved=saved, roc_curve=roc_points(native, test),
-        engine={"name": "dask", "partitions": result.partitions, "workers": result.workers,
-                "scheduler": scheduler or "local", "metrics_rows": result.metrics_rows})
-    write_model_meta(model_dir, meta)
-    return meta, result.confusion_matrix
+        plan = _plan_dask(client, parts, dataset=dataset, target_column=target_column,
+                          task=task, seed=seed, test_size=test_size, test_path=test_path)
+        return _train_dask(client, parts, plan, framework=framework, estimator=estimator,
+                           hyperparameters=hyperparameters, scheduler=scheduler,
+                           test_path=test_path, model_dir=model_dir)

@@ -30,8 +30,9 @@ from typing import Any, Callable, Iterator
 
 from kfp_interop.errors import DatasetError, InvalidInputError
 
-__all__ = ["ENGINES", "Partition", "DaskTrainResult", "dask_client", "pod_resources",
-           "read_partitions", "train_on_dask", "table_fingerprint"]
+__all__ = ["ENGINES", "Partition", "DaskSplit", "DaskTrainResult", "dask_client",
+           "pod_resources", "read_partitions", "split_table", "held_out_sample",
+           "train_on_dask", "table_fingerprint"]
 
 ENGINES = ("local", "dask")
 _CLASS_LIMIT = 20  # as the local engine: more distinct values than this is a regression
@@ -112,7 +113,7 @@ def dask_client(scheduler: str = "", *, workers: int = 0, timeout: float = 10.0
         cluster.close()
 
 
-def _checked(part: Partition, *, expected: list[str], target: str):
+def _checked(part: Partition, *, expected: list[str], target: str, nans: str = "error"):
     """A partition read and checked against the first one's columns. (Not named
     ``columns``: Dask's ``from_map`` passes its column projection under that name.)"""
     import pandas as pd
@@ -136,11 +137,20 @@ def _checked(part: Partition, *, expected: list[str], target: str):
                            "engine=dask takes numeric features (encode them first, or use "
                            "engine=local, where scikit-learn encodes text).")
     out = frame[features].astype("float64")
+    if nans == "error":
+        missing = {c: int(n) for c, n in out.isna().sum().items() if n}
+        if missing or frame[target].isna().any():
+            if frame[target].isna().any():
+                missing[target] = int(frame[target].isna().sum())
+            raise DatasetError(f"Partition {part.name!r} has missing values {missing} "
+                               "(column: count). Set nan_policy=impute to train with them "
+                               "(LightGBM and XGBoost handle missing features), or clean "
+                               "the data.")
     out[target] = frame[target]
     return out
 
 
-def read_partitions(parts: list[Partition], *, target: str):
+def read_partitions(parts: list[Partition], *, target: str, nan_policy: str = "error"):
     """The table as a Dask DataFrame, one partition per :class:`Partition` (features as
     float64, then the target), read lazily; the first partition is read here for the
     columns every other one must have.
@@ -160,7 +170,8 @@ def read_partitions(parts: list[Partition], *, target: str):
     columns = list(first.columns)
     meta = _checked(Partition(parts[0].name, lambda: first.iloc[:0]), expected=columns,
                     target=target)
-    return dd.from_map(functools.partial(_checked, expected=columns, target=target), parts,
+    return dd.from_map(functools.partial(_checked, expected=columns, target=target,
+                                         nans=nan_policy), parts,
                        meta=meta, enforce_metadata=False)
 
 
@@ -220,40 +231,90 @@ def _task(frame, target: str, task: str) -> str:
     return "classification"
 
 
+@dataclasses.dataclass
+class DaskSplit:
+    """The table split on its partitions: lazy ``train`` and ``test`` frames (features as
+    float64, the target as class indices or float values), and what describes them."""
+
+    train: Any
+    test: Any
+    task: str
+    feature_names: list[str]
+    target_name: str
+    class_labels: list[str] | None
+    partitions: int
+
+
+def split_table(parts: list[Partition], *, target: str, task: str = "auto", seed: int = 42,
+                test_size: float = 0.25, class_labels: list[str] | None = None,
+                nan_policy: str = "error") -> DaskSplit:
+    """The table read lazily and split with Dask's ``random_split`` (seeded, partition by
+    partition: the same partitions and seed give the same rows on every cluster).
+    Classes are the target's sorted distinct values (one pass over the target column),
+    unless ``class_labels`` already says them (the split made before, in load_data).
+
+    Raises:
+        DatasetError: as :func:`read_partitions`; a single class.
+    """
+    frame = read_partitions(parts, target=target, nan_policy=nan_policy)
+    task = _task(frame, target, task)
+    features = [c for c in frame.columns if c != target]
+    labels = class_labels
+    if task == "classification":
+        if labels is None:
+            values = sorted(frame[target].drop_duplicates().compute().tolist(),
+                            key=lambda v: (str(type(v)), v))
+            labels = [str(v) for v in values]
+        if len(labels) < 2:
+            raise DatasetError(f"The target {target!r} has one class ({labels}): nothing to "
+                               "classify.")
+        codes = {v: i for i, v in enumerate(labels)}
+        frame = frame.assign(**{target: frame[target].astype(str).map(
+            codes, meta=(target, "int64"))})
+    else:
+        labels = None
+        frame = frame.assign(**{target: frame[target].astype("float64")})
+    train, test = frame.random_split([1 - test_size, test_size], random_state=seed)
+    return DaskSplit(train, test, task, features, target, labels, frame.npartitions)
+
+
+def held_out_sample(split: DaskSplit, *, seed: int, rows: int) -> tuple[Any, int]:
+    """``(a seeded uniform sample of at most rows held-out rows as pandas, the held-out
+    row count)``.
+
+    Raises:
+        DatasetError: the held-out split is empty.
+    """
+    test_rows = int(len(split.test))
+    if not test_rows:
+        raise DatasetError("The held-out split is empty: the table has too few rows.")
+    held = split.test.sample(frac=min(1.0, rows / test_rows), random_state=seed).compute()
+    return held.reset_index(drop=True), test_rows
+
+
 def train_on_dask(parts: list[Partition], client: Any, *, target: str, task: str = "auto",
                   framework: str, estimator: str = "", hyperparameters: dict | None = None,
                   seed: int = 42, test_size: float = 0.25, metrics_rows: int = 100_000,
-                  sample_rows: int = 10_000) -> DaskTrainResult:
+                  sample_rows: int = 10_000, class_labels: list[str] | None = None,
+                  nan_policy: str = "error") -> DaskTrainResult:
     """Train on the partitions on ``client``'s cluster.
 
     Raises:
-        UnsupportedModelError: the framework does not train on Dask (names those that do).
+        UnsupportedOperationError: the framework does not train on Dask (names those
+            that do).
         DatasetError: a partition that does not fit (named), an empty table or split.
         InvalidInputError: an estimator or hyperparameters the framework refuses.
     """
     import numpy as np
 
-    from kfp_interop.frameworks import NativeModel, get_framework, require_capability
+    from kfp_interop.frameworks import NativeModel, require_capability
     from kfp_interop.training.metrics import score
 
     fw = require_capability(framework, "dask", "engine=dask")
-    frame = read_partitions(parts, target=target)
-    task = _task(frame, target, task)
-    features = [c for c in frame.columns if c != target]
-    labels = None
-    if task == "classification":
-        values = sorted(frame[target].drop_duplicates().compute().tolist(),
-                        key=lambda v: (str(type(v)), v))
-        if len(values) < 2:
-            raise DatasetError(f"The target {target!r} has one class ({values}): nothing to "
-                               "classify.")
-        codes = {v: i for i, v in enumerate(values)}
-        labels = [str(v) for v in values]
-        frame = frame.assign(**{target: frame[target].map(codes, meta=(target, "int64"))})
-    else:
-        frame = frame.assign(**{target: frame[target].astype("float64")})
-    train, test = frame.random_split([1 - test_size, test_size], random_state=seed)
-    train = train.persist()
+    split = split_table(parts, target=target, task=task, seed=seed, test_size=test_size,
+                        class_labels=class_labels, nan_policy=nan_policy)
+    features, task = split.feature_names, split.task
+    train = split.train.persist()
     train_rows = int(len(train))
     if not train_rows:
         raise DatasetError("The training split is empty: the table has too few rows.")
@@ -261,19 +322,14 @@ def train_on_dask(parts: list[Partition], client: Any, *, target: str, task: str
                                seed=seed)
     fitted = fw.dask_fit(model, client, train[features], train[target])
     del train
-    test_rows = int(len(test))
-    if not test_rows:
-        raise DatasetError("The held-out split is empty: the table has too few rows.")
-    held = test.sample(frac=min(1.0, metrics_rows / test_rows), random_state=seed).compute()
-    held = held.reset_index(drop=True)
-
-    split = types.SimpleNamespace(X=held[features].to_numpy(dtype=np.float64),
-                                  y=held[target].to_numpy())  # what score() reads
-    metrics, cm = score(NativeModel(fitted, framework, task), split)
+    held, test_rows = held_out_sample(split, seed=seed, rows=metrics_rows)
+    rows = types.SimpleNamespace(X=held[features].to_numpy(dtype=np.float64),
+                                 y=held[target].to_numpy())  # what score() reads
+    metrics, cm = score(NativeModel(fitted, framework, task), rows)
     return DaskTrainResult(
         model=fitted, task=task, feature_names=features, target_name=target,
-        class_labels=labels, metrics=metrics, confusion_matrix=cm,
+        class_labels=split.class_labels, metrics=metrics, confusion_matrix=cm,
         rows=train_rows + test_rows, train_rows=train_rows, test_rows=test_rows,
-        metrics_rows=len(held), partitions=frame.npartitions,
+        metrics_rows=len(held), partitions=split.partitions,
         workers=len(client.scheduler_info()["workers"]),
         sample=held.iloc[:sample_rows])
