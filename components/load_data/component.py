@@ -35,7 +35,7 @@ def load_data(
             (so KFP's cache, keyed by parameters, follows the content, not the path).
         engine: local (load the table, split it) or dask (a file, folder or s3:// prefix
             split on its partitions on a Dask cluster; test_data is a sample of at most
-            10,000 held-out rows, train_data the plan train follows).
+            100,000 held-out rows, train_data the plan train follows).
         dask_scheduler: engine=dask: an existing scheduler's address (tcp://HOST:8786);
             empty: a LocalCluster inside the task.
         dask_workers: engine=dask, LocalCluster: worker processes (0: one per CPU).

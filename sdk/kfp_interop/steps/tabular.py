@@ -48,7 +48,7 @@ def load_data_step(*, dataset: str, target_column: str = "", task: str = "auto",
 
     With ``engine="dask"`` the table (a file, a folder of files or a storage prefix) is
     never loaded whole: it is split on its partitions on a Dask cluster, the test split
-    is a seeded sample of the held-out rows (at most 10,000) and the train split is the
+    is a seeded sample of the held-out rows (at most 100,000) and the train split is the
     plan ``train`` follows (:data:`DASK_PLAN`: the same partitions, seed and classes).
 
     Args:
@@ -224,7 +224,7 @@ DASK_PLAN = "kfp_interop.dask_split"
 
 
 def _plan_dask(client, parts, *, dataset: str, target_column: str, task: str, seed: int,
-               test_size: float, test_path: str, sample_rows: int = 10_000,
+               test_size: float, test_path: str, sample_rows: int = 100_000,
                nan_policy: str = "error") -> dict[str, Any]:
     """engine=dask's load_data: split on the partitions, write a seeded sample of the
     held-out rows as the test split (what export's parity gate and the smoke test read)
@@ -233,10 +233,14 @@ def _plan_dask(client, parts, *, dataset: str, target_column: str, task: str, se
     from kfp_interop.training.dask_engine import (held_out_sample, split_table,
                                                   table_fingerprint)
 
+    import dask
+
     split = split_table(parts, target=target_column, task=task, seed=seed,
                         test_size=test_size, nan_policy=nan_policy)
-    held, test_rows = held_out_sample(split, seed=seed, rows=sample_rows)
-    train_rows = int(len(split.train))
+    train_rows, test_rows = (int(n) for n in dask.compute(split.train.shape[0],
+                                                          split.test.shape[0]))
+    held, test_rows = held_out_sample(split, seed=seed, rows=sample_rows,
+                                      test_rows=test_rows)
     sample = TabularData(X=held[split.feature_names].to_numpy(),
                          y=held[split.target_name].to_numpy(),
                          feature_names=split.feature_names, target_name=split.target_name,
@@ -255,17 +259,23 @@ def _train_dask(client, parts, plan: dict[str, Any], *, framework: str, estimato
                 hyperparameters: str, scheduler: str, test_path: str, model_dir: str
                 ) -> tuple[ModelMeta, Any]:
     """engine=dask's train, following load_data's plan."""
+    import pandas as pd
+
     from kfp_interop.data import load_split
     from kfp_interop.frameworks import NativeModel, get_framework, save_native
     from kfp_interop.training import parse_hyperparameters, roc_points
     from kfp_interop.training.dask_engine import train_on_dask
 
     hp = parse_hyperparameters(hyperparameters)
+    held = load_split(test_path)  # load_data's sample of the held-out rows
+    frame = pd.DataFrame(held.X, columns=held.feature_names)
+    frame[held.target_name] = held.y
     result = train_on_dask(parts, client, target=plan["target_name"], task=plan["task"],
                            framework=framework, estimator=estimator, hyperparameters=hp,
                            seed=plan["seed"], test_size=plan["test_size"],
                            class_labels=plan["class_labels"],
-                           nan_policy=plan.get("nan_policy", "error"))
+                           nan_policy=plan.get("nan_policy", "error"), held_out=frame,
+                           test_rows=plan["test_rows"])
     native = NativeModel(result.model, framework, result.task)
     saved = save_native(native, model_dir)
     fw = get_framework(framework)
@@ -274,7 +284,7 @@ def _train_dask(client, parts, plan: dict[str, Any], *, framework: str, estimato
          "rows": result.rows}, framework=framework, framework_version=fw.version(),
         estimator=fw.estimator_of(result.model), task=result.task, hyperparameters=hp,
         seed=plan["seed"], metrics=result.metrics, saved=saved,
-        roc_curve=roc_points(native, load_split(test_path)),
+        roc_curve=roc_points(native, held),
         engine={"name": "dask", "partitions": result.partitions, "workers": result.workers,
                 "scheduler": scheduler or "local", "metrics_rows": result.metrics_rows})
     write_model_meta(model_dir, meta)

@@ -10,8 +10,8 @@ is read (its columns the first one's, the target present, numbers only), and an 
 names it. The split is Dask's ``random_split`` on the partitions (seeded); the training
 rows are persisted on the workers (X and y from one persisted frame: taking them from
 one lazy frame can give different partition counts). Metrics come from a uniform,
-seeded sample of the held-out rows (at most ``metrics_rows``), the parity sample written
-for export from the same (at most ``sample_rows``).
+seeded sample of the held-out rows (at most 100,000): the one load_data draws and writes
+as the test split, which export's parity gate and the smoke test read.
 
 Where the cluster comes from (:func:`dask_client`): an existing scheduler's address
 (reached within a bounded time, or a named error), else a ``LocalCluster`` inside the
@@ -278,14 +278,15 @@ def split_table(parts: list[Partition], *, target: str, task: str = "auto", seed
     return DaskSplit(train, test, task, features, target, labels, frame.npartitions)
 
 
-def held_out_sample(split: DaskSplit, *, seed: int, rows: int) -> tuple[Any, int]:
+def held_out_sample(split: DaskSplit, *, seed: int, rows: int,
+                    test_rows: int | None = None) -> tuple[Any, int]:
     """``(a seeded uniform sample of at most rows held-out rows as pandas, the held-out
-    row count)``.
+    row count)`` (``test_rows``: the count when known).
 
     Raises:
         DatasetError: the held-out split is empty.
     """
-    test_rows = int(len(split.test))
+    test_rows = int(len(split.test)) if test_rows is None else test_rows
     if not test_rows:
         raise DatasetError("The held-out split is empty: the table has too few rows.")
     held = split.test.sample(frac=min(1.0, rows / test_rows), random_state=seed).compute()
@@ -296,8 +297,11 @@ def train_on_dask(parts: list[Partition], client: Any, *, target: str, task: str
                   framework: str, estimator: str = "", hyperparameters: dict | None = None,
                   seed: int = 42, test_size: float = 0.25, metrics_rows: int = 100_000,
                   sample_rows: int = 10_000, class_labels: list[str] | None = None,
-                  nan_policy: str = "error") -> DaskTrainResult:
-    """Train on the partitions on ``client``'s cluster.
+                  nan_policy: str = "error", held_out: Any = None,
+                  test_rows: int | None = None) -> DaskTrainResult:
+    """Train on the partitions on ``client``'s cluster. ``held_out`` (a pandas sample of
+    the held-out rows, class indices as the split has them) and ``test_rows``: what
+    load_data already drew, scored on instead of drawing again.
 
     Raises:
         UnsupportedOperationError: the framework does not train on Dask (names those
@@ -322,7 +326,10 @@ def train_on_dask(parts: list[Partition], client: Any, *, target: str, task: str
                                seed=seed)
     fitted = fw.dask_fit(model, client, train[features], train[target])
     del train
-    held, test_rows = held_out_sample(split, seed=seed, rows=metrics_rows)
+    if held_out is not None and test_rows is not None:
+        held = held_out
+    else:
+        held, test_rows = held_out_sample(split, seed=seed, rows=metrics_rows)
     rows = types.SimpleNamespace(X=held[features].to_numpy(dtype=np.float64),
                                  y=held[target].to_numpy())  # what score() reads
     metrics, cm = score(NativeModel(fitted, framework, task), rows)
