@@ -4,7 +4,7 @@ logic lives in the library."""
 
 from kfp_interop.components import train
 from kfp_interop.pipelines.common import (export_and_serve, heavy, load_data_by_content,
-                                         reference_pipeline)
+                                         reads_storage, reference_pipeline)
 
 
 @reference_pipeline(
@@ -28,6 +28,9 @@ def tabular(
     engine: str = "local",
     dask_scheduler: str = "",
     dask_workers: int = 0,
+    dask_cluster: str = "",
+    dask_worker_cpu: str = "",
+    dask_worker_memory: str = "",
     *,
     serving,
 ):
@@ -51,18 +54,29 @@ def tabular(
             partitions on a Dask cluster; docs/scale.md).
         dask_scheduler: engine=dask: the address of an existing Dask scheduler
             (tcp://HOST:8786); empty: a LocalCluster inside each task, sized to its pod.
-        dask_workers: engine=dask with a LocalCluster: worker processes (0: one per
-            CPU of the pod).
+        dask_workers: engine=dask: LocalCluster worker processes (0: one per CPU of
+            the pod), or the operator's worker pods (0: 2).
+        dask_cluster: engine=dask on Kubernetes: operator makes each engine task create
+            a DaskCluster through the Dask Kubernetes operator (image: ours) and delete
+            it after, whatever happens (RBAC: manifests/rbac.yaml).
+        dask_worker_cpu: dask_cluster=operator: CPU of each worker pod ('' = 1).
+        dask_worker_memory: dask_cluster=operator: memory of each worker pod ('' = 4Gi).
     """
     data = load_data_by_content(dataset, after=serving["check"], target_column=target_column,
                                 task=task,
                                 test_size=test_size, seed=seed, nan_policy=nan_policy,
                                 engine=engine, dask_scheduler=dask_scheduler,
-                                dask_workers=dask_workers)
+                                dask_workers=dask_workers, dask_cluster=dask_cluster,
+                                dask_worker_cpu=dask_worker_cpu,
+                                dask_worker_memory=dask_worker_memory)
     data.set_display_name("load data")
-    trained = heavy(train(train_data=data.outputs["train_data"],
+    # engine=dask: train reads the table's partitions (its LocalCluster's workers inherit
+    # the storage credentials; the operator's pods get the Secrets by reference)
+    trained = reads_storage(heavy(train(train_data=data.outputs["train_data"],
                           test_data=data.outputs["test_data"], framework=framework,
                           estimator=estimator, hyperparameters=hyperparameters, seed=seed,
                           scaler=scaler, engine=engine, dask_scheduler=dask_scheduler,
-                          dask_workers=dask_workers))
+                          dask_workers=dask_workers, dask_cluster=dask_cluster,
+                          dask_worker_cpu=dask_worker_cpu,
+                          dask_worker_memory=dask_worker_memory)))
     export_and_serve(trained, data.outputs["test_data"], serving)

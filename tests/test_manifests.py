@@ -58,7 +58,7 @@ def test_every_object_passes_strict_kubernetes_validation(objects):
             validate_schema(obj, schema)
         else:
             kubernetes_validate.validate(obj, version, strict=True)
-    assert len(objects) == 17
+    assert len(objects) == 19
     assert objects[("ServingRuntime", "kfp-interop-onnx")]
 
 
@@ -86,6 +86,18 @@ def test_role_grants_exactly_the_deployers_verbs_and_resources(objects):
     binding = objects[("RoleBinding", "kfp-interop-deployer")]
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
                                   "name": "kfp-interop-deployer"}
+    assert ("ServiceAccount", binding["subjects"][0]["name"]) in objects
+
+
+def test_dask_role_grants_exactly_what_the_operator_cluster_uses(objects):
+    from kfp_interop.deploy.dask_operator import DASK_CLUSTER, DASK_VERBS
+
+    role = objects[("Role", "kfp-interop-dask")]
+    assert role["rules"] == [{"apiGroups": [DASK_CLUSTER.group],
+                              "resources": [DASK_CLUSTER.plural],
+                              "verbs": list(DASK_VERBS)}]
+    binding = objects[("RoleBinding", "kfp-interop-dask")]
+    assert binding["roleRef"]["name"] == "kfp-interop-dask"
     assert ("ServiceAccount", binding["subjects"][0]["name"]) in objects
 
 

@@ -20,6 +20,9 @@ def load_data(
     engine: str = "local",
     dask_scheduler: str = "",
     dask_workers: int = 0,
+    dask_cluster: str = "",
+    dask_worker_cpu: str = "",
+    dask_worker_memory: str = "",
 ):
     """Load, check and split a tabular data set (Parquet outputs; schema in metadata).
 
@@ -38,7 +41,12 @@ def load_data(
             100,000 held-out rows, train_data the plan train follows).
         dask_scheduler: engine=dask: an existing scheduler's address (tcp://HOST:8786);
             empty: a LocalCluster inside the task.
-        dask_workers: engine=dask, LocalCluster: worker processes (0: one per CPU).
+        dask_workers: engine=dask: LocalCluster worker processes (0: one per CPU), or
+            the operator's worker pods (0: 2).
+        dask_cluster: engine=dask: operator makes the task create a DaskCluster through
+            the Dask Kubernetes operator, and delete it after, whatever happens.
+        dask_worker_cpu: dask_cluster=operator: CPU of each worker pod ('' = 1).
+        dask_worker_memory: dask_cluster=operator: memory of each worker pod ('' = 4Gi).
     """
     from kfp_interop.steps import load_data_step
 
@@ -46,6 +54,8 @@ def load_data(
                           test_size=test_size, seed=seed, nan_policy=nan_policy,
                           source_fingerprint=source_fingerprint, engine=engine,
                           dask_scheduler=dask_scheduler, dask_workers=dask_workers,
+                          dask_cluster=dask_cluster, dask_worker_cpu=dask_worker_cpu,
+                          dask_worker_memory=dask_worker_memory,
                           train_path=train_data.path, test_path=test_data.path)
     train_data.metadata.update(meta, split="train", format="parquet")
     test_data.metadata.update(meta, split="test", format="parquet")

@@ -22,6 +22,9 @@ def train(
     engine: str = "local",
     dask_scheduler: str = "",
     dask_workers: int = 0,
+    dask_cluster: str = "",
+    dask_worker_cpu: str = "",
+    dask_worker_memory: str = "",
 ) -> str:
     """Train on train_data, score on test_data, save the model in its native safe format.
 
@@ -37,7 +40,12 @@ def train(
             table's partitions through their own Dask interfaces).
         dask_scheduler: engine=dask: an existing scheduler's address; empty: a
             LocalCluster inside the task.
-        dask_workers: engine=dask, LocalCluster: worker processes (0: one per CPU).
+        dask_workers: engine=dask: LocalCluster worker processes (0: one per CPU), or
+            the operator's worker pods (0: 2).
+        dask_cluster: engine=dask: operator makes the task create a DaskCluster through
+            the Dask Kubernetes operator, and delete it after, whatever happens.
+        dask_worker_cpu: dask_cluster=operator: CPU of each worker pod ('' = 1).
+        dask_worker_memory: dask_cluster=operator: memory of each worker pod ('' = 4Gi).
     """
     from kfp_interop.steps import train_step
     from kfp_interop.steps.artifacts import log_training
@@ -46,6 +54,8 @@ def train(
                           framework=framework, estimator=estimator,
                           hyperparameters=hyperparameters, seed=seed, scaler=scaler,
                           engine=engine, dask_scheduler=dask_scheduler,
-                          dask_workers=dask_workers, model_dir=model.path)
+                          dask_workers=dask_workers,
+                          dask_cluster=dask_cluster, dask_worker_cpu=dask_worker_cpu,
+                          dask_worker_memory=dask_worker_memory, model_dir=model.path)
     log_training(model, metrics, classification_metrics, meta, cm)
     return meta.native_sha256

@@ -20,7 +20,7 @@ from kfp_interop.naming import check_name
 
 __all__ = ["KubernetesSpec", "MANAGED_BY", "SHA_ANNOTATION", "GPU_RESOURCE", "check_canary", "check_compute",
            "check_quantity", "resources",
-           "conditions", "crd_schema", "validate_schema", "write_yaml", "merge_patch",
+           "conditions", "crd_schema", "strict_schema_from_crd", "validate_schema", "write_yaml", "merge_patch",
            "clean_object", "model_folder"]
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "kfp-interop"}
@@ -229,6 +229,60 @@ def crd_schema(resource: Resource) -> dict | None:
         if os.path.isfile(path):
             return _load_schema(path, os.path.getmtime(path))
     return None
+
+
+#: JSON Schema keywords a CRD's structural schema shares with draft 7, kept as they are
+_KEPT = ("type", "required", "enum", "minimum", "maximum", "exclusiveMinimum",
+         "exclusiveMaximum", "pattern", "minItems", "maxItems", "minLength", "maxLength",
+         "minProperties", "maxProperties", "uniqueItems", "multipleOf")
+
+
+def strict_schema_from_crd(crd: dict, version: str | None = None) -> dict:
+    """A strict JSON Schema (draft 7) from a CustomResourceDefinition's structural schema
+    (``version``: default the storage version): ``additionalProperties: false`` on every
+    object that lists its properties (a misspelt field is refused, as the API server's
+    pruning would drop it), except where the CRD preserves unknown fields;
+    ``x-kubernetes-int-or-string`` as integer-or-string; ``nullable`` as a null type;
+    descriptions, defaults and formats left out; ``apiVersion`` and ``kind`` fixed and
+    ``metadata`` an object at the top. How the shipped DaskCluster schema is made
+    (``schemas/SOURCES.md``)."""
+    versions = crd["spec"]["versions"]
+    chosen = next(v for v in versions if (v["name"] == version if version
+                                          else v.get("storage")))
+
+    def convert(node: dict) -> dict:
+        out: dict[str, Any] = {k: node[k] for k in _KEPT if k in node}
+        if node.get("x-kubernetes-int-or-string"):
+            out.pop("type", None)
+            out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+        if node.get("nullable") and "type" in out:
+            out["type"] = [out["type"], "null"]
+        for key in ("anyOf", "allOf", "oneOf"):
+            if key in node:
+                out[key] = [convert(n) for n in node[key]]
+        if "items" in node:
+            out["items"] = convert(node["items"])
+        if "properties" in node:
+            out["properties"] = {k: convert(v) for k, v in node["properties"].items()}
+        if isinstance(node.get("additionalProperties"), dict):
+            out["additionalProperties"] = convert(node["additionalProperties"])
+        elif "additionalProperties" in node:
+            out["additionalProperties"] = node["additionalProperties"]
+        elif "properties" in node and not node.get("x-kubernetes-preserve-unknown-fields"):
+            out["additionalProperties"] = False
+        return out
+
+    schema = convert(chosen["schema"]["openAPIV3Schema"])
+    names = crd["spec"]["names"]
+    schema["properties"] = {
+        "apiVersion": {"const": f"{crd['spec']['group']}/{chosen['name']}"},
+        "kind": {"const": names["kind"]}, "metadata": {"type": "object"},
+        **schema.get("properties", {})}
+    schema["required"] = sorted(set(schema.get("required", [])) | {"apiVersion", "kind",
+                                                                   "metadata"})
+    return {"$schema": "http://json-schema.org/draft-07/schema#",
+            "title": f"{names['kind']} {crd['spec']['group']}/{chosen['name']} (strict)",
+            **schema}
 
 
 @functools.lru_cache(maxsize=16)

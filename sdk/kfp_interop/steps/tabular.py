@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -41,7 +42,9 @@ def load_data_step(*, dataset: str, target_column: str = "", task: str = "auto",
                    test_size: float = DEFAULT_TEST_SIZE, seed: int = DEFAULT_SEED,
                    nan_policy: str = "error", source_fingerprint: str = "",
                    engine: str = "local", dask_scheduler: str = "", dask_workers: int = 0,
-                   train_path: str, test_path: str) -> dict[str, Any]:
+                   dask_cluster: str = "", dask_worker_cpu: str = "",
+                   dask_worker_memory: str = "", train_path: str, test_path: str
+                   ) -> dict[str, Any]:
     """Load, check, fingerprint and split; write both splits as Parquet. ``dataset``: a
     bundled name, a CSV/Parquet file path, or a storage URI (``s3://bucket/rows.csv``;
     credentials from the environment, e.g. the S3 Secret).
@@ -56,6 +59,9 @@ def load_data_step(*, dataset: str, target_column: str = "", task: str = "auto",
             still be that (a file changed in between is refused, not split).
         dask_scheduler, dask_workers: engine=dask: an existing scheduler's address, else
             a LocalCluster of that many processes in this task (0: one per CPU).
+        dask_cluster, dask_worker_cpu, dask_worker_memory: ``operator``: a DaskCluster
+            of ``dask_workers`` pods (default 2) this task creates and deletes
+            (:func:`dask_session`).
 
     Returns:
         The metadata shared by both splits (plus ``rows`` of each under
@@ -67,8 +73,11 @@ def load_data_step(*, dataset: str, target_column: str = "", task: str = "auto",
     if check_engine(engine) == "dask":
         return _load_dask(dataset=dataset, target_column=target_column, task=task,
                           test_size=test_size, seed=seed, nan_policy=nan_policy,
-                          source_fingerprint=source_fingerprint, scheduler=dask_scheduler,
-                          workers=dask_workers, train_path=train_path, test_path=test_path)
+                          source_fingerprint=source_fingerprint,
+                          cluster={"scheduler": dask_scheduler, "workers": dask_workers,
+                                   "cluster": dask_cluster, "cpu": dask_worker_cpu,
+                                   "memory": dask_worker_memory},
+                          train_path=train_path, test_path=test_path)
     data = load_source(dataset, source_fingerprint=source_fingerprint,
                        target_column=target_column or None, task=task, nan_policy=nan_policy)
     train, test = split_dataset(data, test_size=test_size, seed=seed)
@@ -84,7 +93,8 @@ def load_data_step(*, dataset: str, target_column: str = "", task: str = "auto",
 def train_step(*, train_path: str, test_path: str, framework: str = "sklearn",
                estimator: str = "", hyperparameters: str = "{}", seed: int = DEFAULT_SEED,
                scaler: bool = False, engine: str = "local", dask_scheduler: str = "",
-               dask_workers: int = 0, model_dir: str) -> tuple[ModelMeta, Any]:
+               dask_workers: int = 0, dask_cluster: str = "", dask_worker_cpu: str = "",
+               dask_worker_memory: str = "", model_dir: str) -> tuple[ModelMeta, Any]:
     """Train and save the native model into ``model_dir``. With ``engine="dask"`` the
     train split is load_data's plan: the model trains on the table's partitions on a
     Dask cluster (``dask_scheduler``'s, else a LocalCluster of ``dask_workers``).
@@ -112,15 +122,15 @@ def train_step(*, train_path: str, test_path: str, framework: str = "sklearn",
                                     "engine=dask does not train.")
         from kfp_interop.frameworks import require_capability
         from kfp_interop.steps.partitions import table_partitions
-        from kfp_interop.training.dask_engine import dask_client
 
         require_capability(framework, "dask", "engine=dask")
         parts = table_partitions(plan["source"])
-        with dask_client(dask_scheduler, workers=dask_workers) as client:
+        with dask_session(scheduler=dask_scheduler, workers=dask_workers,
+                          cluster=dask_cluster, cpu=dask_worker_cpu,
+                          memory=dask_worker_memory) as (client, where):
             return _train_dask(client, parts, plan, framework=framework,
                                estimator=estimator, hyperparameters=hyperparameters,
-                               scheduler=dask_scheduler, test_path=test_path,
-                               model_dir=model_dir)
+                               scheduler=where, test_path=test_path, model_dir=model_dir)
     data_meta = read_split_metadata(train_path)
     train = load_split(train_path, data_meta)
     test = load_split(test_path)
@@ -171,6 +181,53 @@ def run_tabular(out_dir: str, *, dataset: str = "iris", target_column: str = "",
     return paths
 
 
+#: the Secrets whose variables the operator's Dask pods get (by reference): the storage
+#: credentials the workers read partitions with (GCS's key file is not mounted there)
+DASK_POD_SECRETS = ("kfp-interop-s3", "kfp-interop-azure")
+#: seconds to reach the operator's scheduler once it is Running, and for its workers
+OPERATOR_CONNECT_TIMEOUT = 120.0
+OPERATOR_WORKERS_TIMEOUT = 600.0
+
+
+@contextlib.contextmanager
+def dask_session(*, scheduler: str = "", workers: int = 0, cluster: str = "",
+                 cpu: str = "", memory: str = ""):
+    """``(client, where)`` for engine=dask: an existing scheduler (``scheduler``), a
+    DaskCluster this task creates through the Dask Kubernetes operator and deletes after
+    (``cluster="operator"``: ``workers`` pods of ``cpu``/``memory``, default 2 of 1 CPU
+    and 4Gi), else a LocalCluster in this task.
+
+    Raises:
+        InvalidInputError: both a scheduler and the operator, an unknown ``cluster``.
+    """
+    from kfp_interop.errors import InvalidInputError
+    from kfp_interop.training.dask_engine import dask_client
+
+    if cluster not in ("", "operator"):
+        raise InvalidInputError(f"dask_cluster={cluster!r}: empty (a LocalCluster in the "
+                                "task, or dask_scheduler's) or operator (a DaskCluster "
+                                "through the Dask Kubernetes operator).")
+    if cluster == "operator" and scheduler:
+        raise InvalidInputError(f"dask_scheduler={scheduler!r} and dask_cluster=operator: "
+                                "give one (an existing cluster, or one the task creates).")
+    if cluster != "operator":
+        with dask_client(scheduler, workers=workers) as client:
+            yield client, scheduler or "local"
+        return
+    from kfp_interop._version import __version__
+    from kfp_interop.constants import IMAGE_REPOSITORY
+    from kfp_interop.deploy.dask_operator import operator_cluster
+
+    image = (os.environ.get("KFP_INTEROP_DASK_IMAGE") or os.environ.get("KFP_INTEROP_IMAGE")
+             or f"{IMAGE_REPOSITORY}:{__version__}")
+    n = workers or 2
+    with operator_cluster(image=image, workers=n, cpu=cpu or "1", memory=memory or "4Gi",
+                          secrets=DASK_POD_SECRETS) as address:
+        with dask_client(address, timeout=OPERATOR_CONNECT_TIMEOUT) as client:
+            client.wait_for_workers(n, timeout=OPERATOR_WORKERS_TIMEOUT)
+            yield client, "operator"
+
+
 def check_engine(engine: str) -> str:
     """``engine`` if known (one of :data:`kfp_interop.training.dask_engine.ENGINES`).
 
@@ -189,14 +246,13 @@ def check_engine(engine: str) -> str:
 
 
 def _load_dask(*, dataset: str, target_column: str, task: str, test_size: float, seed: int,
-               nan_policy: str, source_fingerprint: str, scheduler: str, workers: int,
+               nan_policy: str, source_fingerprint: str, cluster: dict[str, Any],
                train_path: str, test_path: str) -> dict[str, Any]:
     """engine=dask's load_data: the plan as the train split, the held-out sample as the
     test split."""
     from kfp_interop.errors import InvalidInputError
     from kfp_interop.files import atomic_write_json
     from kfp_interop.steps.partitions import table_partitions
-    from kfp_interop.training.dask_engine import dask_client
 
     if not target_column:
         raise InvalidInputError("engine=dask needs target_column: the label column of the "
@@ -211,7 +267,7 @@ def _load_dask(*, dataset: str, target_column: str, task: str, test_size: float,
 
         raise DatasetError(f"{dataset!r} changed since fingerprint_data saw it: run again.")
     parts = table_partitions(dataset)
-    with dask_client(scheduler, workers=workers) as client:
+    with dask_session(**cluster) as (client, _):
         meta = _plan_dask(client, parts, dataset=dataset, target_column=target_column,
                           task=task, seed=seed, test_size=test_size, test_path=test_path,
                           nan_policy=nan_policy)
@@ -322,16 +378,15 @@ def train_dask_step(*, dataset: str, target_column: str, task: str = "auto",
     from kfp_interop.errors import InvalidInputError
     from kfp_interop.frameworks import require_capability
     from kfp_interop.steps.partitions import table_partitions
-    from kfp_interop.training.dask_engine import dask_client
 
     if not target_column:
         raise InvalidInputError("engine=dask needs target_column: the label column of the "
                                 "table's files.")
     require_capability(framework, "dask", "engine=dask")  # before reading anything
     parts = table_partitions(dataset)
-    with dask_client(scheduler, workers=workers) as client:
+    with dask_session(scheduler=scheduler, workers=workers) as (client, where):
         plan = _plan_dask(client, parts, dataset=dataset, target_column=target_column,
                           task=task, seed=seed, test_size=test_size, test_path=test_path)
         return _train_dask(client, parts, plan, framework=framework, estimator=estimator,
-                           hyperparameters=hyperparameters, scheduler=scheduler,
+                           hyperparameters=hyperparameters, scheduler=where,
                            test_path=test_path, model_dir=model_dir)
