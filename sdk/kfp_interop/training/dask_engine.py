@@ -223,7 +223,7 @@ def _task(frame, target: str, task: str) -> str:
 
     if task != "auto":
         return task
-    head = frame[target].head(10_000, npartitions=-1)
+    head = frame[target].head(10_000, npartitions=1, compute=True)  # the first file only
     if pd.api.types.is_float_dtype(head) and head.nunique() > _CLASS_LIMIT:
         return "regression"
     if pd.api.types.is_numeric_dtype(head) and not pd.api.types.is_bool_dtype(head):
