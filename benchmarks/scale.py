@@ -2,10 +2,11 @@
 10M and 30M rows x 20 features (written file by file, never whole in memory): wall time,
 peak memory of the task process and of each Dask worker, and held-out accuracy.
 
-Both engines train LightGBM the way the tabular pipeline does: local = the table read
-whole, split, ``train_model`` (the local engine's one thread); dask = ``train_dask_step``
-(load_data's split on the partitions + train, a LocalCluster of 2 worker processes,
-one thread each). Each run is a child process watched from here (peak RSS of it and of
+Both engines run the tabular pipeline's own steps with LightGBM: local = ``load_data_step``
++ ``train_step`` on the same rows as one Parquet file (the local engine reads one file;
+it is written row group by row group from the partitions, never whole in memory); dask
+= ``train_dask_step`` (load_data's split on the partitions + train, a LocalCluster of 2
+worker processes, one thread each). Each run is a child process watched from here (peak RSS of it and of
 its descendants, sampled every 0.2 s); the local child runs under an address-space
 limit (``--limit-gib``, default 22: this machine has 24 GiB) so that "cannot" is a
 MemoryError, not the machine swapping.
@@ -56,30 +57,49 @@ def generate(folder: str, rows: int, rows_per_file: int, seed: int = 0) -> int:
     return files
 
 
+def one_file(folder: str) -> str:
+    """The folder's rows as one Parquet file beside it, row group by row group."""
+    import pyarrow.parquet as pq
+
+    path = folder.rstrip("/") + ".parquet"
+    if os.path.exists(path):
+        return path
+    files = sorted(f for f in os.listdir(folder) if f.endswith(".parquet"))
+    writer = None
+    try:
+        for name in files:
+            table = pq.read_table(os.path.join(folder, name))
+            writer = writer or pq.ParquetWriter(path + ".tmp", table.schema)
+            writer.write_table(table)
+    finally:
+        if writer:
+            writer.close()
+    os.replace(path + ".tmp", path)
+    return path
+
+
 def child_local(folder: str, estimators: int, limit_gib: float) -> dict:
     import resource
 
     limit = int(limit_gib * 1024 ** 3)
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    import pandas as pd
+    from kfp_interop.steps.tabular import load_data_step, train_step
 
-    from kfp_interop.data import TabularData, split_dataset
-    from kfp_interop.training import train_model
-
-    t0 = time.perf_counter()
-    frame = pd.read_parquet(folder)
-    features = [c for c in frame.columns if c != "label"]
-    data = TabularData(X=frame[features].to_numpy(dtype="float64"),
-                       y=frame["label"].to_numpy(), feature_names=features,
-                       target_name="label", task="classification", class_labels=["0", "1"],
-                       source=folder)
-    del frame
-    train, test = split_dataset(data, test_size=0.25, seed=42)
-    del data
-    result = train_model(train, test, framework="lightgbm",
-                         hyperparameters={"n_estimators": estimators})
-    return {"seconds": time.perf_counter() - t0, "accuracy": result.metrics["accuracy"],
-            "rows": len(train.y) + len(test.y)}
+    out = tempfile.mkdtemp(prefix="kfp-interop-scale-")
+    try:
+        t0 = time.perf_counter()
+        load_data_step(dataset=one_file(folder), target_column="label",
+                       task="classification", train_path=os.path.join(out, "train.parquet"),
+                       test_path=os.path.join(out, "test.parquet"))
+        meta, _ = train_step(train_path=os.path.join(out, "train.parquet"),
+                             test_path=os.path.join(out, "test.parquet"),
+                             framework="lightgbm", estimator="",
+                             hyperparameters=json.dumps({"n_estimators": estimators}),
+                             model_dir=os.path.join(out, "model"))
+        return {"seconds": time.perf_counter() - t0, "accuracy": meta.metrics["accuracy"],
+                "rows": meta.rows}
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
 
 
 def child_dask(folder: str, estimators: int, workers: int) -> dict:
@@ -169,6 +189,7 @@ def main() -> int:
         folder = os.path.join(root, f"table-{size}")
         if not os.path.isdir(folder):
             generate(folder, rows, args.rows_per_file)
+        one_file(folder)  # the local engine's input, written before anything is timed
         line = {"rows": rows}
         for engine in ("local", "dask"):
             r = watched(["--child", engine, "--folder", folder, "--estimators",

@@ -246,3 +246,43 @@ def test_engines_are_checked_and_must_agree(tmp_path):
                            test_path=str(tmp_path / "te.parquet"), framework="lightgbm",
                            engine="dask", model_dir=str(tmp_path / "m"))
     assert not (tmp_path / "m").exists()
+
+
+def test_a_worker_that_dies_fails_the_run_and_the_cluster_goes(tmp_path):
+    """A worker process killed while LightGBM trains: the step fails (with Dask's or
+    LightGBM's account of it), and the task's LocalCluster is gone with all its
+    processes."""
+    import threading
+
+    import psutil
+
+    from kfp_interop.steps import tabular
+
+    folder = write_table(tmp_path / "table", parts=4, rows=20_000)
+    me = psutil.Process()
+    killed = []
+
+    def kill_one_worker():
+        end = time.monotonic() + 120
+        while time.monotonic() < end and not killed:
+            workers = [p for p in me.children(recursive=True)
+                       if "spawn_main" in " ".join(p.cmdline())]
+            # training has started once the workers hold data (LightGBM allocates)
+            if len(workers) >= 2 and max(p.memory_info().rss for p in workers) > 300e6:
+                workers[0].kill()
+                killed.append(workers[0].pid)
+                return
+            time.sleep(0.05)
+
+    threading.Thread(target=kill_one_worker, daemon=True).start()
+    with pytest.raises(Exception) as failure:
+        tabular.train_dask_step(dataset=folder, target_column="label", framework="lightgbm",
+                                hyperparameters='{"n_estimators": 3000}', workers=2,
+                                model_dir=str(tmp_path / "m"),
+                                test_path=str(tmp_path / "t.parquet"))
+    assert killed, "no worker was killed: training ended first"
+    assert str(failure.value)
+    assert not (tmp_path / "m").exists()
+    time.sleep(1)
+    left = [p for p in me.children(recursive=True) if "spawn_main" in " ".join(p.cmdline())]
+    assert left == []
