@@ -54,7 +54,7 @@ __all__ = [
     "RouteNotFoundError",
     "MethodNotAllowedError",
     "PayloadTooLargeError",
-    "ModelNotReadyError", "ModelLoadError",
+    "ModelNotReadyError", "ModelLoadError", "DistributedTrainingError",
     "HTTP_STATUS",
     "http_status",
     "ERROR_FILE",
@@ -298,3 +298,8 @@ def error_record(exc: BaseException) -> dict:
     cls = type(exc)
     return {"type": f"{cls.__module__}.{cls.__qualname__}", "name": cls.__name__,
             "message": redact(str(exc)), "typed": isinstance(exc, InteropError)}
+
+
+class DistributedTrainingError(InteropError, RuntimeError):
+    """Training on a Dask cluster failed: a worker was lost, or the framework's own
+    distributed training failed (the message says which, with the framework's error)."""

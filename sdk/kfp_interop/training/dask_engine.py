@@ -70,6 +70,16 @@ def pod_resources() -> tuple[int, int]:
     return cpus, memory
 
 
+def _warm_imports() -> None:
+    """Import what reading partitions needs, once per worker before any task runs: a
+    worker importing pandas in two threads at once (its event loop deserializing a
+    task's metadata, its executor reading a partition) can deadlock on the module lock
+    ("partially initialized module 'pandas.core.frame'")."""
+    import numpy  # noqa: F401
+    import pandas  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+
+
 @contextlib.contextmanager
 def dask_client(scheduler: str = "", *, workers: int = 0, timeout: float = 10.0
                 ) -> Iterator[Any]:
@@ -94,6 +104,7 @@ def dask_client(scheduler: str = "", *, workers: int = 0, timeout: float = 10.0
                 "running scheduler (tcp://HOST:8786), or leave dask_scheduler empty for a "
                 "cluster inside the task.") from e
         try:
+            client.run(_warm_imports)
             yield client
         finally:
             client.close()
@@ -106,6 +117,7 @@ def dask_client(scheduler: str = "", *, workers: int = 0, timeout: float = 10.0
     try:
         client = Client(cluster)
         try:
+            client.run(_warm_imports)
             yield client
         finally:
             client.close()
@@ -324,7 +336,22 @@ def train_on_dask(parts: list[Partition], client: Any, *, target: str, task: str
         raise DatasetError("The training split is empty: the table has too few rows.")
     model = fw.build_estimator(estimator, task, hyperparameters=dict(hyperparameters or {}),
                                seed=seed)
-    fitted = fw.dask_fit(model, client, train[features], train[target])
+    workers = set(client.scheduler_info()["workers"])
+    try:
+        fitted = fw.dask_fit(model, client, train[features], train[target])
+    except (DatasetError, InvalidInputError):
+        raise
+    except Exception as e:  # noqa: BLE001 - LightGBM's, XGBoost's and Dask's own types
+        lost = workers - set(client.scheduler_info()["workers"])
+        from kfp_interop.errors import DistributedTrainingError
+
+        raise DistributedTrainingError(
+            f"{framework} training on Dask failed"
+            + (f": worker(s) {sorted(lost)} were lost while it trained" if lost else "")
+            + f" ({type(e).__name__}: {str(e).strip()[:300]}). "
+            + ("Give the workers more memory (dask_worker_memory) or fewer rows each "
+               "(more workers), and run again." if lost else "See the workers' logs.")
+        ) from e
     del train
     if held_out is not None and test_rows is not None:
         held = held_out
