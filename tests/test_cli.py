@@ -217,7 +217,9 @@ def test_compile_mounts_a_claim_into_the_storage_tasks_for_pvc_uris(tmp_path, ca
     spec, platform = yaml.safe_load_all(out.read_text())
     executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     mounted = {name for name, e in executors.items() if e.get("pvcMount")}
-    assert mounted == {"exec-upload-model", "exec-load-data", "exec-fingerprint-data"}
+    # train reads the table's partitions with engine=dask
+    assert mounted == {"exec-upload-model", "exec-load-data", "exec-fingerprint-data",
+                       "exec-train"}
     for name in mounted:
         [mount] = executors[name]["pvcMount"]
         assert mount["constant"] == "models-pvc"

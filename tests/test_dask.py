@@ -38,12 +38,15 @@ def cluster():
     address, the way a pipeline reaches an existing cluster."""
     from distributed import LocalCluster
 
+    environ = dict(os.environ)  # the nannies set their workers' variables in ours
     c = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                      dashboard_address=None, host="127.0.0.1")
     try:
         yield c.scheduler_address
     finally:
         c.close()
+        os.environ.clear()
+        os.environ.update(environ)
 
 
 def _same_split(folder, seed=42, test_size=0.25):
@@ -248,44 +251,50 @@ def test_engines_are_checked_and_must_agree(tmp_path):
     assert not (tmp_path / "m").exists()
 
 
-def test_a_worker_that_dies_fails_the_run_and_the_cluster_goes(tmp_path):
-    """A worker process killed while LightGBM trains: the step fails (with Dask's or
-    LightGBM's account of it), and the task's LocalCluster is gone with all its
-    processes."""
+def test_a_worker_that_dies_fails_the_run_and_the_cluster_goes(tmp_path, monkeypatch):
+    """A worker process killed while LightGBM trains (2 s into the fit): the step fails
+    with DistributedTrainingError naming the lost worker, and the task's LocalCluster is
+    gone with all its processes; the process environment is as it was."""
     import threading
 
     import psutil
 
+    from kfp_interop.errors import DistributedTrainingError
+    from kfp_interop.frameworks import get_framework
     from kfp_interop.steps import tabular
 
     folder = write_table(tmp_path / "table", parts=4, rows=20_000)
     me = psutil.Process()
+
+    def workers():  # worker processes of the step's cluster (not the module's)
+        return [p for p in me.children(recursive=True)
+                if "spawn_main" in " ".join(p.cmdline()) and p.pid not in others]
+
+    others = {p.pid for p in me.children(recursive=True)}
     killed = []
+    fw = type(get_framework("lightgbm"))
+    fit = fw.dask_fit
 
-    def kill_one_worker():
-        end = time.monotonic() + 120
-        while time.monotonic() < end and not killed:
-            workers = [p for p in me.children(recursive=True)
-                       if "spawn_main" in " ".join(p.cmdline())]
-            # training has started once the workers hold data (LightGBM allocates)
-            if len(workers) >= 2 and max(p.memory_info().rss for p in workers) > 300e6:
-                workers[0].kill()
-                killed.append(workers[0].pid)
-                return
-            time.sleep(0.05)
+    def fit_and_kill(self, model, client, X, y):
+        def kill():
+            time.sleep(2)
+            victim = workers()[0]
+            victim.kill()
+            killed.append(victim.pid)
 
-    threading.Thread(target=kill_one_worker, daemon=True).start()
-    from kfp_interop.errors import DistributedTrainingError
+        threading.Thread(target=kill, daemon=True).start()
+        return fit(self, model, client, X, y)
 
+    monkeypatch.setattr(fw, "dask_fit", fit_and_kill)
+    environ = dict(os.environ)
     with pytest.raises(DistributedTrainingError, match="lightgbm training on Dask failed: "
                                                        "worker\\(s\\) .* were lost") as failure:
         tabular.train_dask_step(dataset=folder, target_column="label", framework="lightgbm",
-                                hyperparameters='{"n_estimators": 3000}', workers=2,
+                                hyperparameters='{"n_estimators": 5000}', workers=2,
                                 model_dir=str(tmp_path / "m"),
                                 test_path=str(tmp_path / "t.parquet"))
-    assert killed, "no worker was killed: training ended first"
-    assert "more memory" in str(failure.value)
+    assert killed and "more memory" in str(failure.value)
     assert not (tmp_path / "m").exists()
     time.sleep(1)
-    left = [p for p in me.children(recursive=True) if "spawn_main" in " ".join(p.cmdline())]
-    assert left == []
+    assert workers() == []
+    assert dict(os.environ) == environ

@@ -222,7 +222,13 @@ def test_a_data_set_at_an_s3_uri_is_read_fingerprinted_and_named(settings, bucke
     assert not (tmp_path / "t2").exists()
     with pytest.raises(StorageError, match=f"NoSuchKey.*s3://{bucket}/data/missing.csv"):
         fingerprint_data_step(dataset=f"s3://{bucket}/data/missing.csv")
-    for bad in (f"s3://{bucket}/data/", f"s3://{bucket}/rows.txt", "s3://rows.csv",
+    for bad in (f"s3://{bucket}/rows.txt", "s3://rows.csv",
                 f"s3://{bucket}/../rows.csv", "ftp://host/rows.csv"):
         with pytest.raises(InvalidInputError):
             fingerprint_data_step(dataset=bad)
+    # a prefix is a table for engine=dask (fingerprinted by its listing); the local
+    # engine reads one object and says so
+    assert fingerprint_data_step(dataset=f"s3://{bucket}/data/").startswith("listing")
+    with pytest.raises(InvalidInputError, match="one .csv or .parquet object"):
+        load_data_step(dataset=f"s3://{bucket}/data/", target_column="y",
+                       train_path=str(tmp_path / "t3"), test_path=str(tmp_path / "s3"))

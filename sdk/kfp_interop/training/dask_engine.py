@@ -111,6 +111,8 @@ def dask_client(scheduler: str = "", *, workers: int = 0, timeout: float = 10.0
         return
     cpus, memory = pod_resources()
     n = workers or cpus
+    environ = dict(os.environ)  # a LocalCluster's nannies set their workers' variables
+    # (OMP_NUM_THREADS=1, PYTHONHASHSEED, ...) in this process's environment: restored
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                            dashboard_address=None, host="127.0.0.1",
                            memory_limit=int(memory * 0.9 / n), silence_logs=logging.ERROR)
@@ -123,6 +125,8 @@ def dask_client(scheduler: str = "", *, workers: int = 0, timeout: float = 10.0
             client.close()
     finally:
         cluster.close()
+        os.environ.clear()
+        os.environ.update(environ)
 
 
 def _checked(part: Partition, *, expected: list[str], target: str, nans: str = "error"):
