@@ -148,3 +148,16 @@ def test_the_train_step_deletes_the_cluster_when_its_scheduler_cannot_be_reached
         tabular.load_data_step(dataset=folder, target_column="label", engine="dask",
                                dask_cluster="operator", dask_scheduler="tcp://h:8786",
                                train_path=str(tmp_path / "tr"), test_path=str(tmp_path / "te"))
+
+
+def test_the_cli_renders_the_cluster_for_review(tmp_path, capsys):
+    from kfp_interop.cli import main
+
+    assert main(["dask-cluster", "--workers", "4", "--cpu", "2", "--memory", "8Gi",
+                 "--namespace", "ml", "-o", str(tmp_path / "c.yaml")]) == 0
+    manifest = yaml.safe_load((tmp_path / "c.yaml").read_text())
+    validate_schema(manifest, crd_schema(DASK_CLUSTER))
+    assert manifest["spec"]["worker"]["replicas"] == 4
+    assert manifest["metadata"]["namespace"] == "ml"
+    assert main(["dask-cluster", "--workers", "0"]) == 2
+    assert "dask_workers=0" in capsys.readouterr().err

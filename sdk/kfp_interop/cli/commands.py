@@ -351,6 +351,31 @@ def cmd_deploy(args) -> int:
     return 0
 
 
+def cmd_dask_cluster(args) -> int:
+    """The DaskCluster manifest a dask_cluster=operator task creates, for review (a dry
+    run: nothing is created)."""
+    import yaml
+
+    from kfp_interop._version import __version__
+    from kfp_interop.constants import IMAGE_REPOSITORY
+    from kfp_interop.deploy.dask_operator import render_dask_cluster
+    from kfp_interop.steps.tabular import DASK_POD_SECRETS
+
+    manifest = render_dask_cluster(args.name, namespace=args.namespace,
+                                   image=args.image or f"{IMAGE_REPOSITORY}:{__version__}",
+                                   workers=args.workers, cpu=args.cpu, memory=args.memory,
+                                   secrets=DASK_POD_SECRETS)
+    text = yaml.safe_dump(manifest, sort_keys=False)
+    if args.output:
+        from kfp_interop.files import atomic_write
+
+        atomic_write(args.output, text)
+        print(f"wrote {args.output} (valid against the DaskCluster CRD schema)")
+    else:
+        print(text, end="")
+    return 0
+
+
 def cmd_delete(args) -> int:
     from kfp_interop.deploy import delete
 

@@ -35,6 +35,8 @@ USAGE = """\
     kfp-interop deploy MODEL.onnx --target TARGET [--name N] [--namespace NS]
         [--storage-uri URI] [--canary N] [--dry-run] [--output-dir DIR]
     kfp-interop delete --target TARGET --name N [--namespace NS]
+    kfp-interop dask-cluster [--workers N] [--cpu C] [--memory M] [--namespace NS]
+        [--image REF] [-o FILE]   (the DaskCluster engine=dask's operator mode creates)
     kfp-interop metadata show|validate MODEL.onnx
     kfp-interop metadata render --format FORMAT MODEL.onnx
     kfp-interop metadata import --from oip|seldon|mlflow|triton|adlik FILE [--onnx MODEL.onnx]
@@ -271,6 +273,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="any other option the target declares (kfp-interop targets lists "
                         "them), e.g. replicas=2, service_account=NAME")
     d.set_defaults(fn=commands.cmd_deploy)
+
+    k = sub.add_parser("dask-cluster", help="render the DaskCluster dask_cluster=operator "
+                                            "creates (checked against the operator's CRD)")
+    k.add_argument("--name", default="kfp-interop-dask-review")
+    k.add_argument("--namespace", default="default")
+    k.add_argument("--workers", type=int, default=2)
+    k.add_argument("--cpu", default="1")
+    k.add_argument("--memory", default="4Gi")
+    k.add_argument("--image", default="", help="default: kfp-interop's release image")
+    k.add_argument("-o", "--output", default="", help="write the YAML here (default: print)")
+    k.set_defaults(fn=commands.cmd_dask_cluster)
 
     x = sub.add_parser("delete", help="delete a deployment")
     x.add_argument("--target", required=True, choices=targets)
