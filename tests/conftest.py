@@ -148,3 +148,13 @@ def mlflow_url(tmp_path_factory):
     yield url
     if server:
         server.stop()
+
+
+@pytest.fixture
+def kube():
+    """An HTTP fake of the Kubernetes API (tests/kubefake.py), stopped after the test."""
+    from kubefake import FakeKube
+
+    fake = FakeKube()
+    yield fake
+    fake.close()

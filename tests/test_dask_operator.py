@@ -11,7 +11,6 @@ import time
 
 import pytest
 import yaml
-from kubefake import FakeKube
 
 from kfp_interop.deploy.dask_operator import (DASK_CLUSTER, operator_cluster,
                                               render_dask_cluster)
@@ -22,13 +21,6 @@ from kfp_interop.errors import (DeployTimeoutError, InvalidInputError,
                                 KubernetesPermissionError, ManifestValidationError)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-@pytest.fixture
-def kube():
-    fake = FakeKube()
-    yield fake
-    fake.close()
 
 
 def quiet(_):

@@ -8,7 +8,6 @@ import os
 import pytest
 import yaml
 from conftest import refdata
-from kubefake import FakeKube
 
 from kfp_interop.deploy import (deploy, promote, render_manifest, rollback,
                                 validate_manifest)
@@ -46,13 +45,6 @@ def test_shipped_schemas_are_the_reference_ones(kind):
         shipped = json.load(f)
     with open(refdata("schemas", f"{kind}.strict.json")) as f:
         assert shipped == json.load(f)
-
-
-@pytest.fixture
-def kube():
-    fake = FakeKube()
-    yield fake
-    fake.close()
 
 
 def quiet(_):
