@@ -165,9 +165,8 @@ def print_summary(s: dict[str, Any]) -> None:
                      f"{size['before']} -> {size['after']} bytes "
                      f"({size['before'] / max(1, size['after']):.2f}x smaller), "
                      f"{acc['metric']} {_num(acc.get('before'))} -> {_num(acc['after'])}, "
-                     f"latency at "
-                     f"64 rows {latency['before']['rows_64']} -> "
-                     f"{latency['after']['rows_64']} ms"))
+                     f"latency at 64 rows {_num(latency['before'].get('rows_64'))} -> "
+                     f"{_num(latency['after'].get('rows_64'))} ms"))
     if s.get("onnx_path"):
         rows += [("onnx", s["onnx_path"]), ("onnx sha256", s["onnx_sha256"]),
                  ("metadata", s["metadata_path"])]
