@@ -55,6 +55,7 @@ __all__ = [
     "MethodNotAllowedError",
     "PayloadTooLargeError",
     "ModelNotReadyError", "ModelLoadError", "DistributedTrainingError",
+    "FederationError", "FederationUnavailableError",
     "HTTP_STATUS",
     "http_status",
     "ERROR_FILE",
@@ -303,3 +304,13 @@ def error_record(exc: BaseException) -> dict:
 class DistributedTrainingError(InteropError, RuntimeError):
     """Training on a Dask cluster failed: a worker was lost, or the framework's own
     distributed training failed (the message says which, with the framework's error)."""
+
+
+class FederationError(InteropError, RuntimeError):
+    """A federated run on Flower's Deployment Engine failed: the ServerApp stopped (too
+    few SuperNodes, a node's ClientApp failed, too few answers in a round), or the run did
+    not finish in time (the message says which, naming the node or the address)."""
+
+
+class FederationUnavailableError(FederationError, ConnectionError):
+    """The SuperLink cannot be reached (the message names the address)."""

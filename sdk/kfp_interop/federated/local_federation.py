@@ -1,0 +1,241 @@
+"""A federation on one machine (``kfp-interop federation up/down``): a SuperLink and N
+SuperNodes as separate processes on 127.0.0.1, without TLS, each node with its own rows
+in its own folder, the way a user tries the deployment engine before involving other
+machines (and what the tests run).
+
+``up`` splits a data set as the simulation does (the same train/test split, the same
+IID or Dirichlet partition for the same seed), writes node ``i``'s rows to
+``DIR/node-i/data.parquet`` (features and the target column with its original labels:
+a file as a data owner would have it) and the held-out rows, the server's evaluation
+set, to ``DIR/server/eval.parquet``; starts the SuperLink (its ServerApp writes to
+``DIR/results``) and the nodes (node config ``data-path`` and ``partition-id``), waits
+until every node is online, and records the processes in ``DIR/federation.json``.
+``down`` stops them (all, or one node: how the tests make a node drop out).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+from kfp_interop.constants import DEFAULT_SEED, DEFAULT_TEST_SIZE
+from kfp_interop.errors import FederationError, InvalidInputError
+
+__all__ = ["up", "down", "STATE_FILE", "node_data_file"]
+
+STATE_FILE = "federation.json"
+
+
+def node_data_file(directory: str, node: int) -> str:
+    return os.path.join(directory, f"node-{int(node)}", "data.parquet")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _write_rows(data, rows, path: str) -> None:
+    """The rows as a data owner's file: features, then the target with its labels."""
+    import pandas as pd
+
+    frame = pd.DataFrame(data.numeric()[rows], columns=data.feature_names)
+    labels = [data.class_labels[i] for i in data.y[rows]]
+    try:
+        frame[data.target_name] = [int(v) for v in labels]
+    except ValueError:
+        frame[data.target_name] = labels
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    frame.to_parquet(path, index=False)
+
+
+def _bin(name: str) -> str:
+    exe = os.path.join(os.path.dirname(sys.executable), name)
+    if not os.path.isfile(exe):
+        raise InvalidInputError(f"Flower's {name} is not installed beside {sys.executable}: "
+                                "pip install 'kfp-interop[federated]'.")
+    return exe
+
+
+def _start(argv: list[str], cwd: str, env: dict) -> int:
+    os.makedirs(cwd, exist_ok=True)
+    log = open(os.path.join(cwd, "log.txt"), "ab")
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    log.close()
+    return proc.pid
+
+
+def _wait_port(port: int, pid: int, timeout: float, what: str, log: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            raise FederationError(f"The {what} exited while starting: see {log}.")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1.0):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise FederationError(f"The {what} did not listen on 127.0.0.1:{port} within "
+                          f"{timeout:g} s: see {log}.")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie child of this process counts as gone
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
+
+
+def _online(address: str, home: str) -> int:
+    from kfp_interop.federated.deployment import SuperLink, _flwr_json
+
+    env = SuperLink(address, insecure=True).environment(home)
+    answer = _flwr_json(["supernode", "list", "kfp"], env, timeout=60.0,
+                        what="listing the SuperNodes")
+    return sum(1 for n in answer.get("nodes", []) if str(n.get("status", "")).lower()
+               == "online")
+
+
+def up(directory: str, *, nodes: int, dataset: str = "digits", target_column: str = "",
+       partition: str = "dirichlet", alpha: float = 1.0, seed: int = DEFAULT_SEED,
+       test_size: float = DEFAULT_TEST_SIZE, timeout: float = 120.0) -> dict:
+    """Start the federation (see the module). Returns what ``federation.json`` holds:
+    ``superlink`` (the address for the pipeline's ``superlink`` parameter),
+    ``results`` (its ``federation_results``), ``eval_data`` and ``target_column`` (its
+    ``dataset`` and ``target_column``), and the processes.
+
+    Raises:
+        InvalidInputError: fewer than one node; a federation already running in
+            ``directory``; bad partition settings (as the simulation's split).
+        FederationError: a process that does not start (its log named).
+    """
+    from kfp_interop.data import split_dataset
+    from kfp_interop.federated.partition import partition as split
+    from kfp_interop.steps.dataset_source import load_source
+
+    if isinstance(nodes, bool) or not isinstance(nodes, int) or nodes < 1:
+        raise InvalidInputError(f"nodes={nodes!r} must be an integer of at least 1.")
+    directory = os.path.abspath(directory)
+    state_path = os.path.join(directory, STATE_FILE)
+    if os.path.isfile(state_path):
+        raise InvalidInputError(f"A federation is already up in {directory!r}: run "
+                                f"kfp-interop federation down --dir {directory} first.")
+    if "'" in directory:
+        raise InvalidInputError(f"{directory!r}: a folder name with a quote cannot be "
+                                "passed in a SuperNode's node config; choose another.")
+    data = load_source(dataset, target_column=target_column or None)
+    if data.task != "classification" or data.text_columns:
+        raise InvalidInputError(f"{dataset!r}: a federation here trains classifiers on "
+                                "numeric features.")
+    train, test = split_dataset(data, test_size=test_size, seed=seed)
+    parts = split(train.y, nodes, kind=partition, alpha=alpha, seed=seed)
+    eval_path = os.path.join(directory, "server", "eval.parquet")
+    _write_rows(test, slice(None), eval_path)
+    for i, rows in enumerate(parts):
+        _write_rows(train, rows, node_data_file(directory, i))
+    results = os.path.join(directory, "results")
+    os.makedirs(results, exist_ok=True)
+    from kfp_interop.federated.deployment import RESULTS_ENV
+
+    env = dict(os.environ, **{RESULTS_ENV: results})
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    link_dir = os.path.join(directory, "superlink")
+    state: dict[str, Any] = {"superlink": address, "results": results,
+                             "eval_data": eval_path, "target_column": data.target_name,
+                             "dataset": dataset, "partition": partition,
+                             "alpha": float(alpha), "seed": seed, "nodes": []}
+    state["superlink_pid"] = _start(
+        [_bin("flower-superlink"), "--insecure", "--host", "127.0.0.1", "--port", str(port),
+         "--isolation", "subprocess", "--disable-runtime-dependency-installation",
+         "--database", os.path.join(link_dir, "state.db")], link_dir, env)
+    os.makedirs(directory, exist_ok=True)
+    from kfp_interop.files import atomic_write_json
+
+    atomic_write_json(state_path, state)  # from here on, down stops what started
+    try:
+        _wait_port(port, state["superlink_pid"], timeout, "SuperLink",
+                   os.path.join(link_dir, "log.txt"))
+        node_env = {k: v for k, v in env.items() if k != RESULTS_ENV}
+        for i in range(nodes):
+            node_dir = os.path.dirname(node_data_file(directory, i))
+            config = (f"data-path='{node_data_file(directory, i)}' partition-id={i} "
+                      f"target-column='{data.target_name}'")
+            pid = _start([_bin("flower-supernode"), "--insecure", "--superlink", address,
+                          "--host", "127.0.0.1", "--port", str(_free_port()),
+                          "--isolation", "subprocess", "--node-config", config],
+                         node_dir, node_env)
+            state["nodes"].append({"node": i, "pid": pid, "data_path":
+                                   node_data_file(directory, i), "rows": int(len(parts[i]))})
+            atomic_write_json(state_path, state)
+        deadline = time.monotonic() + timeout
+        home = os.path.join(directory, "flwr-home")
+        while (online := _online(address, home)) < nodes:
+            if time.monotonic() > deadline:
+                raise FederationError(f"{online} of {nodes} SuperNodes came online within "
+                                      f"{timeout:g} s: see {directory}/node-*/log.txt.")
+            time.sleep(1.0)
+    except BaseException:
+        down(directory)
+        raise
+    return state
+
+
+def _stop(pid: int, grace: float = 10.0) -> None:
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.1)
+    if _alive(pid):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def down(directory: str, *, node: int | None = None) -> list[str]:
+    """Stop the federation in ``directory`` (or only SuperNode ``node``); returns what
+    was stopped. The folders (rows, results, logs) stay.
+
+    Raises:
+        InvalidInputError: no federation there; no such node.
+    """
+    directory = os.path.abspath(directory)
+    state_path = os.path.join(directory, STATE_FILE)
+    try:
+        with open(state_path) as f:
+            state = json.load(f)
+    except FileNotFoundError:
+        raise InvalidInputError(f"No federation is up in {directory!r} (no {STATE_FILE}).")
+    stopped = []
+    if node is not None:
+        match = [n for n in state["nodes"] if n["node"] == node]
+        if not match:
+            raise InvalidInputError(f"The federation in {directory!r} has no node {node}; "
+                                    f"it has {[n['node'] for n in state['nodes']]}.")
+        _stop(match[0]["pid"])
+        return [f"node-{node}"]
+    for n in state["nodes"]:
+        _stop(n["pid"])
+        stopped.append(f"node-{n['node']}")
+    _stop(state["superlink_pid"])
+    stopped.append("superlink")
+    os.remove(state_path)
+    return stopped
