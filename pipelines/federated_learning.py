@@ -15,34 +15,49 @@ run-time parameter.
 
 from kfp import dsl
 
+from kfp import kubernetes
+
 from kfp_interop.components import (federated_aggregate, federated_centralized,
-                                    federated_client, federated_finalize, federated_init,
-                                    federated_split)
+                                    federated_client, federated_eval, federated_finalize,
+                                    federated_flower, federated_init, federated_split)
 from kfp_interop.pipelines.common import (export_and_serve, fingerprint_of, heavy,
-                                          reads_storage, reference_pipeline)
+                                          reads_storage, reference_pipeline,
+                                          storage_credentials)
 
 #: parameters that shape the graph, with their defaults (compile-time)
-GRAPH_PARAMETERS = {"rounds": 5, "clients": 4}
+GRAPH_PARAMETERS = {"rounds": 5, "clients": 4, "engine": "simulation"}
+ENGINES = ("simulation", "deployment")
+# The SuperLink's CA certificate reaches the deployment task from this Secret (key
+# ca.crt; manifests/flower/superlink-tls-secret.yaml), never as a parameter.
+SUPERLINK_TLS_SECRET = "kfp-interop-superlink-tls"
 
 
-def build(rounds: int = GRAPH_PARAMETERS["rounds"], clients: int = GRAPH_PARAMETERS["clients"]):
-    """The pipeline with ``rounds`` rounds of ``clients`` clients.
+def build(rounds: int = GRAPH_PARAMETERS["rounds"], clients: int = GRAPH_PARAMETERS["clients"],
+          engine: str = GRAPH_PARAMETERS["engine"]):
+    """The pipeline with ``rounds`` rounds of ``clients`` clients, on ``engine``:
+    ``simulation`` (every round a step of the graph) or ``deployment`` (one task runs
+    the rounds on Flower's Deployment Engine; ``clients`` SuperNodes must be online).
 
     Raises:
-        InvalidInputError: rounds or clients below 1.
+        InvalidInputError: rounds or clients below 1; another engine.
     """
     from kfp_interop.errors import InvalidInputError
 
     for key, value in (("rounds", rounds), ("clients", clients)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InvalidInputError(f"{key}={value!r} must be an integer of at least 1.")
+    if engine not in ENGINES:
+        raise InvalidInputError(f"engine={engine!r}: use one of {list(ENGINES)}.")
 
     @reference_pipeline(
         name="federated-learning",
-        description=f"Federated learning with {clients} clients and {rounds} rounds, each "
-                    "round a ParallelFor of client steps and a Flower aggregation; compared "
-                    "with centralized training; the global model exported, recorded and "
-                    "served.",
+        description=(f"Federated learning with {clients} clients and {rounds} rounds, each "
+                     "round a ParallelFor of client steps and a Flower aggregation; compared "
+                     "with centralized training; the global model exported, recorded and "
+                     "served." if engine == "simulation" else
+                     f"Federated learning on Flower's Deployment Engine: {rounds} rounds "
+                     f"over {clients} SuperNodes that keep their rows; the global model "
+                     "exported, recorded and served."),
         defaults={"model_name": "digits-federated"},
     )
     def federated_learning(
@@ -64,6 +79,11 @@ def build(rounds: int = GRAPH_PARAMETERS["rounds"], clients: int = GRAPH_PARAMET
         dp_delta: float = 0.00001,
         test_size: float = 0.25,
         seed: int = 42,
+        superlink: str = "",
+        superlink_insecure: bool = False,
+        federation_results: str = "",
+        round_timeout: float = 600.0,
+        node_wait_timeout: float = 120.0,
         *,
         serving,
     ):
@@ -94,7 +114,39 @@ def build(rounds: int = GRAPH_PARAMETERS["rounds"], clients: int = GRAPH_PARAMET
             dp_delta: the delta epsilon is reported at.
             test_size: fraction of rows held out for evaluation.
             seed: seed of the split, the partition, the weights and the noise.
+            superlink: engine=deployment: the SuperLink's address, host:port.
+            superlink_insecure: engine=deployment: no TLS (a test federation); otherwise
+                the CA certificate comes from the Secret kfp-interop-superlink-tls.
+            federation_results: engine=deployment: where the SuperLink side writes the
+                run's results (a storage prefix, or a folder both see).
+            round_timeout: engine=deployment: seconds a round waits for the nodes.
+            node_wait_timeout: engine=deployment: seconds to wait for the SuperNodes.
         """
+        if engine == "deployment":
+            evaluation = reads_storage(federated_eval(
+                dataset=dataset, target_column=target_column,
+                source_fingerprint=fingerprint_of(dataset, after=serving["check"])))
+            evaluation.set_display_name("evaluation rows (the server's)")
+            run = federated_flower(
+                test_data=evaluation.outputs["test_data"], superlink=superlink,
+                federation_results=federation_results,
+                superlink_insecure=superlink_insecure, architecture=architecture,
+                init_args=init_args, strategy=strategy, strategy_options=strategy_options,
+                rounds=rounds, clients=clients, local_epochs=local_epochs, lr=lr,
+                batch_size=batch_size, optimizer=optimizer, proximal_mu=proximal_mu,
+                dp_clip_norm=dp_clip_norm, dp_noise_multiplier=dp_noise_multiplier,
+                dp_delta=dp_delta, seed=seed, round_timeout=round_timeout,
+                node_wait_timeout=node_wait_timeout)
+            # a federated run is an event, not a function of its inputs: never cached,
+            # and not retried (a retry would start another run on every node)
+            run.set_caching_options(False)
+            storage_credentials(run)
+            kubernetes.use_secret_as_env(run, SUPERLINK_TLS_SECRET,
+                                         {"ca.crt": "KFP_INTEROP_SUPERLINK_CA"},
+                                         optional=True)
+            run.set_display_name("federated run on Flower")
+            export_and_serve(run, evaluation.outputs["test_data"], serving)
+            return
         data = reads_storage(federated_split(
             dataset=dataset, target_column=target_column, clients=clients,
             partition=partition, alpha=alpha, test_size=test_size, seed=seed,

@@ -195,8 +195,8 @@ def train_on_node(node_id: int, node_config: dict, settings: FlowerSettings,
         raise InvalidInputError(f"SuperNode {node_id} has no node config 'data-path': "
                                 "start it with --node-config \"data-path='FILE'\" (a CSV or "
                                 "Parquet file or an s3:// URI of its rows).")
-    data = load_source(path, target_column=settings.target_column or None,
-                       task="classification")
+    target = str(node_config.get("target-column") or settings.target_column)
+    data = load_source(path, target_column=target or None, task="classification")
     missing = [f for f in settings.feature_names if f not in data.feature_names]
     if missing:
         raise InvalidInputError(f"SuperNode {node_id}: {path!r} lacks the federation's "

@@ -293,13 +293,13 @@ def federated_centralized_step(*, train_path: str, test_path: str, architecture:
     return result
 
 
-def _svg(history: list[dict], baseline: float, local: float | None = None) -> str:
+def _svg(history: list[dict], baseline: float | None, local: float | None = None) -> str:
     """Accuracy per round against the baselines (centralized; the clients alone, mean),
     as an inline SVG line chart."""
     width, height, pad = 520, 260, 40
     rounds = [h["round"] for h in history]
     values = [h["accuracy"] for h in history]
-    low = min(values + [baseline, 0.0] + ([local] if local is not None else []))
+    low = min(values + [0.0] + [v for v in (baseline, local) if v is not None])
     span = max(1e-9, 1.0 - low)
 
     def x(r):
@@ -318,10 +318,11 @@ def _svg(history: list[dict], baseline: float, local: float | None = None) -> st
             f'stroke="#444"/>{ticks}'
             f'<text x="{width / 2}" y="{height - 6}" font-size="12" text-anchor="middle">'
             f'round</text><text x="12" y="{pad - 12}" font-size="12">test accuracy</text>'
-            f'<line x1="{pad}" y1="{y(baseline):.1f}" x2="{width - pad}" y2="{y(baseline):.1f}"'
-            f' stroke="#d62728" stroke-dasharray="6,4"/>'
-            f'<text x="{width - pad}" y="{y(baseline) - 6:.1f}" font-size="11" fill="#d62728" '
-            f'text-anchor="end">centralized {baseline:.3f}</text>'
+            + (f'<line x1="{pad}" y1="{y(baseline):.1f}" x2="{width - pad}" '
+               f'y2="{y(baseline):.1f}" stroke="#d62728" stroke-dasharray="6,4"/>'
+               f'<text x="{width - pad}" y="{y(baseline) - 6:.1f}" font-size="11" '
+               f'fill="#d62728" text-anchor="end">centralized {baseline:.3f}</text>'
+               if baseline is not None else "")
             + (f'<line x1="{pad}" y1="{y(local):.1f}" x2="{width - pad}" y2="{y(local):.1f}"'
                f' stroke="#7f7f7f" stroke-dasharray="2,3"/>'
                f'<text x="{pad + 4}" y="{y(local) - 6:.1f}" font-size="11" fill="#7f7f7f">'
@@ -331,6 +332,67 @@ def _svg(history: list[dict], baseline: float, local: float | None = None) -> st
                       for r, v in zip(rounds, values))
             + f'<text x="{x(rounds[-1]):.1f}" y="{y(values[-1]) + 16:.1f}" font-size="11" '
               f'fill="#1f77b4" text-anchor="end">federated {values[-1]:.3f}</text></svg>')
+
+
+def write_global_model(spec, weights, *, model_dir: str, data_meta: dict, test_path: str,
+                       metrics: dict, federated: dict, history: list, strategy: str,
+                       local_epochs: int, seed: int) -> tuple:
+    """The final global model as a model folder like any trained one (native file,
+    ``model_meta.json`` with the federated provenance, the ROC curve), whichever engine
+    trained it. Returns ``(model meta, confusion matrix)``."""
+    from kfp_interop.data import load_split
+    from kfp_interop.federated.models import estimator_name, to_native
+    from kfp_interop.frameworks import get_framework, save_native
+    from kfp_interop.steps.model_dir import ModelMeta, write_model_meta
+    from kfp_interop.training import roc_points, score
+
+    native = to_native(spec, weights)
+    test = load_split(test_path)
+    _, confusion = score(native, test)
+    roc = roc_points(native, test)
+    saved = save_native(native, model_dir)
+    fw = get_framework(native.framework)
+    meta = ModelMeta.trained(
+        data_meta, framework=native.framework, framework_version=fw.version(),
+        estimator=estimator_name(spec), task="classification",
+        hyperparameters={"architecture": spec.architecture, "init_args": spec.init_args,
+                         "local_epochs": int(local_epochs), "strategy": strategy},
+        seed=seed, metrics=metrics, saved=saved, federated=federated, history=history,
+        roc_curve=roc)
+    write_model_meta(model_dir, meta)
+    return meta, confusion
+
+def dp_block(clip_norm: float, noise_multiplier: float, delta: float, rounds: int
+             ) -> dict | None:
+    """The record's ``dp`` block (None without clipping): ε only as the accountant
+    computes it."""
+    from kfp_interop.federated.strategies import epsilon
+
+    if not clip_norm:
+        return None
+    eps = epsilon(noise_multiplier=noise_multiplier, rounds=rounds, delta=delta)
+    return {"clip_norm": float(clip_norm), "noise_multiplier": float(noise_multiplier),
+            "delta": float(delta) if eps is not None else None, "epsilon": eps,
+            "accountant": "dp_accounting RDP" if eps is not None else None}
+
+
+def dp_line(dp: dict | None) -> str:
+    if not dp:
+        return "none"
+    return (f"clip norm {dp['clip_norm']}, noise multiplier {dp['noise_multiplier']}"
+            + (f", epsilon {dp['epsilon']:.2f} at delta {dp['delta']:g} (dp_accounting RDP)"
+               if dp["epsilon"] is not None else ", no epsilon claimed"))
+
+
+def report_html(title: str, paragraphs: list[str], history: list[dict],
+                baseline: float | None, local: float | None = None) -> str:
+    """The report: the title, the paragraphs, the accuracy per round (chart, table)."""
+    rows = "".join(f"<tr><td>{h['round']}</td><td>{h['accuracy']:.4f}</td>"
+                   f"<td>{h['examples']}</td></tr>" for h in history)
+    return (f"<html><body><h2>{title}</h2>" + "".join(f"<p>{p}</p>" for p in paragraphs)
+            + _svg(history, baseline, local) +
+            f"<table border='1'><tr><th>round</th><th>test accuracy</th><th>examples"
+            f"</th></tr>{rows}</table></body></html>")
 
 
 @stage("model_dir")
@@ -348,12 +410,10 @@ def federated_finalize_step(*, global_dir: str, partitions_dir: str, train_path:
         when the baseline trained the clients alone, ``local_accuracy_mean``/``_min``/
         ``_max`` and ``federated_vs_local``), and its ``roc_curve`` the binary ROC curve.
     """
-    from kfp_interop.data import load_split, read_split_metadata
-    from kfp_interop.federated.models import estimator_name, load_weights, to_native
-    from kfp_interop.federated.strategies import check_strategy, epsilon
-    from kfp_interop.frameworks import get_framework, save_native
-    from kfp_interop.steps.model_dir import ModelMeta, write_model_meta
-    from kfp_interop.training import parse_hyperparameters, roc_points, score
+    from kfp_interop.data import read_split_metadata
+    from kfp_interop.federated.models import load_weights
+    from kfp_interop.federated.strategies import check_strategy
+    from kfp_interop.training import parse_hyperparameters
 
     options = parse_hyperparameters(strategy_options, what="strategy_options")
     check_strategy(strategy, options)  # a known name, numbers only: they reach the report
@@ -367,13 +427,9 @@ def federated_finalize_step(*, global_dir: str, partitions_dir: str, train_path:
         manifest = json.load(f)
     data_meta = read_split_metadata(train_path)
     rounds = len(history)
-    eps = epsilon(noise_multiplier=dp_noise_multiplier, rounds=rounds,
-                  delta=dp_delta) if dp_clip_norm else None
-    dp = ({"clip_norm": float(dp_clip_norm), "noise_multiplier": float(dp_noise_multiplier),
-           "delta": float(dp_delta) if eps is not None else None, "epsilon": eps,
-           "accountant": "dp_accounting RDP" if eps is not None else None}
-          if dp_clip_norm else None)
-    federated = {"rounds": rounds, "clients": int(manifest["clients"]), "strategy": strategy,
+    dp = dp_block(dp_clip_norm, dp_noise_multiplier, dp_delta, rounds)
+    federated = {"engine": "simulation", "rounds": rounds,
+                 "clients": int(manifest["clients"]), "strategy": strategy,
                  "strategy_options": options,
                  "local_epochs": int(local_epochs), "client_samples": manifest["rows"],
                  "partition": manifest["partition"], "dp": dp,
@@ -381,11 +437,7 @@ def federated_finalize_step(*, global_dir: str, partitions_dir: str, train_path:
     local = centralized.get("local_accuracy")  # each client alone (None: not trained)
     if local:
         federated["local_accuracy"] = [float(a) for a in local]
-    native = to_native(spec, weights)
     final = history[-1]["accuracy"]  # the global model on the held-out rows, last round
-    test = load_split(test_path)
-    _, confusion = score(native, test)
-    roc = roc_points(native, test)
     metrics = {"accuracy": final, "federated_accuracy": final,
                "centralized_accuracy": central, "federated_gap": final - central,
                "rounds": rounds, "clients": int(manifest["clients"])}
@@ -394,38 +446,24 @@ def federated_finalize_step(*, global_dir: str, partitions_dir: str, train_path:
                        local_accuracy_min=float(centralized["local_accuracy_min"]),
                        local_accuracy_max=float(centralized["local_accuracy_max"]),
                        federated_vs_local=final - float(centralized["local_accuracy_mean"]))
-    saved = save_native(native, model_dir)
-    fw = get_framework(native.framework)
-    meta = ModelMeta.trained(
-        data_meta, framework=native.framework, framework_version=fw.version(),
-        estimator=estimator_name(spec), task="classification",
-        hyperparameters={"architecture": spec.architecture, "init_args": spec.init_args,
-                         "local_epochs": int(local_epochs), "strategy": strategy},
-        seed=seed, metrics=metrics, saved=saved, federated=federated, history=history,
-        roc_curve=roc)
-    write_model_meta(model_dir, meta)
-    rows = "".join(f"<tr><td>{h['round']}</td><td>{h['accuracy']:.4f}</td>"
-                   f"<td>{h['examples']}</td></tr>" for h in history)
-    dp_line = ("none" if not dp else
-               f"clip norm {dp['clip_norm']}, noise multiplier {dp['noise_multiplier']}"
-               + (f", epsilon {eps:.2f} at delta {dp_delta:g} (dp_accounting RDP)"
-                  if eps is not None else ", no epsilon claimed"))
-    html = (f"<html><body><h2>Federated learning: {strategy}, {manifest['clients']} clients, "
-            f"{rounds} rounds</h2>"
-            f"<p>Partition: {manifest['partition']['kind']}"
-            + (f" (alpha {manifest['partition']['alpha']})"
-               if manifest["partition"].get("alpha") else "")
-            + f"; client rows {manifest['rows']}; differential privacy: {dp_line}.</p>"
-            f"<p>Final global accuracy <b>{final:.4f}</b>; centralized baseline (same model, "
-            f"pooled rows, {centralized['epochs']} epochs) <b>"
-            f"{central:.4f}</b>"
-            + (f"; each client alone (same model and epochs, its own rows): mean <b>"
-               f"{metrics['local_accuracy_mean']:.4f}</b>, "
-               f"{metrics['local_accuracy_min']:.4f} to {metrics['local_accuracy_max']:.4f}"
-               if local else "") + ".</p>"
-            + _svg(history, central,
-                   metrics.get("local_accuracy_mean")) +
-            f"<table border='1'><tr><th>round</th><th>test accuracy</th><th>examples"
-            f"</th></tr>{rows}</table></body></html>")
+    meta, confusion = write_global_model(spec, weights, model_dir=model_dir,
+                                         data_meta=data_meta, test_path=test_path,
+                                         metrics=metrics, federated=federated,
+                                         history=history, strategy=strategy,
+                                         local_epochs=local_epochs, seed=seed)
+    paragraphs = [f"Partition: {manifest['partition']['kind']}"
+                  + (f" (alpha {manifest['partition']['alpha']})"
+                     if manifest["partition"].get("alpha") else "")
+                  + f"; client rows {manifest['rows']}; differential privacy: "
+                  f"{dp_line(dp)}.",
+                  f"Final global accuracy <b>{final:.4f}</b>; centralized baseline (same "
+                  f"model, pooled rows, {centralized['epochs']} epochs) <b>{central:.4f}</b>"
+                  + (f"; each client alone (same model and epochs, its own rows): mean <b>"
+                     f"{metrics['local_accuracy_mean']:.4f}</b>, "
+                     f"{metrics['local_accuracy_min']:.4f} to "
+                     f"{metrics['local_accuracy_max']:.4f}" if local else "") + "."]
+    html = report_html(f"Federated learning: {strategy}, {manifest['clients']} clients, "
+                       f"{rounds} rounds", paragraphs, history, central,
+                       metrics.get("local_accuracy_mean"))
     atomic_write(report_path, html)
     return meta, confusion
