@@ -376,6 +376,29 @@ def cmd_dask_cluster(args) -> int:
     return 0
 
 
+def cmd_federation(args) -> int:
+    """Start or stop a federation on this machine (kfp_interop.federated.local_federation)."""
+    from kfp_interop.federated.local_federation import down, up
+
+    if args.action == "down":
+        for name in down(args.dir, node=args.node):
+            print(f"stopped {name}")
+        return 0
+    state = up(args.dir, nodes=args.nodes, dataset=args.dataset,
+               target_column=args.target_column, partition=args.partition, alpha=args.alpha,
+               seed=args.seed, test_size=args.test_size)
+    for node in state["nodes"]:
+        print(f"node-{node['node']}  {node['rows']} rows  {node['data_path']}")
+    print(f"SuperLink {state['superlink']} (insecure, 127.0.0.1); stop with: kfp-interop "
+          f"federation down --dir {args.dir}\nRun the pipeline on it:\n"
+          f"  kfp-interop run federated-learning --local --param engine=deployment "
+          f"--param clients={len(state['nodes'])} --param superlink={state['superlink']} "
+          f"--param superlink_insecure=true --param federation_results={state['results']} "
+          f"--param dataset={state['eval_data']} "
+          f"--param target_column={state['target_column']}")
+    return 0
+
+
 def cmd_delete(args) -> int:
     from kfp_interop.deploy import delete
 

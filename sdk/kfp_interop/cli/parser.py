@@ -37,6 +37,9 @@ USAGE = """\
     kfp-interop delete --target TARGET --name N [--namespace NS]
     kfp-interop dask-cluster [--workers N] [--cpu C] [--memory M] [--namespace NS]
         [--image REF] [-o FILE]   (the DaskCluster engine=dask's operator mode creates)
+    kfp-interop federation up --nodes N --dir D [--dataset NAME] [--alpha A]
+        [--partition iid|dirichlet] [--seed S]   (a SuperLink and N SuperNodes here)
+    kfp-interop federation down --dir D [--node I]
     kfp-interop metadata show|validate MODEL.onnx
     kfp-interop metadata render --format FORMAT MODEL.onnx
     kfp-interop metadata import --from oip|seldon|mlflow|triton|adlik FILE [--onnx MODEL.onnx]
@@ -284,6 +287,25 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--image", default="", help="default: kfp-interop's release image")
     k.add_argument("-o", "--output", default="", help="write the YAML here (default: print)")
     k.set_defaults(fn=commands.cmd_dask_cluster)
+
+    f = sub.add_parser("federation", help="a Flower federation on this machine (SuperLink "
+                                          "and SuperNodes on 127.0.0.1, no TLS) for "
+                                          "engine=deployment")
+    fsub = f.add_subparsers(dest="action", required=True)
+    fu = fsub.add_parser("up", help="split a data set among N nodes and start them")
+    fu.add_argument("--nodes", type=int, required=True)
+    fu.add_argument("--dir", required=True, help="the federation's folder (one per node)")
+    fu.add_argument("--dataset", default="digits",
+                    help="a bundled classification set or a CSV/Parquet file")
+    fu.add_argument("--target-column", default="")
+    fu.add_argument("--partition", default="dirichlet", choices=("iid", "dirichlet"))
+    fu.add_argument("--alpha", type=float, default=1.0)
+    fu.add_argument("--seed", type=int, default=42)
+    fu.add_argument("--test-size", type=float, default=0.25)
+    fd = fsub.add_parser("down", help="stop the federation (or one node)")
+    fd.add_argument("--dir", required=True)
+    fd.add_argument("--node", type=int, default=None, help="stop only this node")
+    f.set_defaults(fn=commands.cmd_federation)
 
     x = sub.add_parser("delete", help="delete a deployment")
     x.add_argument("--target", required=True, choices=targets)

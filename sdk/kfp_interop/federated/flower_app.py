@@ -76,10 +76,11 @@ def _wait_for_nodes(grid: Grid, settings: FlowerSettings) -> list[int]:
         time.sleep(1.0)
 
 
-def _train_round(grid: Grid, settings: FlowerSettings, weights: list[Any], server_round: int
-                 ) -> tuple[list[tuple[list[Any], int]], list[dict], list[int]]:
+def _train_round(grid: Grid, settings: FlowerSettings, weights: list[Any], server_round: int,
+                 known: set[int]) -> tuple[list[tuple[list[Any], int]], list[dict], list[int]]:
     """Send the global weights to every connected node; the good replies as
-    ``(weights, examples)``, each node's facts, and the nodes that dropped out."""
+    ``(weights, examples)``, each node's facts, and the nodes that dropped out (those
+    that took part before, or were asked now, and did not answer)."""
     nodes = sorted(grid.get_node_ids())
     config = ConfigRecord({"server-round": server_round})
     messages = [Message(content=RecordDict({"arrays": ArrayRecord(weights),
@@ -102,7 +103,8 @@ def _train_round(grid: Grid, settings: FlowerSettings, weights: list[Any], serve
         results.append((arrays, examples))
         facts.append({"node_id": node, "samples": examples,
                       "metrics": {k: float(v) for k, v in metrics.items()}})
-    dropped = sorted(set(nodes) - {f["node_id"] for f in facts})
+    dropped = sorted((set(nodes) | known) - {f["node_id"] for f in facts})
+    known.update(f["node_id"] for f in facts)
     return results, facts, dropped
 
 
@@ -126,9 +128,10 @@ def serve(grid: Grid, settings: FlowerSettings, results: ResultsLocation) -> dic
     noise_seed = secrets.randbits(31)
     state: dict = {}
     history: list[dict] = []
+    known: set[int] = set()
     for server_round in range(1, settings.rounds + 1):
         started = time.monotonic()
-        replies, facts, dropped = _train_round(grid, settings, weights, server_round)
+        replies, facts, dropped = _train_round(grid, settings, weights, server_round, known)
         if len(replies) < settings.min_fit_clients:
             raise FederationError(
                 f"Round {server_round}: {len(replies)} SuperNode(s) answered within "

@@ -82,14 +82,15 @@ def build_summary(name: str, run_dir: str | None, out_dir: str, status: str,
     if failed:
         summary["failed_task"] = failed[0]
     # the pipeline's headline metrics: the transfer comparison, else the trained model's
-    fed = _artifact(run_dir, "federated-finalize", "model")
+    fed = (_artifact(run_dir, "federated-finalize", "model")
+           or _artifact(run_dir, "federated-flower", "model"))
     if fed:  # typed, from the model folder (artifact metadata turns ints into floats)
         federated = _federated_block(fed["uri"])
         summary.update(rounds=federated.get("rounds"), clients=federated.get("clients"),
                        strategy=federated.get("strategy"),
                        alpha=(federated.get("partition") or {}).get("alpha"),
-                       federated=federated)
-    for task in ("federated-finalize", "compare-transfer", "train", "finetune", "train-deep",
+                       engine=federated.get("engine", "simulation"), federated=federated)
+    for task in ("federated-finalize", "federated-flower", "compare-transfer", "train", "finetune", "train-deep",
                  "warm-start"):
         metrics = _artifact(run_dir, task, "metrics")
         if metrics:

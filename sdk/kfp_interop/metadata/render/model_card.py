@@ -81,13 +81,18 @@ def to_model_card(record: InferenceMetadata) -> str:
         part, dp = fed.get("partition") or {}, fed.get("dp")
         local = fed.get("local_accuracy")
         parts.append("## Federated training\n| field | value |\n|---|---|\n" + _rows([
+            ("engine", "Flower Deployment Engine (rows stay with their owners)"
+             if fed.get("engine") == "deployment" else "simulation (pipeline steps)"),
+            ("SuperLink, run", f"{fed['superlink']}, run {fed['run_id']}"
+             if fed.get("superlink") else None),
             ("rounds x clients", f"{fed['rounds']} x {fed['clients']}"),
             ("strategy", fed["strategy"] + (f" {json.dumps(fed['strategy_options'])}"
                                             if fed.get("strategy_options") else "")),
             ("local epochs per round", fed.get("local_epochs")),
             ("client samples", ", ".join(map(str, fed["client_samples"]))),
             ("partition", part.get("kind", "") + (f", alpha {part['alpha']:g}"
-                                                  if part.get("alpha") is not None else "")),
+                                                  if part.get("alpha") is not None else "")
+             if part else None),
             ("differential privacy", "none" if not dp else
              f"clip norm {dp['clip_norm']:g}, noise multiplier {dp['noise_multiplier']:g}, "
              + (f"epsilon {dp['epsilon']:.3g} at delta {dp['delta']:g} ({dp['accountant']})"
