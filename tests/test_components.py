@@ -233,12 +233,20 @@ def test_compiled_graphs_are_those_of_before_the_second_shape_pass():
                 "exec-train")
         return g
 
+    def without_flower(g):
+        """Issue 22: federated-learning's engine=deployment parameters (unused by the
+        simulation graph, which is unchanged)."""
+        g["root"]["inputDefinitions"] = params(g["root"]["inputDefinitions"], {
+            "superlink", "superlink_insecure", "federation_results", "round_timeout",
+            "node_wait_timeout"})
+        return g
+
     def without_later_issues(g):
         """Issue 18 (storage schemes): the storage tasks also get the optional GCS and
         Azure Secrets (platform spec only); issue 20: :func:`without_optimize`; issue 21:
-        :func:`without_dask`."""
+        :func:`without_dask`; issue 22: :func:`without_flower`."""
         engine = g["root"]["inputDefinitions"].get("parameters", {})
-        g = without_dask(without_optimize(g), dask_pipeline=set(engine))
+        g = without_dask(without_flower(without_optimize(g)), dask_pipeline=set(engine))
         executors = g["platform"].get("platforms", {}).get("kubernetes", {}).get(
             "deploymentSpec", {}).get("executors", {})
         for executor in executors.values():

@@ -17,8 +17,8 @@ import pytest
 
 from kfp_interop.errors import (FederationError, FederationUnavailableError,
                                 InvalidInputError, UnknownNameError)
-from kfp_interop.federated import local_federation
-from kfp_interop.federated.deployment import FlowerSettings, SuperLink
+from kfp_interop.flower import local_federation
+from kfp_interop.flower.deployment import FlowerSettings, SuperLink
 
 pytest.importorskip("flwr")
 
@@ -273,7 +273,7 @@ def test_a_node_without_its_data_fails_the_run_naming_it(tmp_path):
 
 
 def test_an_unreachable_superlink_is_named(tmp_path):
-    from kfp_interop.federated.local_federation import _free_port
+    from kfp_interop.flower.local_federation import _free_port
 
     address = f"127.0.0.1:{_free_port()}"
     state = {"superlink": address, "results": str(tmp_path / "results"),

@@ -377,8 +377,8 @@ def cmd_dask_cluster(args) -> int:
 
 
 def cmd_federation(args) -> int:
-    """Start or stop a federation on this machine (kfp_interop.federated.local_federation)."""
-    from kfp_interop.federated.local_federation import down, up
+    """Start or stop a federation on this machine (kfp_interop.flower.local_federation)."""
+    from kfp_interop.flower.local_federation import down, up
 
     if args.action == "down":
         for name in down(args.dir, node=args.node):

@@ -8,6 +8,8 @@ writing its artifacts (:mod:`.artifacts`). Everything is testable without KFP.
 * :mod:`.transfer_learning` — k-shot transfer data, fine-tune, compare with scratch;
 * :mod:`.warm_start` — split rows, continue a boosted model (capability ``warm_start``);
 * :mod:`.federated` — split among clients, client rounds, aggregation, the baseline;
+* :mod:`.federated_deployment` — the evaluation rows and a run on Flower's Deployment
+  Engine (engine=deployment);
 * :mod:`.adopt` — an ONNX file made elsewhere, checked and described;
 * :mod:`.native_file` — a native model file made elsewhere, exported behind the gate;
 * :mod:`.optimize` — graph optimization and quantization behind an accuracy gate;
@@ -34,6 +36,7 @@ from kfp_interop.steps.warm_start import split_rows_step, warm_start_step
 from kfp_interop.steps.federated import (federated_aggregate_step, federated_centralized_step, federated_client_step,
                                          federated_init_step, federated_split_step,
                                          federated_finalize_step)
+from kfp_interop.steps.federated_deployment import federated_eval_step, federated_flower_step
 
 __all__ = ["adopt_onnx_step", "import_metadata_step", "export_file_step", "optimize_step", "fingerprint_data_step",
            "load_data_step", "train_step", "run_tabular", "export_onnx_step",
@@ -42,4 +45,5 @@ __all__ = ["adopt_onnx_step", "import_metadata_step", "export_file_step", "optim
            "warm_start_step", "check_settings_step", "upload_model_step", "register_model_step",
            "deploy_step", "smoke_test_step", "endpoint_smoke_test", "promote_step", "ModelMeta", "read_model_meta",
            "write_model_meta", "federated_split_step", "federated_init_step", "federated_client_step",
-           "federated_aggregate_step", "federated_centralized_step", "federated_finalize_step"]
+           "federated_aggregate_step", "federated_centralized_step", "federated_finalize_step",
+           "federated_eval_step", "federated_flower_step"]

@@ -29,7 +29,7 @@ def adopt_onnx_step(*, model_path: str, name: str = "", version: str = "1", task
     from kfp_interop.export.adopt import SAMPLE_FILE, adopt_onnx, save_tensors
     from kfp_interop.metadata import save_metadata
     from kfp_interop.onnx_model import find_onnx
-    from kfp_interop.steps.dataset_source import local_files
+    from kfp_interop.storage.objects import local_files
 
     rows = (".npz", ".npy", ".csv", ".parquet")
     with local_files(model=(model_path, "model", (".onnx",)),
@@ -50,7 +50,7 @@ def adopt_onnx_step(*, model_path: str, name: str = "", version: str = "1", task
 def _from_uri(record, source: str):
     """The record with ``origin.source`` naming the URI it was read from (URIs never
     carry credentials: queries and user info are refused when parsed)."""
-    from kfp_interop.steps.dataset_source import is_uri
+    from kfp_interop.storage.objects import is_uri
 
     return record.replace(origin={**record.origin, "source": source}) if is_uri(source) \
         else record
@@ -71,7 +71,7 @@ def import_metadata_step(*, path: str, dialect: str, onnx_path: str = "", name: 
     from kfp_interop.metadata import save_metadata, sidecar_path
     from kfp_interop.metadata.importers import import_metadata
     from kfp_interop.onnx_model import find_onnx, read_onnx
-    from kfp_interop.steps.dataset_source import local_files
+    from kfp_interop.storage.objects import local_files
 
     with local_files(path=(path, f"{dialect} metadata", ()),
                      onnx=(onnx_path, "model", (".onnx",))) as local:

@@ -61,7 +61,7 @@ def federated_split_step(*, dataset: str = "digits", target_column: str = "", cl
 
     from kfp_interop.data import save_split, split_dataset, split_metadata
     from kfp_interop.federated.partition import partition as split
-    from kfp_interop.steps.dataset_source import load_source
+    from kfp_interop.storage.objects import load_source
 
     if isinstance(clients, bool) or not isinstance(clients, int) or clients < 1:
         raise InvalidInputError(f"clients={clients!r} must be at least 1.")

@@ -39,7 +39,7 @@ def federated_eval_step(*, dataset: str, target_column: str = "", source_fingerp
             classes.
     """
     from kfp_interop.data import save_split, split_metadata
-    from kfp_interop.steps.dataset_source import load_source
+    from kfp_interop.storage.objects import load_source
 
     data = load_source(dataset, source_fingerprint=source_fingerprint,
                        target_column=target_column or None)
@@ -117,7 +117,7 @@ def federated_flower_step(*, test_path: str, superlink: str, federation_results:
             ClientApp failed), or did not finish in time (then it is stopped).
     """
     from kfp_interop.data import load_split, read_split_metadata
-    from kfp_interop.federated.deployment import (CA_ENV, FlowerRun, FlowerSettings,
+    from kfp_interop.flower.deployment import (CA_ENV, FlowerRun, FlowerSettings,
                                                   ResultsLocation, SuperLink, run_folder,
                                                   write_app)
     from kfp_interop.federated.models import check_same_architecture, load_weights

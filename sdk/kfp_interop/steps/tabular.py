@@ -24,7 +24,7 @@ def fingerprint_data_step(*, dataset: str, out_path: str | None = None) -> str:
     also written as JSON to ``out_path``."""
     from kfp_interop.data import BUNDLED_DATASETS, source_fingerprint
     from kfp_interop.files import atomic_write_json
-    from kfp_interop.steps.dataset_source import dataset_file
+    from kfp_interop.storage.objects import dataset_file
     from kfp_interop.steps.partitions import is_table_folder, table_listing_fingerprint
 
     if dataset not in BUNDLED_DATASETS and is_table_folder(dataset):
@@ -68,7 +68,7 @@ def load_data_step(*, dataset: str, target_column: str = "", task: str = "auto",
         ``train_rows``/``test_rows``).
     """
     from kfp_interop.data import save_split, split_dataset, split_metadata
-    from kfp_interop.steps.dataset_source import load_source
+    from kfp_interop.storage.objects import load_source
 
     if check_engine(engine) == "dask":
         return _load_dask(dataset=dataset, target_column=target_column, task=task,

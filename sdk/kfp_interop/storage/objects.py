@@ -1,4 +1,4 @@
-"""Files at a storage URI: a data set ``s3://bucket/path/rows.csv``, a model or a sample
+"""Files at a storage URI, and data sets read from them (:func:`load_source`): a data set ``s3://bucket/path/rows.csv``, a model or a sample
 ``https://host/m/model.onnx#sha256=...`` (any registered scheme), fetched into a private
 temporary folder for the length of a step, so the layers below read a local file (they
 stay below storage in the layer contract)."""

@@ -44,7 +44,7 @@ from flwr.clientapp import ClientApp
 from flwr.serverapp import Grid, ServerApp
 
 from kfp_interop.errors import FederationError, InvalidInputError
-from kfp_interop.federated.deployment import (RESULTS_ENV, FlowerSettings, ResultsLocation,
+from kfp_interop.flower.deployment import (RESULTS_ENV, FlowerSettings, ResultsLocation,
                                               run_folder)
 
 __all__ = ["server_app", "client_app", "serve", "train_on_node"]
@@ -191,7 +191,7 @@ def train_on_node(node_id: int, node_config: dict, settings: FlowerSettings,
     import numpy as np
 
     from kfp_interop.federated.models import train_local
-    from kfp_interop.steps.dataset_source import load_source
+    from kfp_interop.storage.objects import load_source
 
     path = str(node_config.get("data-path") or "")
     if not path:

@@ -4,7 +4,7 @@ settings as Flower run config (:class:`FlowerSettings`), the Flower App folder
 following it to its end with Flower's own CLI (``flwr run``/``flwr ls``/``flwr stop``, in
 JSON mode), and the ServerApp's results (:class:`ResultsLocation`).
 
-The ServerApp and ClientApp are in :mod:`kfp_interop.federated.flower_app`.
+The ServerApp and ClientApp are in :mod:`kfp_interop.flower.app`.
 
 Flower's CLI in JSON mode exits 0 on errors: every answer's ``success`` is read here, and
 a failure raises :class:`~kfp_interop.errors.FederationError` with Flower's message.
@@ -273,8 +273,8 @@ def write_app(directory: str, settings: FlowerSettings) -> str:
              "dependencies = []", "", "[tool.hatch.build.targets.wheel]",
              'packages = ["."]', "", "[tool.flwr.app]", 'publisher = "kfp-interop"', "",
              "[tool.flwr.app.components]",
-             'serverapp = "kfp_interop.federated.flower_app:server_app"',
-             'clientapp = "kfp_interop.federated.flower_app:client_app"', "",
+             'serverapp = "kfp_interop.flower.app:server_app"',
+             'clientapp = "kfp_interop.flower.app:client_app"', "",
              "[tool.flwr.app.config]"]
     lines += [f'"{key}" = {_toml(value)}' for key, value in settings.to_run_config().items()]
     os.makedirs(directory, exist_ok=True)

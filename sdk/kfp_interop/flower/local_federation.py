@@ -100,7 +100,7 @@ def _alive(pid: int) -> bool:
 
 
 def _online(address: str, home: str) -> int:
-    from kfp_interop.federated.deployment import SuperLink, _flwr_json
+    from kfp_interop.flower.deployment import SuperLink, _flwr_json
 
     env = SuperLink(address, insecure=True).environment(home)
     answer = _flwr_json(["supernode", "list", "kfp"], env, timeout=60.0,
@@ -124,7 +124,7 @@ def up(directory: str, *, nodes: int, dataset: str = "digits", target_column: st
     """
     from kfp_interop.data import split_dataset
     from kfp_interop.federated.partition import partition as split
-    from kfp_interop.steps.dataset_source import load_source
+    from kfp_interop.storage.objects import load_source
 
     if isinstance(nodes, bool) or not isinstance(nodes, int) or nodes < 1:
         raise InvalidInputError(f"nodes={nodes!r} must be an integer of at least 1.")
@@ -148,7 +148,7 @@ def up(directory: str, *, nodes: int, dataset: str = "digits", target_column: st
         _write_rows(train, rows, node_data_file(directory, i))
     results = os.path.join(directory, "results")
     os.makedirs(results, exist_ok=True)
-    from kfp_interop.federated.deployment import RESULTS_ENV
+    from kfp_interop.flower.deployment import RESULTS_ENV
 
     env = dict(os.environ, **{RESULTS_ENV: results})
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
