@@ -18,16 +18,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MANIFESTS = os.path.join(ROOT, "manifests")
 
 
-def render():
+def render(directory=MANIFESTS):
     """The kustomization's resources with its namespace and labels applied."""
-    with open(os.path.join(MANIFESTS, "kustomization.yaml")) as f:
+    with open(os.path.join(directory, "kustomization.yaml")) as f:
         kust = yaml.safe_load(f)
     labels = {}
     for entry in kust.get("labels", []):
         labels.update(entry["pairs"])
     objects = []
     for res in kust["resources"]:
-        with open(os.path.join(MANIFESTS, res)) as f:
+        with open(os.path.join(directory, res)) as f:
             for obj in yaml.safe_load_all(f):
                 obj["metadata"]["namespace"] = kust["namespace"]
                 obj["metadata"].setdefault("labels", {}).update(labels)
@@ -58,7 +58,7 @@ def test_every_object_passes_strict_kubernetes_validation(objects):
             validate_schema(obj, schema)
         else:
             kubernetes_validate.validate(obj, version, strict=True)
-    assert len(objects) == 19
+    assert len(objects) == 20
     assert objects[("ServingRuntime", "kfp-interop-onnx")]
 
 
@@ -168,3 +168,94 @@ def test_gcs_and_azure_secrets_hold_what_the_pipelines_read(objects):
     for scheme, account in STORAGE_SERVICE_ACCOUNTS.items():
         assert {"name": f"kfp-interop-{scheme.replace('az', 'azure').replace('gs', 'gcs')}"
                 } in objects[("ServiceAccount", account)]["secrets"]
+
+
+FLOWER = {side: os.path.join(MANIFESTS, "flower", side) for side in ("superlink", "supernode")}
+
+
+def _flower(side):
+    objects = render(FLOWER[side])
+    version = kubernetes_validate.latest_version()
+    for obj in objects:
+        kubernetes_validate.validate(obj, version, strict=True)
+    return {(o["kind"], o["metadata"]["name"]): o for o in objects}
+
+
+def _mounted_file(pod, path, objects):
+    """The Secret key a container path reads (the volume mounted there, from a Secret
+    the same kustomization ships)."""
+    mounts = {m["mountPath"]: m["name"] for m in pod["containers"][0]["volumeMounts"]}
+    folder, _, key = path.rpartition("/")
+    volume = next(v for v in pod["volumes"] if v["name"] == mounts[folder])
+    secret = objects[("Secret", volume["secret"]["secretName"])]
+    assert key in secret["stringData"], (path, secret["metadata"]["name"])
+    return secret["metadata"]["name"], key
+
+
+def test_flower_manifests_are_valid_and_flower_takes_their_arguments():
+    """manifests/flower/: the SuperLink (Deployment + Service) and the data owner's
+    SuperNode template pass strict Kubernetes validation; their arguments parse with
+    Flower's own command-line parsers; every certificate they name is mounted from a
+    Secret that holds it; ports agree; the image is the release image; the node config
+    has a data-path on the read-only data volume; the pipeline's Secret and variable
+    names are those the manifests ship."""
+    from flwr.common.config import parse_config_args
+    from flwr.superlink.cli.flower_superlink import _parse_args_run_superlink
+    from flwr.supernode.cli.flower_supernode import _parse_args_run_supernode
+
+    from kfp_interop._version import __version__
+    from kfp_interop.constants import IMAGE_REPOSITORY
+    from kfp_interop.flower.deployment import CA_ENV, RESULTS_ENV
+
+    link = _flower("superlink")
+    pod = link[("Deployment", "kfp-interop-superlink")]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["image"] == f"{IMAGE_REPOSITORY}:{__version__}"
+    args = _parse_args_run_superlink().parse_args(container["args"])
+    assert not args.insecure and args.isolation == "subprocess"
+    for path in (args.ssl_ca_certfile, args.ssl_certfile, args.ssl_keyfile):
+        _mounted_file(pod, path, link)
+    port = container["ports"][0]
+    assert args.port == port["containerPort"] and args.host == "0.0.0.0"
+    service = link[("Service", "kfp-interop-superlink")]["spec"]
+    assert service["ports"][0]["targetPort"] == port["name"]
+    labels = link[("Deployment", "kfp-interop-superlink")]["spec"]["template"]["metadata"]
+    assert service["selector"].items() <= labels["labels"].items()
+    assert RESULTS_ENV in {e["name"] for e in container["env"]}
+
+    owner = _flower("supernode")
+    pod = owner[("Deployment", "kfp-interop-supernode")]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["image"] == f"{IMAGE_REPOSITORY}:{__version__}"
+    args = _parse_args_run_supernode().parse_args(container["args"])
+    assert not args.insecure and args.isolation == "subprocess"
+    assert _mounted_file(pod, args.root_certificates, owner) == \
+        ("kfp-interop-superlink-tls", "ca.crt")
+    host, port_text = args.superlink.rsplit(":", 1)
+    assert host == f"kfp-interop-superlink.{render(FLOWER['superlink'])[0]['metadata']['namespace']}.svc"
+    assert int(port_text) == service["ports"][0]["port"]
+    config = parse_config_args([args.node_config])
+    data = next(m for m in container["volumeMounts"] if m["name"] == "data")
+    assert config["data-path"].startswith(data["mountPath"] + "/") and data["readOnly"]
+
+    # the pipeline's side: the CA Secret in its namespace, mapped to the variable the
+    # task reads, in the compiled deployment graph
+    main = {(o["kind"], o["metadata"]["name"]): o for o in render()}
+    assert "ca.crt" in main[("Secret", "kfp-interop-superlink-tls")]["stringData"]
+    from kfp import compiler
+
+    from kfp_interop.pipelines.registry import PIPELINES
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "fl.yaml")
+        compiler.Compiler().compile(PIPELINES.get("federated-learning").load(
+            {"engine": "deployment"}), path)
+        with open(path) as f:
+            docs = list(yaml.safe_load_all(f))
+    executors = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    env = executors["exec-federated-flower"]["secretAsEnv"]
+    assert {"secretName": "kfp-interop-superlink-tls",
+            "keyToEnv": [{"secretKey": "ca.crt", "envVar": CA_ENV}],
+            "optional": True} in [{k: e[k] for k in ("secretName", "keyToEnv", "optional")}
+                                  for e in env]
