@@ -52,6 +52,7 @@ def flower_step(state, tmp_path, **options):
     from kfp_interop.steps.federated_deployment import federated_eval_step
     from kfp_interop.steps.federated_deployment import federated_flower_step
 
+    os.makedirs(tmp_path, exist_ok=True)
     test = str(tmp_path / "test.parquet")
     federated_eval_step(dataset=state["eval_data"], target_column=state["target_column"],
                         test_path=test)
@@ -327,3 +328,40 @@ def test_federation_down_without_federation_is_bad_input(tmp_path):
     assert proc.returncode == 2 and "No federation is up" in proc.stderr
     proc = cli("federation", "up", "--nodes", "0", "--dir", str(tmp_path))
     assert proc.returncode == 2 and "nodes=0" in proc.stderr
+
+
+def test_tls_and_results_in_object_storage(s3_env, monkeypatch, tmp_path):
+    """The cluster shape on one machine: the SuperLink serves TLS (a throwaway CA signs
+    it; the nodes and the task check it, the task's CA from KFP_INTEROP_SUPERLINK_CA as
+    the Secret puts it), and the ServerApp writes the results to S3 with its own
+    credentials, where the task reads them. A task without the right CA is refused by
+    the TLS handshake, named."""
+    from kfp_interop.storage import open_store
+
+    for key, value in s3_env.items():
+        monkeypatch.setenv(key, value)
+    open_store("s3://federation").prepare(create_bucket=True)
+    results = "s3://federation/runs"
+    state = small_federation(tmp_path / "fed", nodes=2, tls=True, results=results)
+    try:
+        assert state["tls"] and state["results"] == results
+        with pytest.raises(InvalidInputError, match="kfp-interop-superlink-tls"):
+            flower_step(state, tmp_path / "a", rounds=1, clients=2, superlink_insecure=False)
+        monkeypatch.setenv("KFP_INTEROP_SUPERLINK_CA", open(state["ca_certificate"]).read())
+        meta, _ = flower_step(state, tmp_path / "b", rounds=1, clients=2,
+                              superlink_insecure=False)
+        fed = meta.federated
+        assert fed["engine"] == "deployment" and fed["clients"] == 2
+        keys = open_store("s3://federation").list_keys("runs/")
+        assert f"runs/run-{fed['run_id']}/model/weights.npz" in keys
+        assert not glob.glob(str(tmp_path / "fed" / "results" / "*"))
+        # another CA: the handshake fails and the task says so
+        from kfp_interop.flower.local_federation import _make_tls
+
+        other = _make_tls(str(tmp_path / "other-ca"))
+        monkeypatch.setenv("KFP_INTEROP_SUPERLINK_CA", open(other["ca"]).read())
+        with pytest.raises(FederationUnavailableError, match="TLS connection failed.*"
+                           "KFP_INTEROP_SUPERLINK_CA"):
+            flower_step(state, tmp_path / "c", rounds=1, clients=2, superlink_insecure=False)
+    finally:
+        local_federation.down(str(tmp_path / "fed"))

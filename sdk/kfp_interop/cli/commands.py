@@ -386,14 +386,21 @@ def cmd_federation(args) -> int:
         return 0
     state = up(args.dir, nodes=args.nodes, dataset=args.dataset,
                target_column=args.target_column, partition=args.partition, alpha=args.alpha,
-               seed=args.seed, test_size=args.test_size)
+               seed=args.seed, test_size=args.test_size, tls=args.tls,
+               results=args.results)
     for node in state["nodes"]:
         print(f"node-{node['node']}  {node['rows']} rows  {node['data_path']}")
-    print(f"SuperLink {state['superlink']} (insecure, 127.0.0.1); stop with: kfp-interop "
-          f"federation down --dir {args.dir}\nRun the pipeline on it:\n"
-          f"  kfp-interop run federated-learning --local --param engine=deployment "
+    tls = state["tls"]
+    print(f"SuperLink {state['superlink']} ("
+          + (f"TLS, CA certificate {state['ca_certificate']}" if tls else "insecure")
+          + f", 127.0.0.1); stop with: kfp-interop federation down --dir {args.dir}\n"
+          "Run the pipeline on it:\n"
+          + (f"  export KFP_INTEROP_SUPERLINK_CA=\"$(cat {state['ca_certificate']})\"\n"
+             if tls else "")
+          + f"  kfp-interop run federated-learning --local --param engine=deployment "
           f"--param clients={len(state['nodes'])} --param superlink={state['superlink']} "
-          f"--param superlink_insecure=true --param federation_results={state['results']} "
+          + ("" if tls else "--param superlink_insecure=true ")
+          + f"--param federation_results={state['results']} "
           f"--param dataset={state['eval_data']} "
           f"--param target_column={state['target_column']}")
     return 0

@@ -38,7 +38,8 @@ USAGE = """\
     kfp-interop dask-cluster [--workers N] [--cpu C] [--memory M] [--namespace NS]
         [--image REF] [-o FILE]   (the DaskCluster engine=dask's operator mode creates)
     kfp-interop federation up --nodes N --dir D [--dataset NAME] [--alpha A]
-        [--partition iid|dirichlet] [--seed S]   (a SuperLink and N SuperNodes here)
+        [--partition iid|dirichlet] [--seed S] [--tls] [--results URI]
+        (a SuperLink and N SuperNodes on this machine)
     kfp-interop federation down --dir D [--node I]
     kfp-interop metadata show|validate MODEL.onnx
     kfp-interop metadata render --format FORMAT MODEL.onnx
@@ -302,6 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
     fu.add_argument("--alpha", type=float, default=1.0)
     fu.add_argument("--seed", type=int, default=42)
     fu.add_argument("--test-size", type=float, default=0.25)
+    fu.add_argument("--tls", action="store_true",
+                    help="TLS with a throwaway CA (its certificate: DIR/tls/ca.crt)")
+    fu.add_argument("--results", default="",
+                    help="where the ServerApp writes (default DIR/results; or a storage "
+                         "URI, written with this shell's credentials)")
     fd = fsub.add_parser("down", help="stop the federation (or one node)")
     fd.add_argument("--dir", required=True)
     fd.add_argument("--node", type=int, default=None, help="stop only this node")

@@ -391,8 +391,17 @@ class FlowerRun:
         """
         superlink.check_reachable()
         env = superlink.environment(home)
-        answer = _flwr_json(["run", app_dir, "kfp"], env, timeout=timeout,
-                            what=f"starting the run on {superlink.address}")
+        try:
+            answer = _flwr_json(["run", app_dir, "kfp"], env, timeout=timeout,
+                                what=f"starting the run on {superlink.address}")
+        except FederationError as e:
+            if superlink.insecure or "unavailable" not in str(e):
+                raise
+            # the port answers (checked above), so the TLS handshake is the likely cause
+            raise FederationUnavailableError(
+                f"{e} The SuperLink answers on {superlink.address} but the TLS connection "
+                f"failed: is its certificate signed by the CA in {CA_ENV} (the Secret "
+                "kfp-interop-superlink-tls), and issued for this address?") from e
         return cls(superlink, env, int(answer["run-id"]))
 
     def status(self) -> tuple[str, str]:

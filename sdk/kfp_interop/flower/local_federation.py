@@ -1,5 +1,6 @@
 """A federation on one machine (``kfp-interop federation up/down``): a SuperLink and N
-SuperNodes as separate processes on 127.0.0.1, without TLS, each node with its own rows
+SuperNodes as separate processes on 127.0.0.1, without TLS (or with a throwaway CA's,
+``--tls``), each node with its own rows
 in its own folder, the way a user tries the deployment engine before involving other
 machines (and what the tests run).
 
@@ -56,6 +57,52 @@ def _write_rows(data, rows, path: str) -> None:
     frame.to_parquet(path, index=False)
 
 
+def _make_tls(folder: str) -> dict:
+    """A CA and a SuperLink certificate for 127.0.0.1/localhost signed by it (a test
+    federation's TLS: the same code path as a real one, with a throwaway CA)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    import ipaddress
+
+    from kfp_interop.files import atomic_write
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    life = (now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=30))
+
+    def name(text):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (x509.CertificateBuilder().subject_name(name("kfp-interop federation CA"))
+          .issuer_name(name("kfp-interop federation CA")).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(life[0])
+          .not_valid_after(life[1])
+          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(name("127.0.0.1")).issuer_name(ca.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(life[0]).not_valid_after(life[1])
+            .add_extension(x509.SubjectAlternativeName([
+                x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                x509.DNSName("localhost")]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    os.makedirs(folder, exist_ok=True)
+    paths = {k: os.path.join(folder, f) for k, f in (("ca", "ca.crt"), ("cert", "server.pem"),
+                                                     ("key", "server.key"))}
+    pem = serialization.Encoding.PEM
+    atomic_write(paths["ca"], ca.public_bytes(pem))
+    atomic_write(paths["cert"], cert.public_bytes(pem))
+    atomic_write(paths["key"], key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                                 serialization.NoEncryption()))
+    os.chmod(paths["key"], 0o600)
+    return paths
+
+
 def _bin(name: str) -> str:
     exe = os.path.join(os.path.dirname(sys.executable), name)
     if not os.path.isfile(exe):
@@ -99,10 +146,10 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def _online(address: str, home: str) -> int:
+def _online(address: str, home: str, ca_pem: str = "") -> int:
     from kfp_interop.flower.deployment import SuperLink, _flwr_json
 
-    env = SuperLink(address, insecure=True).environment(home)
+    env = SuperLink(address, insecure=not ca_pem, ca_pem=ca_pem).environment(home)
     answer = _flwr_json(["supernode", "list", "kfp"], env, timeout=60.0,
                         what="listing the SuperNodes")
     return sum(1 for n in answer.get("nodes", []) if str(n.get("status", "")).lower()
@@ -111,11 +158,16 @@ def _online(address: str, home: str) -> int:
 
 def up(directory: str, *, nodes: int, dataset: str = "digits", target_column: str = "",
        partition: str = "dirichlet", alpha: float = 1.0, seed: int = DEFAULT_SEED,
-       test_size: float = DEFAULT_TEST_SIZE, timeout: float = 120.0) -> dict:
+       test_size: float = DEFAULT_TEST_SIZE, tls: bool = False, results: str = "",
+       timeout: float = 120.0) -> dict:
     """Start the federation (see the module). Returns what ``federation.json`` holds:
     ``superlink`` (the address for the pipeline's ``superlink`` parameter),
     ``results`` (its ``federation_results``), ``eval_data`` and ``target_column`` (its
-    ``dataset`` and ``target_column``), and the processes.
+    ``dataset`` and ``target_column``), and the processes. With ``tls``, a throwaway CA
+    signs the SuperLink's certificate and the nodes check it (``ca_certificate``: what
+    the pipeline's task needs as ``KFP_INTEROP_SUPERLINK_CA``). ``results``: where the
+    ServerApp writes (default ``DIR/results``; a storage URI is written with this
+    environment's credentials).
 
     Raises:
         InvalidInputError: fewer than one node; a federation already running in
@@ -146,9 +198,16 @@ def up(directory: str, *, nodes: int, dataset: str = "digits", target_column: st
     _write_rows(test, slice(None), eval_path)
     for i, rows in enumerate(parts):
         _write_rows(train, rows, node_data_file(directory, i))
-    results = os.path.join(directory, "results")
-    os.makedirs(results, exist_ok=True)
-    from kfp_interop.flower.deployment import RESULTS_ENV
+    from kfp_interop.flower.deployment import RESULTS_ENV, ResultsLocation
+
+    if not results:
+        results = os.path.join(directory, "results")
+        os.makedirs(results, exist_ok=True)
+    ResultsLocation(results)  # an absolute folder or a storage URI
+    certs = _make_tls(os.path.join(directory, "tls")) if tls else None
+    security = (["--ssl-ca-certfile", certs["ca"], "--ssl-certfile", certs["cert"],
+                 "--ssl-keyfile", certs["key"]] if certs else ["--insecure"])
+    node_security = ["--root-certificates", certs["ca"]] if certs else ["--insecure"]
 
     env = dict(os.environ, **{RESULTS_ENV: results})
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
@@ -158,9 +217,11 @@ def up(directory: str, *, nodes: int, dataset: str = "digits", target_column: st
     state: dict[str, Any] = {"superlink": address, "results": results,
                              "eval_data": eval_path, "target_column": data.target_name,
                              "dataset": dataset, "partition": partition,
-                             "alpha": float(alpha), "seed": seed, "nodes": []}
+                             "alpha": float(alpha), "seed": seed, "nodes": [],
+                             "tls": bool(certs),
+                             "ca_certificate": certs["ca"] if certs else ""}
     state["superlink_pid"] = _start(
-        [_bin("flower-superlink"), "--insecure", "--host", "127.0.0.1", "--port", str(port),
+        [_bin("flower-superlink"), *security, "--host", "127.0.0.1", "--port", str(port),
          "--isolation", "subprocess", "--disable-runtime-dependency-installation",
          "--database", os.path.join(link_dir, "state.db")], link_dir, env)
     os.makedirs(directory, exist_ok=True)
@@ -175,7 +236,7 @@ def up(directory: str, *, nodes: int, dataset: str = "digits", target_column: st
             node_dir = os.path.dirname(node_data_file(directory, i))
             config = (f"data-path='{node_data_file(directory, i)}' partition-id={i} "
                       f"target-column='{data.target_name}'")
-            pid = _start([_bin("flower-supernode"), "--insecure", "--superlink", address,
+            pid = _start([_bin("flower-supernode"), *node_security, "--superlink", address,
                           "--host", "127.0.0.1", "--port", str(_free_port()),
                           "--isolation", "subprocess", "--node-config", config],
                          node_dir, node_env)
@@ -184,7 +245,8 @@ def up(directory: str, *, nodes: int, dataset: str = "digits", target_column: st
             atomic_write_json(state_path, state)
         deadline = time.monotonic() + timeout
         home = os.path.join(directory, "flwr-home")
-        while (online := _online(address, home)) < nodes:
+        ca_pem = open(certs["ca"]).read() if certs else ""
+        while (online := _online(address, home, ca_pem)) < nodes:
             if time.monotonic() > deadline:
                 raise FederationError(f"{online} of {nodes} SuperNodes came online within "
                                       f"{timeout:g} s: see {directory}/node-*/log.txt.")
