@@ -365,3 +365,15 @@ def test_tls_and_results_in_object_storage(s3_env, monkeypatch, tmp_path):
             flower_step(state, tmp_path / "c", rounds=1, clients=2, superlink_insecure=False)
     finally:
         local_federation.down(str(tmp_path / "fed"))
+
+
+def test_fewer_nodes_than_clients_stop_the_run(tmp_path):
+    """clients=2 on a federation of one node: the ServerApp gives up after
+    node_wait_timeout (Flower itself would wait forever) and says how many came."""
+    state = small_federation(tmp_path / "fed", nodes=1)
+    try:
+        with pytest.raises(FederationError, match=r"Only 1 of the 2 SuperNode\(s\) the run "
+                           r"needs \(clients=2\) connected within 3 s"):
+            flower_step(state, tmp_path, rounds=1, clients=2, node_wait_timeout=3.0)
+    finally:
+        local_federation.down(str(tmp_path / "fed"))
