@@ -3,6 +3,7 @@ them first; run alone with `pytest -m containers`).
 
 * both images: non-root, no compiler, `kfp-interop --version` says the package version;
   the serving image holds no training, conversion, PyTorch, MLflow or Flower;
+* the full image runs a Flower federation (SuperLink with TLS, SuperNodes);
 * every reference pipeline runs on its defaults with every task in the full image
   (`kfp-interop run NAME --local --runner docker`), as the image's user;
 * the ServingRuntime's container (exact image, command and arguments of
@@ -87,6 +88,20 @@ def test_the_serving_image_holds_the_server_alone(engine):
     serving = engine.images.get(SERVING_IMAGE).attrs["Size"]
     print(f"image sizes: full {full / 1e6:.0f} MB, serving {serving / 1e6:.0f} MB")
     assert serving < 0.6e9 < full
+
+
+def test_the_image_runs_both_sides_of_a_flower_federation(engine):
+    """What manifests/flower/ runs in the image: a SuperLink with TLS and SuperNodes
+    (kfp-interop federation up --tls starts them and waits until every node is online;
+    the ServerApp and ClientApp modules import)."""
+    code, out = in_image(engine, IMAGE, ["sh", "-c",
+                                         "python -c 'import kfp_interop.flower.app' && "
+                                         "kfp-interop federation up --nodes 2 --tls "
+                                         "--dir /tmp/federation && "
+                                         "kfp-interop federation down --dir /tmp/federation"])
+    assert code == 0, out
+    assert "TLS, CA certificate /tmp/federation/tls/ca.crt" in out, out
+    assert "stopped superlink" in out, out
 
 
 @pytest.mark.parametrize("name", PIPELINES)
