@@ -377,3 +377,49 @@ def test_fewer_nodes_than_clients_stop_the_run(tmp_path):
             flower_step(state, tmp_path, rounds=1, clients=2, node_wait_timeout=3.0)
     finally:
         local_federation.down(str(tmp_path / "fed"))
+
+
+def test_the_round_loop_reads_answers_as_data(monkeypatch):
+    """The ServerApp's handling of each answer, on Flower's own records: a node gone
+    (Flower's NODE_UNAVAILABLE) has dropped out; a ClientApp error or an answer without
+    weights and a positive example count fails the round naming the node."""
+    from types import SimpleNamespace
+
+    from flwr.app import ArrayRecord, MetricRecord, RecordDict
+
+    from flwr.supercore.task_identity import TaskIdentity
+
+    from kfp_interop.flower.app import _train_round
+
+    for attr in ("_run_id", "_node_id", "_task_id"):  # messages are made inside a run
+        monkeypatch.setattr(TaskIdentity, attr, 1)
+    settings = FlowerSettings(architecture="logistic", feature_names=("a", "b"),
+                              class_labels=("x", "y"), rounds=1, clients=3)
+    weights = [np.zeros((1, 2)), np.zeros(1)]
+
+    def reply(node, content=None, error=None):
+        return SimpleNamespace(metadata=SimpleNamespace(src_node_id=node),
+                               has_error=lambda: error is not None, error=error,
+                               content=content)
+
+    def grid(*replies):
+        return SimpleNamespace(get_node_ids=lambda: [1, 2, 3],
+                               send_and_receive=lambda messages, timeout: list(replies))
+
+    good = RecordDict({"arrays": ArrayRecord(weights),
+                       "metrics": MetricRecord({"num-examples": 5, "loss": 0.5})})
+    results, facts, dropped = _train_round(
+        grid(reply(1, good), reply(2, error=SimpleNamespace(code=5, reason="gone"))),
+        settings, weights, 1, set())
+    assert [f["node_id"] for f in facts] == [1] and dropped == [2, 3]
+    assert facts[0]["samples"] == 5 and len(results) == 1
+    with pytest.raises(FederationError, match="SuperNode 2 failed: boom"):
+        _train_round(grid(reply(1, good), reply(2, error=SimpleNamespace(code=2,
+                                                                         reason="boom"))),
+                     settings, weights, 1, set())
+    for bad in (RecordDict({"arrays": ArrayRecord(weights), "metrics": MetricRecord({})}),
+                RecordDict({"arrays": ArrayRecord(weights),
+                            "metrics": MetricRecord({"num-examples": 0})}),
+                RecordDict({"metrics": MetricRecord({"num-examples": 3})})):
+        with pytest.raises(FederationError, match="SuperNode 3 answered without weights"):
+            _train_round(grid(reply(1, good), reply(3, bad)), settings, weights, 1, set())

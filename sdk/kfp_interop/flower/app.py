@@ -97,9 +97,16 @@ def _train_round(grid: Grid, settings: FlowerSettings, weights: list[Any], serve
                 continue
             raise FederationError(f"Round {server_round}: the ClientApp on SuperNode "
                                   f"{node} failed: {reply.error.reason}")
-        arrays = reply.content["arrays"].to_numpy_ndarrays()
-        metrics = dict(reply.content["metrics"])
-        examples = int(metrics.pop("num-examples"))
+        try:  # a node's answer is data: anything malformed names the node
+            arrays = reply.content["arrays"].to_numpy_ndarrays()
+            metrics = dict(reply.content["metrics"])
+            examples = metrics.pop("num-examples")
+            if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
+                raise ValueError(f"num-examples={examples!r} is not a positive integer")
+        except (KeyError, TypeError, ValueError) as e:
+            raise FederationError(f"Round {server_round}: SuperNode {node} answered "
+                                  f"without weights and a positive example count: {e}"
+                                  ) from e
         results.append((arrays, examples))
         facts.append({"node_id": node, "samples": examples,
                       "metrics": {k: float(v) for k, v in metrics.items()}})
