@@ -423,3 +423,21 @@ def test_the_round_loop_reads_answers_as_data(monkeypatch):
                 RecordDict({"metrics": MetricRecord({"num-examples": 3})})):
         with pytest.raises(FederationError, match="SuperNode 3 answered without weights"):
             _train_round(grid(reply(1, good), reply(3, bad)), settings, weights, 1, set())
+
+
+def test_an_architecture_the_serverapp_does_not_allow_fails_the_run_on_the_server(
+        monkeypatch, tmp_path):
+    """The task may allow a module:Class that the SuperLink side does not: the ServerApp
+    refuses it before any node trains, and the task fails with the ServerApp's message
+    (Flower's run status: failed)."""
+    monkeypatch.delenv("KFP_INTEROP_ALLOWED_MODULES", raising=False)
+    state = small_federation(tmp_path / "fed", nodes=1)  # its processes allow no extra module
+    try:
+        monkeypatch.setenv("KFP_INTEROP_ALLOWED_MODULES", "deep_models")
+        with pytest.raises(FederationError, match=r"ended finished:failed.*module "
+                           r"'deep_models' is not allowed"):
+            flower_step(state, tmp_path, rounds=1, clients=1,
+                        architecture="deep_models:TinyNet")
+        assert not os.path.exists(tmp_path / "model" / "model_meta.json")
+    finally:
+        local_federation.down(str(tmp_path / "fed"))
