@@ -420,8 +420,12 @@ def test_the_round_loop_reads_answers_as_data(monkeypatch):
     for bad in (RecordDict({"arrays": ArrayRecord(weights), "metrics": MetricRecord({})}),
                 RecordDict({"arrays": ArrayRecord(weights),
                             "metrics": MetricRecord({"num-examples": 0})}),
-                RecordDict({"metrics": MetricRecord({"num-examples": 3})})):
-        with pytest.raises(FederationError, match="SuperNode 3 answered without weights"):
+                RecordDict({"metrics": MetricRecord({"num-examples": 3})}),
+                RecordDict({"arrays": ArrayRecord([np.full((1, 2), np.nan), np.zeros(1)]),
+                            "metrics": MetricRecord({"num-examples": 3})}),
+                RecordDict({"arrays": ArrayRecord(weights),
+                            "metrics": MetricRecord({"num-examples": 3, "loss": [1.0, 2.0]})})):
+        with pytest.raises(FederationError, match="SuperNode 3 answered without finite weights"):
             _train_round(grid(reply(1, good), reply(3, bad)), settings, weights, 1, set())
 
 

@@ -88,10 +88,11 @@ def _train_round(grid: Grid, settings: FlowerSettings, weights: list[Any], serve
                         message_type=MessageType.TRAIN, dst_node_id=node)
                 for node in nodes]
     replies = list(grid.send_and_receive(messages, timeout=settings.round_timeout))
-    results, facts, answered = [], [], set()
+    import numpy as np
+
+    results, facts = [], []
     for reply in replies:
         node = int(reply.metadata.src_node_id)
-        answered.add(node)
         if reply.has_error():
             if reply.error.code in _NODE_GONE:
                 continue
@@ -103,13 +104,16 @@ def _train_round(grid: Grid, settings: FlowerSettings, weights: list[Any], serve
             examples = metrics.pop("num-examples")
             if isinstance(examples, bool) or not isinstance(examples, int) or examples < 1:
                 raise ValueError(f"num-examples={examples!r} is not a positive integer")
+            if not all(np.isfinite(a).all() for a in arrays):
+                raise ValueError("its weights hold NaN or infinite values")
+            fact = {"node_id": node, "samples": examples,
+                    "metrics": {k: float(v) for k, v in metrics.items()}}
         except (KeyError, TypeError, ValueError) as e:
             raise FederationError(f"Round {server_round}: SuperNode {node} answered "
-                                  f"without weights and a positive example count: {e}"
-                                  ) from e
+                                  f"without finite weights and a positive example count: "
+                                  f"{e}") from e
         results.append((arrays, examples))
-        facts.append({"node_id": node, "samples": examples,
-                      "metrics": {k: float(v) for k, v in metrics.items()}})
+        facts.append(fact)
     dropped = sorted((set(nodes) | known) - {f["node_id"] for f in facts})
     known.update(f["node_id"] for f in facts)
     return results, facts, dropped
