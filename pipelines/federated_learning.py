@@ -11,6 +11,11 @@ store, register, deploy, smoke test, promote.
 compiled (:data:`GRAPH_PARAMETERS`; ``kfp-interop run/compile/submit
 federated-learning --param rounds=10`` compiles again with them); everything else is a
 run-time parameter.
+
+``engine`` is a graph parameter too: ``simulation`` (the graph above) or ``deployment``:
+the rows stay with their owners behind Flower SuperNodes; the server's evaluation rows
+-> one task runs the rounds on a SuperLink (kfp-interop's Flower App) and brings the
+global model back -> the same export-and-serve tail (docs/federated.md).
 """
 
 from kfp import dsl
