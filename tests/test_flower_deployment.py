@@ -8,40 +8,36 @@ import glob
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 
 import numpy as np
 import pytest
+from test_pipeline import run_cli
 
 from kfp_interop.errors import (FederationError, FederationUnavailableError,
                                 InvalidInputError, UnknownNameError)
 from kfp_interop.flower import local_federation
-from kfp_interop.flower.deployment import FlowerSettings, SuperLink
+from kfp_interop.flower.deployment import (FlowerSettings, SuperLink, flower_environment,
+                                           flower_executable)
+from kfp_interop.serving.process import free_port
 
 pytest.importorskip("flwr")
 
 ROUNDS = 3
 
 
-def cli(*args, timeout=900):
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    return subprocess.run([sys.executable, "-m", "kfp_interop.cli", *args],
-                          capture_output=True, text=True, timeout=timeout, env=env)
-
-
 @pytest.fixture(scope="module")
 def federation(tmp_path_factory):
     """Three SuperNodes on digits, Dirichlet(1.0), seed 42: the simulation's defaults."""
     root = str(tmp_path_factory.mktemp("federation"))
-    proc = cli("federation", "up", "--nodes", "3", "--dir", root, timeout=300)
+    proc = run_cli("federation", "up", "--nodes", "3", "--dir", root, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "--param superlink=127.0.0.1:" in proc.stdout
     with open(os.path.join(root, local_federation.STATE_FILE)) as f:
         state = json.load(f)
     yield root, state
-    cli("federation", "down", "--dir", root)
+    run_cli("federation", "down", "--dir", root)
 
 
 def small_federation(root, nodes=3, **options):
@@ -124,7 +120,7 @@ def test_deployment_pipeline_serves_the_global_model_and_rows_stay_home(federati
     partitions, seed and test rows."""
     root, state = federation
     out = tmp_path / "out"
-    proc = cli("run", "federated-learning", "--local", "--output-dir", str(out),
+    proc = run_cli("run", "federated-learning", "--local", "--output-dir", str(out),
                "--param", "engine=deployment", "--param", f"rounds={ROUNDS}",
                "--param", "clients=3", "--param", f"superlink={state['superlink']}",
                "--param", "superlink_insecure=true",
@@ -254,11 +250,10 @@ def test_a_node_without_its_data_fails_the_run_naming_it(tmp_path):
     ServerApp's error naming that node, and no model is written."""
     state = small_federation(tmp_path / "fed", nodes=2)
     root = str(tmp_path / "fed")
-    env = dict(os.environ)
-    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env["PATH"]
-    bare = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "flower-supernode"),
+    env = flower_environment(dict(os.environ))
+    bare = subprocess.Popen([flower_executable("flower-supernode"),
                              "--insecure", "--superlink", state["superlink"], "--host",
-                             "127.0.0.1", "--port", str(local_federation._free_port()),
+                             "127.0.0.1", "--port", str(free_port()),
                              "--isolation", "subprocess"], cwd=str(tmp_path), env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
@@ -274,9 +269,7 @@ def test_a_node_without_its_data_fails_the_run_naming_it(tmp_path):
 
 
 def test_an_unreachable_superlink_is_named(tmp_path):
-    from kfp_interop.flower.local_federation import _free_port
-
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     state = {"superlink": address, "results": str(tmp_path / "results"),
              "eval_data": "digits", "target_column": ""}
     with pytest.raises(FederationUnavailableError, match=f"SuperLink {address} cannot be "
@@ -324,9 +317,9 @@ def test_run_config_is_read_back_as_data():
 
 
 def test_federation_down_without_federation_is_bad_input(tmp_path):
-    proc = cli("federation", "down", "--dir", str(tmp_path))
+    proc = run_cli("federation", "down", "--dir", str(tmp_path))
     assert proc.returncode == 2 and "No federation is up" in proc.stderr
-    proc = cli("federation", "up", "--nodes", "0", "--dir", str(tmp_path))
+    proc = run_cli("federation", "up", "--nodes", "0", "--dir", str(tmp_path))
     assert proc.returncode == 2 and "nodes=0" in proc.stderr
 
 

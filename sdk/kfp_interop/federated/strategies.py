@@ -25,7 +25,8 @@ from typing import Any, Callable
 
 from kfp_interop.errors import InvalidInputError, UnknownNameError
 
-__all__ = ["STRATEGIES", "STATE_ATTRIBUTES", "aggregate", "epsilon", "check_strategy"]
+__all__ = ["STRATEGIES", "STATE_ATTRIBUTES", "aggregate", "epsilon", "check_strategy",
+           "check_server_settings"]
 
 
 def _flwr():
@@ -76,6 +77,23 @@ def check_strategy(name: str, options: dict | None = None) -> None:
     for key, value in (options or {}).items():
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise InvalidInputError(f"Strategy option {key}={value!r} must be a number.")
+
+
+def check_server_settings(name: str, options: dict | None, clip_norm: float,
+                          noise_multiplier: float) -> None:
+    """The aggregation's settings, whichever engine runs it: a known strategy, options
+    it takes, DP values that make sense.
+
+    Raises:
+        UnknownNameError, InvalidInputError.
+    """
+    check_strategy(name, options)
+    if clip_norm < 0 or noise_multiplier < 0:
+        raise InvalidInputError(f"dp_clip_norm={clip_norm} and dp_noise_multiplier="
+                                f"{noise_multiplier} must be 0 or more.")
+    if noise_multiplier and not clip_norm:
+        raise InvalidInputError("dp_noise_multiplier needs dp_clip_norm (the noise is "
+                                "scaled to the clipping norm).")
 
 
 def aggregate(name: str, global_weights: list[Any], results: list[tuple[list[Any], int]], *,

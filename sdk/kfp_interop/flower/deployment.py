@@ -28,7 +28,8 @@ from kfp_interop.errors import (FederationError, FederationUnavailableError,
                                 InvalidInputError)
 
 __all__ = ["RESULTS_ENV", "CA_ENV", "APP_NAME", "FlowerSettings", "ResultsLocation",
-           "run_folder", "SuperLink", "write_app", "flwr_command", "FlowerRun"]
+           "run_folder", "SuperLink", "write_app", "flower_executable",
+           "flower_environment", "flwr_json", "FlowerRun"]
 
 #: where the ServerApp writes (set on the SuperLink side: a folder or storage prefix)
 RESULTS_ENV = "KFP_INTEROP_FEDERATION_RESULTS"
@@ -71,20 +72,14 @@ class FlowerSettings:
     node_wait_timeout: float = 120.0
 
     def __post_init__(self):
-        from kfp_interop.federated.strategies import check_strategy
+        from kfp_interop.federated.strategies import check_server_settings
 
         for key in ("rounds", "clients"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidInputError(f"{key}={value!r} must be an integer of at least 1.")
-        check_strategy(self.strategy, self.strategy_options)
-        if self.dp_clip_norm < 0 or self.dp_noise_multiplier < 0:
-            raise InvalidInputError(f"dp_clip_norm={self.dp_clip_norm} and "
-                                    f"dp_noise_multiplier={self.dp_noise_multiplier} must "
-                                    "be 0 or more.")
-        if self.dp_noise_multiplier and not self.dp_clip_norm:
-            raise InvalidInputError("dp_noise_multiplier needs dp_clip_norm (the noise is "
-                                    "scaled to the clipping norm).")
+        check_server_settings(self.strategy, self.strategy_options, self.dp_clip_norm,
+                              self.dp_noise_multiplier)
         if self.round_timeout <= 0 or self.node_wait_timeout <= 0:
             raise InvalidInputError(f"round_timeout={self.round_timeout} and "
                                     f"node_wait_timeout={self.node_wait_timeout} must be "
@@ -284,16 +279,26 @@ def write_app(directory: str, settings: FlowerSettings) -> str:
     return directory
 
 
-def flwr_command() -> list[str]:
-    """Flower's CLI from this environment (its ``flwr`` beside the interpreter)."""
-    exe = os.path.join(os.path.dirname(sys.executable), "flwr")
-    if os.path.isfile(exe):
-        return [exe]
-    found = shutil.which("flwr")
+def flower_executable(name: str = "flwr") -> str:
+    """Flower's ``name`` command (``flwr``, ``flower-superlink``, ...) from this
+    environment: beside the interpreter, else on PATH.
+
+    Raises:
+        InvalidInputError: Flower is not installed.
+    """
+    exe = os.path.join(os.path.dirname(sys.executable), name)
+    found = exe if os.path.isfile(exe) else shutil.which(name)
     if not found:
-        raise InvalidInputError("Flower's CLI (flwr) is not installed: pip install "
-                                "'kfp-interop[federated]'.")
-    return [found]
+        raise InvalidInputError(f"Flower's {name} is not installed beside {sys.executable} "
+                                "or on PATH: pip install 'kfp-interop[federated]'.")
+    return found
+
+
+def flower_environment(base: dict) -> dict:
+    """``base`` with this environment's bin folder first on PATH (the SuperLink starts
+    ``flower-superexec`` by name)."""
+    return {**base, "PATH": os.path.dirname(sys.executable) + os.pathsep
+            + base.get("PATH", "")}
 
 
 @dataclasses.dataclass
@@ -348,14 +353,12 @@ class SuperLink:
             lines.append(f"root-certificates = {_toml(ca)}")
         with open(os.path.join(home, "config.toml"), "w") as f:
             f.write("\n".join(lines) + "\n")
-        env = dict(os.environ, FLWR_HOME=home)
-        env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
-        return env
+        return flower_environment({**os.environ, "FLWR_HOME": home})
 
 
-def _flwr_json(args: list[str], env: dict, *, timeout: float, what: str) -> dict:
+def flwr_json(args: list[str], env: dict, *, timeout: float, what: str) -> dict:
     try:
-        done = subprocess.run(flwr_command() + args + ["--format", "json"], env=env,
+        done = subprocess.run([flower_executable("flwr")] + args + ["--format", "json"], env=env,
                               capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as e:
         raise FederationUnavailableError(f"Flower's CLI did not answer within {timeout:g} s "
@@ -392,7 +395,7 @@ class FlowerRun:
         superlink.check_reachable()
         env = superlink.environment(home)
         try:
-            answer = _flwr_json(["run", app_dir, "kfp"], env, timeout=timeout,
+            answer = flwr_json(["run", app_dir, "kfp"], env, timeout=timeout,
                                 what=f"starting the run on {superlink.address}")
         except FederationError as e:
             if superlink.insecure or "unavailable" not in str(e):
@@ -406,14 +409,14 @@ class FlowerRun:
 
     def status(self) -> tuple[str, str]:
         """``(status, details)`` as Flower reports them (e.g. ``finished:completed``)."""
-        answer = _flwr_json(["ls", "kfp", "--run-id", str(self.run_id)], self.env,
+        answer = flwr_json(["ls", "kfp", "--run-id", str(self.run_id)], self.env,
                             timeout=60.0, what=f"reading run {self.run_id}'s status")
         runs = answer.get("runs") or [{}]
         return str(runs[0].get("status", "")), str(runs[0].get("status-details", "") or "")
 
     def stop(self) -> None:
         try:
-            _flwr_json(["stop", str(self.run_id), "kfp"], self.env, timeout=60.0,
+            flwr_json(["stop", str(self.run_id), "kfp"], self.env, timeout=60.0,
                        what=f"stopping run {self.run_id}")
         except FederationError:
             pass  # already finished, or the SuperLink is gone: nothing left to stop

@@ -18,15 +18,16 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
-import sys
 import time
 from typing import Any
 
 from kfp_interop.constants import DEFAULT_SEED, DEFAULT_TEST_SIZE
 from kfp_interop.errors import FederationError, InvalidInputError
+from kfp_interop.flower.deployment import (RESULTS_ENV, ResultsLocation, SuperLink,
+                                           flower_environment, flower_executable, flwr_json)
+from kfp_interop.serving.process import free_port, process_exited, stop_server
 
 __all__ = ["up", "down", "STATE_FILE", "node_data_file"]
 
@@ -35,12 +36,6 @@ STATE_FILE = "federation.json"
 
 def node_data_file(directory: str, node: int) -> str:
     return os.path.join(directory, f"node-{int(node)}", "data.parquet")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _write_rows(data, rows, path: str) -> None:
@@ -103,14 +98,6 @@ def _make_tls(folder: str) -> dict:
     return paths
 
 
-def _bin(name: str) -> str:
-    exe = os.path.join(os.path.dirname(sys.executable), name)
-    if not os.path.isfile(exe):
-        raise InvalidInputError(f"Flower's {name} is not installed beside {sys.executable}: "
-                                "pip install 'kfp-interop[federated]'.")
-    return exe
-
-
 def _start(argv: list[str], cwd: str, env: dict) -> int:
     os.makedirs(cwd, exist_ok=True)
     log = open(os.path.join(cwd, "log.txt"), "ab")
@@ -123,7 +110,7 @@ def _start(argv: list[str], cwd: str, env: dict) -> int:
 def _wait_port(port: int, pid: int, timeout: float, what: str, log: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _alive(pid):
+        if process_exited(pid):
             raise FederationError(f"The {what} exited while starting: see {log}.")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1.0):
@@ -134,23 +121,9 @@ def _wait_port(port: int, pid: int, timeout: float, what: str, log: str) -> None
                           f"{timeout:g} s: see {log}.")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie child of this process counts as gone
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
-    except ChildProcessError:
-        return True
-
-
 def _online(address: str, home: str, ca_pem: str = "") -> int:
-    from kfp_interop.flower.deployment import SuperLink, _flwr_json
-
     env = SuperLink(address, insecure=not ca_pem, ca_pem=ca_pem).environment(home)
-    answer = _flwr_json(["supernode", "list", "kfp"], env, timeout=60.0,
+    answer = flwr_json(["supernode", "list", "kfp"], env, timeout=60.0,
                         what="listing the SuperNodes")
     return sum(1 for n in answer.get("nodes", []) if str(n.get("status", "")).lower()
                == "online")
@@ -198,8 +171,6 @@ def up(directory: str, *, nodes: int, dataset: str = "digits", target_column: st
     _write_rows(test, slice(None), eval_path)
     for i, rows in enumerate(parts):
         _write_rows(train, rows, node_data_file(directory, i))
-    from kfp_interop.flower.deployment import RESULTS_ENV, ResultsLocation
-
     if not results:
         results = os.path.join(directory, "results")
         os.makedirs(results, exist_ok=True)
@@ -209,9 +180,8 @@ def up(directory: str, *, nodes: int, dataset: str = "digits", target_column: st
                  "--ssl-keyfile", certs["key"]] if certs else ["--insecure"])
     node_security = ["--root-certificates", certs["ca"]] if certs else ["--insecure"]
 
-    env = dict(os.environ, **{RESULTS_ENV: results})
-    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
-    port = _free_port()
+    env = flower_environment({**os.environ, RESULTS_ENV: results})
+    port = free_port()
     address = f"127.0.0.1:{port}"
     link_dir = os.path.join(directory, "superlink")
     state: dict[str, Any] = {"superlink": address, "results": results,
@@ -221,7 +191,7 @@ def up(directory: str, *, nodes: int, dataset: str = "digits", target_column: st
                              "tls": bool(certs),
                              "ca_certificate": certs["ca"] if certs else ""}
     state["superlink_pid"] = _start(
-        [_bin("flower-superlink"), *security, "--host", "127.0.0.1", "--port", str(port),
+        [flower_executable("flower-superlink"), *security, "--host", "127.0.0.1", "--port", str(port),
          "--isolation", "subprocess", "--disable-runtime-dependency-installation",
          "--database", os.path.join(link_dir, "state.db")], link_dir, env)
     os.makedirs(directory, exist_ok=True)
@@ -236,8 +206,8 @@ def up(directory: str, *, nodes: int, dataset: str = "digits", target_column: st
             node_dir = os.path.dirname(node_data_file(directory, i))
             config = (f"data-path='{node_data_file(directory, i)}' partition-id={i} "
                       f"target-column='{data.target_name}'")
-            pid = _start([_bin("flower-supernode"), *node_security, "--superlink", address,
-                          "--host", "127.0.0.1", "--port", str(_free_port()),
+            pid = _start([flower_executable("flower-supernode"), *node_security, "--superlink", address,
+                          "--host", "127.0.0.1", "--port", str(free_port()),
                           "--isolation", "subprocess", "--node-config", config],
                          node_dir, node_env)
             state["nodes"].append({"node": i, "pid": pid, "data_path":
@@ -255,21 +225,6 @@ def up(directory: str, *, nodes: int, dataset: str = "digits", target_column: st
         down(directory)
         raise
     return state
-
-
-def _stop(pid: int, grace: float = 10.0) -> None:
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and _alive(pid):
-        time.sleep(0.1)
-    if _alive(pid):
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def down(directory: str, *, node: int | None = None) -> list[str]:
@@ -292,12 +247,12 @@ def down(directory: str, *, node: int | None = None) -> list[str]:
         if not match:
             raise InvalidInputError(f"The federation in {directory!r} has no node {node}; "
                                     f"it has {[n['node'] for n in state['nodes']]}.")
-        _stop(match[0]["pid"])
+        stop_server(match[0]["pid"], process_group=True)
         return [f"node-{node}"]
     for n in state["nodes"]:
-        _stop(n["pid"])
+        stop_server(n["pid"], process_group=True)
         stopped.append(f"node-{n['node']}")
-    _stop(state["superlink_pid"])
+    stop_server(state["superlink_pid"], process_group=True)
     stopped.append("superlink")
     os.remove(state_path)
     return stopped

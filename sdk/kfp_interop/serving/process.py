@@ -15,7 +15,8 @@ import urllib.request
 from kfp_interop.errors import InteropError, InvalidInputError, ServingError
 from kfp_interop.serving.codec import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ELEMENTS, Limits
 
-__all__ = ["ServerHandle", "start_server", "stop_server", "serve_forever", "free_port",
+__all__ = ["ServerHandle", "start_server", "stop_server", "process_exited", "serve_forever",
+           "free_port",
            "wait_ready", "limits", "locate_model", "batching_options", "build_repository"]
 
 
@@ -263,7 +264,7 @@ def start_server(model_path: str, *, name: str | None = None, host: str = "127.0
     return ServerHandle(pid=proc.pid, endpoint=endpoint, model_name=served, log_path=log_path)
 
 
-def _exited(pid: int) -> bool:
+def process_exited(pid: int) -> bool:
     """Whether process ``pid`` (not our child) has exited: gone, or a zombie that its
     parent (often init, for a server whose deploy task has ended) has not reaped yet;
     some inits reap only every second or so."""
@@ -280,10 +281,13 @@ def _exited(pid: int) -> bool:
         return False
 
 
-def stop_server(pid: int, *, timeout: float = 10.0) -> bool:
-    """SIGTERM the server (then SIGKILL after ``timeout``); True if it was running."""
+def stop_server(pid: int, *, timeout: float = 10.0, process_group: bool = False) -> bool:
+    """SIGTERM the server (then SIGKILL after ``timeout``); True if it was running. With
+    ``process_group``, the signals go to its whole group (a process started in a session
+    of its own, with the children it started: e.g. a SuperLink and its ServerApps)."""
+    kill = os.killpg if process_group else os.kill
     try:
-        os.kill(pid, signal.SIGTERM)
+        kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return False
     end = time.monotonic() + timeout
@@ -293,11 +297,11 @@ def stop_server(pid: int, *, timeout: float = 10.0) -> bool:
             if waited == pid:
                 return True
         except ChildProcessError:  # not our child: poll its existence
-            if _exited(pid):
+            if process_exited(pid):
                 return True
         time.sleep(0.05)
     try:
-        os.kill(pid, signal.SIGKILL)
+        kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
     return True

@@ -103,17 +103,11 @@ def _check_server_settings(strategy: str, strategy_options: str, dp_clip_norm: f
     Raises:
         UnknownNameError, InvalidInputError.
     """
-    from kfp_interop.federated.strategies import check_strategy
+    from kfp_interop.federated.strategies import check_server_settings
     from kfp_interop.training import parse_hyperparameters
 
     options = parse_hyperparameters(strategy_options, what="strategy_options")
-    check_strategy(strategy, options)
-    if dp_clip_norm < 0 or dp_noise_multiplier < 0:
-        raise InvalidInputError(f"dp_clip_norm={dp_clip_norm} and dp_noise_multiplier="
-                                f"{dp_noise_multiplier} must be 0 or more.")
-    if dp_noise_multiplier and not dp_clip_norm:
-        raise InvalidInputError("dp_noise_multiplier needs dp_clip_norm (the noise is "
-                                "scaled to the clipping norm).")
+    check_server_settings(strategy, options, dp_clip_norm, dp_noise_multiplier)
     return options
 
 
@@ -197,7 +191,8 @@ def _save_state(directory: str, state: dict[str, list[Any]]) -> None:
         np.savez(tmp, **arrays)
 
 
-def _accuracy(spec, weights, test) -> float:
+def global_accuracy(spec, weights, test) -> float:
+    """The share of ``test``'s rows the model with ``weights`` classifies right."""
     import numpy as np
 
     from kfp_interop.federated.models import predict_proba
@@ -245,7 +240,8 @@ def federated_aggregate_step(*, global_dir: str, client_dirs: list[str], server_
                            options=options,
                            clip_norm=dp_clip_norm, noise_multiplier=dp_noise_multiplier,
                            seed=seed)
-    row = {"round": int(server_round), "accuracy": _accuracy(spec, new, load_split(test_path)),
+    row = {"round": int(server_round),
+           "accuracy": global_accuracy(spec, new, load_split(test_path)),
            "examples": sum(n for _, n in results), "clients": len(results)}
     save_weights(out_dir, spec, new, {"round": int(server_round),
                                       HISTORY_KEY: facts.get(HISTORY_KEY, []) + [row]})
@@ -278,12 +274,12 @@ def federated_centralized_step(*, train_path: str, test_path: str, architecture:
         return weights
 
     weights = trained(train)
-    result = {"centralized_accuracy": _accuracy(spec, weights, test), "epochs": int(epochs),
+    result = {"centralized_accuracy": global_accuracy(spec, weights, test), "epochs": int(epochs),
               "rows": int(len(train.y))}
     if partitions_dir:
         with open(os.path.join(partitions_dir, MANIFEST_FILE)) as f:
             clients = int(json.load(f)["clients"])
-        local = [_accuracy(spec, trained(load_split(client_file(partitions_dir, c))), test)
+        local = [global_accuracy(spec, trained(load_split(client_file(partitions_dir, c))), test)
                  for c in range(clients)]
         result.update(local_accuracy=local,
                       local_accuracy_mean=float(sum(local) / len(local)),
@@ -334,20 +330,18 @@ def _svg(history: list[dict], baseline: float | None, local: float | None = None
               f'fill="#1f77b4" text-anchor="end">federated {values[-1]:.3f}</text></svg>')
 
 
-def write_global_model(spec, weights, *, model_dir: str, data_meta: dict, test_path: str,
+def write_global_model(spec, weights, *, model_dir: str, data_meta: dict, test,
                        metrics: dict, federated: dict, history: list, strategy: str,
                        local_epochs: int, seed: int) -> tuple:
     """The final global model as a model folder like any trained one (native file,
-    ``model_meta.json`` with the federated provenance, the ROC curve), whichever engine
-    trained it. Returns ``(model meta, confusion matrix)``."""
-    from kfp_interop.data import load_split
+    ``model_meta.json`` with the federated provenance, the ROC curve on the ``test``
+    rows), whichever engine trained it. Returns ``(model meta, confusion matrix)``."""
     from kfp_interop.federated.models import estimator_name, to_native
     from kfp_interop.frameworks import get_framework, save_native
     from kfp_interop.steps.model_dir import ModelMeta, write_model_meta
     from kfp_interop.training import roc_points, score
 
     native = to_native(spec, weights)
-    test = load_split(test_path)
     _, confusion = score(native, test)
     roc = roc_points(native, test)
     saved = save_native(native, model_dir)
@@ -410,7 +404,7 @@ def federated_finalize_step(*, global_dir: str, partitions_dir: str, train_path:
         when the baseline trained the clients alone, ``local_accuracy_mean``/``_min``/
         ``_max`` and ``federated_vs_local``), and its ``roc_curve`` the binary ROC curve.
     """
-    from kfp_interop.data import read_split_metadata
+    from kfp_interop.data import load_split, read_split_metadata
     from kfp_interop.federated.models import load_weights
     from kfp_interop.federated.strategies import check_strategy
     from kfp_interop.training import parse_hyperparameters
@@ -447,7 +441,8 @@ def federated_finalize_step(*, global_dir: str, partitions_dir: str, train_path:
                        local_accuracy_max=float(centralized["local_accuracy_max"]),
                        federated_vs_local=final - float(centralized["local_accuracy_mean"]))
     meta, confusion = write_global_model(spec, weights, model_dir=model_dir,
-                                         data_meta=data_meta, test_path=test_path,
+                                         data_meta=data_meta,
+                                         test=load_split(test_path),
                                          metrics=metrics, federated=federated,
                                          history=history, strategy=strategy,
                                          local_epochs=local_epochs, seed=seed)

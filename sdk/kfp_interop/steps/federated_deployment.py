@@ -57,17 +57,14 @@ def federated_eval_step(*, dataset: str, target_column: str = "", source_fingerp
 
 def _progress(results, test, spec, seen: list[dict]) -> None:
     """Score the rounds the ServerApp finished since the last call; log them."""
-    import numpy as np
-
-    from kfp_interop.federated.models import predict_proba
+    from kfp_interop.steps.federated import global_accuracy
 
     progress = results.read_json("progress.json") or {}
     for row in (progress.get("history") or [])[len(seen):]:
         weights = results.read_arrays(f"round-{int(row['round']):03d}.npz")
         if weights is None:
             break
-        accuracy = float(np.mean(np.argmax(predict_proba(spec, weights, test.X), axis=1)
-                                 == test.y))
+        accuracy = global_accuracy(spec, weights, test)
         seen.append({"round": int(row["round"]), "accuracy": accuracy,
                      "examples": int(row["examples"]), "clients": len(row["nodes"]),
                      "dropped": [str(n) for n in row.get("dropped") or []]})
@@ -191,7 +188,7 @@ def federated_flower_step(*, test_path: str, superlink: str, federation_results:
     metrics = {"accuracy": final, "federated_accuracy": final, "rounds": len(served),
                "clients": len(nodes)}
     meta, confusion = write_global_model(spec, weights, model_dir=model_dir,
-                                         data_meta=data_meta, test_path=test_path,
+                                         data_meta=data_meta, test=test,
                                          metrics=metrics, federated=federated,
                                          history=history, strategy=strategy,
                                          local_epochs=local_epochs, seed=seed)
